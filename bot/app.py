@@ -1,0 +1,53 @@
+"""Builds the python-telegram-bot Application: services, handlers, command menus."""
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, BotCommandScopeDefault
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
+
+from bot.context import BotContext, Services
+from bot.handlers import common, search, start
+from bot.processor import ChatOrderedUpdateProcessor
+
+log = logging.getLogger(__name__)
+
+MENU_COMMANDS = ("start", "help", "lang")
+
+
+def build_application(services: Services, *, token: str, base_url: str | None = None,
+                      base_file_url: str | None = None, processor: ChatOrderedUpdateProcessor | None = None,
+                      updater: bool = True) -> Application:
+    builder = (ApplicationBuilder().token(token)
+               .context_types(ContextTypes(context=BotContext))
+               .concurrent_updates(processor or ChatOrderedUpdateProcessor())
+               .post_init(_post_init))
+    if base_url:
+        builder = builder.base_url(base_url)
+    if base_file_url:
+        builder = builder.base_file_url(base_file_url)
+    if not updater:
+        builder = builder.updater(None)
+    app = builder.build()
+    app.bot_data["services"] = services
+    register_handlers(app)
+    return app
+
+
+def register_handlers(app: Application) -> None:
+    start.register(app)
+    search.register(app)
+    start.register_fallbacks(app)  # must stay last
+    app.add_error_handler(common.on_error)
+
+
+async def _post_init(app: Application) -> None:
+    services: Services = app.bot_data["services"]
+    i18n = services.i18n
+    for lang in ("zh", "en"):
+        commands = [BotCommand(c, i18n.label(lang, f"cmd_{c}")) for c in MENU_COMMANDS]
+        # zh is the default menu; English-speaking clients get the English one
+        await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(),
+                                      language_code=None if lang == "zh" else "en")
+    if services.catalog.index is None:
+        await services.catalog.load()

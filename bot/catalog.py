@@ -1,0 +1,103 @@
+"""PatentCatalog: the in-memory search index (bot/search.py) kept in step with the patents table.
+
+The index is built from the database at start-up (or loaded from a cache file whose fingerprint
+matches the table) and updated incrementally when patents are imported or edited.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.search import SearchDoc, SearchIndex, SearchResult
+from bot.storage import PatentRow, Storage
+
+log = logging.getLogger(__name__)
+
+
+def doc_of(p: PatentRow) -> SearchDoc:
+    return SearchDoc(id=p.id, title=p.title, abstract=p.abstract, claims=p.claims, pub_no=p.pub_no)
+
+
+@dataclass
+class CatalogPage:
+    result: SearchResult
+    patents: list[PatentRow]  # in hit order, only those still in the database
+
+
+class PatentCatalog:
+    def __init__(self, storage: Storage, cache_dir: Path | None = None) -> None:
+        self.storage = storage
+        self.cache_dir = cache_dir
+        self.index: SearchIndex | None = None
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        async with self._lock:
+            t0 = time.perf_counter()
+            fingerprint = await self.storage.patent_fingerprint()
+            self.index = await asyncio.to_thread(self._load_cache, fingerprint)
+            how = "cache"
+            if self.index is None:
+                docs = [doc_of(p) async for p in self.storage.all_patents()]
+                self.index = await asyncio.to_thread(SearchIndex.build, docs)
+                await asyncio.to_thread(self._save_cache, fingerprint)
+                how = "built"
+            log.info("search index %s: %d patents in %.2fs", how, len(self.index), time.perf_counter() - t0)
+
+    def _paths(self) -> tuple[Path, Path] | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / "search-index", self.cache_dir / "search-index.fingerprint.json"
+
+    def has_cache(self) -> bool:
+        paths = self._paths()
+        return bool(paths and paths[1].exists())
+
+    def _load_cache(self, fingerprint: str) -> SearchIndex | None:
+        paths = self._paths()
+        if not paths or not paths[1].exists():
+            return None
+        try:
+            meta = json.loads(paths[1].read_text())
+            if meta.get("fingerprint") != fingerprint:
+                return None
+            return SearchIndex.load(paths[0])
+        except Exception:  # a corrupt or old-format cache is rebuilt, never fatal
+            log.warning("search index cache unusable; rebuilding", exc_info=True)
+            return None
+
+    def _save_cache(self, fingerprint: str) -> None:
+        paths = self._paths()
+        if not paths or self.index is None:
+            return
+        try:
+            paths[0].parent.mkdir(parents=True, exist_ok=True)
+            self.index.save(paths[0])
+            paths[1].write_text(json.dumps({"fingerprint": fingerprint}))
+        except Exception:
+            log.warning("could not write the search index cache", exc_info=True)
+
+    async def refresh(self, ids: list[str]) -> None:
+        """Re-index the given patents after an import or edit (no full rebuild)."""
+        if self.index is None or not ids:
+            return
+        rows = await self.storage.get_patents(ids)
+        async with self._lock:
+            for pid in ids:
+                if pid in rows:
+                    self.index.upsert(doc_of(rows[pid]))
+                else:
+                    self.index.remove(pid)
+            await asyncio.to_thread(self._save_cache, await self.storage.patent_fingerprint())
+
+    async def search(self, query: str, *, limit: int = 5, offset: int = 0) -> CatalogPage:
+        if self.index is None:
+            await self.load()
+        assert self.index is not None
+        result = self.index.search(query, limit=limit, offset=offset)
+        rows = await self.storage.get_patents([h.id for h in result.hits])
+        return CatalogPage(result, [rows[h.id] for h in result.hits if h.id in rows])

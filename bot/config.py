@@ -1,0 +1,64 @@
+"""Settings, read only from the environment (12-factor): secrets never live in code or files we ship."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CORPUS = PROJECT_ROOT / "data" / "patents.jsonl.gz"
+LOCALES_DIR = PROJECT_ROOT / "locales"
+
+
+def _int_set(raw: str) -> frozenset[int]:
+    out = set()
+    for part in raw.replace(";", ",").split(","):
+        part = part.strip()
+        if part:
+            out.add(int(part))
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str | None = None
+    webhook_url: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_secret: str | None = None
+    data_dir: Path = PROJECT_ROOT / "var"
+    database_url: str | None = None
+    admin_ids: frozenset[int] = field(default_factory=frozenset)
+    playground_port: int = 8080
+    playground_host: str = "127.0.0.1"
+    bot_api_base_url: str | None = None  # e.g. a self-hosted Bot API server
+    default_language: str = "zh"
+    seed_corpus: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'patents.db'}"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        e = os.environ if env is None else env
+        data_dir = Path(e.get("DATA_DIR") or PROJECT_ROOT / "var")
+        return cls(
+            bot_token=e.get("TELEGRAM_BOT_TOKEN") or None,
+            webhook_url=e.get("WEBHOOK_URL") or None,
+            webhook_listen=e.get("WEBHOOK_LISTEN", "0.0.0.0"),
+            webhook_port=int(e.get("WEBHOOK_PORT", "8443")),
+            webhook_secret=e.get("WEBHOOK_SECRET") or None,
+            data_dir=data_dir,
+            database_url=e.get("DATABASE_URL") or None,
+            admin_ids=_int_set(e.get("ADMIN_IDS", "")),
+            playground_port=int(e.get("PLAYGROUND_PORT", "8080")),
+            playground_host=e.get("PLAYGROUND_HOST", "127.0.0.1"),
+            bot_api_base_url=e.get("BOT_API_BASE_URL") or None,
+            default_language=e.get("DEFAULT_LANGUAGE", "zh"),
+            seed_corpus=e.get("SEED_CORPUS", "1") not in ("0", "false", "no"),
+            log_level=e.get("LOG_LEVEL", "INFO"),
+        )

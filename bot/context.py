@@ -1,0 +1,43 @@
+"""The services every handler can reach, and a CallbackContext that carries them."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from bot.catalog import PatentCatalog
+from bot.config import Settings
+from bot.i18n import Translator
+from bot.models import User
+from bot.storage import Storage
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: Storage
+    i18n: Translator
+    catalog: PatentCatalog
+    clock: Callable[[], dt.datetime] = field(default=_utcnow)  # tests substitute a controllable clock
+
+
+class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
+    """One per update; ``user()`` is cached so several handler groups share one DB round trip."""
+
+    def __init__(self, application: Application, chat_id: int | None = None, user_id: int | None = None):
+        super().__init__(application, chat_id=chat_id, user_id=user_id)
+        self._user: User | None = None
+
+    @property
+    def services(self) -> Services:
+        return self.application.bot_data["services"]
+
+    @property
+    def i18n(self) -> Translator:
+        return self.services.i18n

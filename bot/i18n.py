@@ -1,0 +1,82 @@
+"""User-visible text: jinja2 templates in ``locales/<lang>/``.
+
+* ``<name>.j2`` — message bodies in Telegram HTML; autoescaped, so user text is always safe.
+* ``labels.j2`` — short plain strings (buttons, command descriptions) as ``{% set key = "…" %}`` or
+  macros; rendered without HTML escaping because Telegram shows button labels verbatim.
+"""
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from bot.config import LOCALES_DIR
+
+LANGUAGES = ("zh", "en")
+TELEGRAM_MESSAGE_LIMIT = 4096
+
+
+def highlight(text: str | None, terms: Iterable[str] = ()) -> Markup:
+    """Escape ``text`` for Telegram HTML and wrap occurrences of ``terms`` in <b>."""
+    text = text or ""
+    spans = find_spans(text, terms)
+    out, pos = [], 0
+    for a, b in spans:
+        out.append(html.escape(text[pos:a], quote=False))
+        out.append("<b>" + html.escape(text[a:b], quote=False) + "</b>")
+        pos = b
+    out.append(html.escape(text[pos:], quote=False))
+    return Markup("".join(out))
+
+
+def find_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
+    """Non-overlapping spans of terms in text, longest term first, case-insensitive."""
+    low = text.lower()
+    taken: list[tuple[int, int]] = []
+    for term in sorted({t.lower() for t in terms if t and t.strip()}, key=len, reverse=True):
+        start = 0
+        while (i := low.find(term, start)) >= 0:
+            j = i + len(term)
+            if all(j <= a or i >= b for a, b in taken):
+                taken.append((i, j))
+            start = j
+    return sorted(taken)
+
+
+def truncate(text: str | None, n: int) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+class Translator:
+    def __init__(self, locales_dir: Path = LOCALES_DIR, default: str = "zh") -> None:
+        self.default = default if default in LANGUAGES else "zh"
+        self._envs: dict[str, Environment] = {}
+        self._labels: dict[str, Any] = {}
+        for lang in LANGUAGES:
+            loader = FileSystemLoader(str(locales_dir / lang))
+            env = Environment(loader=loader, autoescape=select_autoescape(default=True, default_for_string=True),
+                              undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+            env.filters["hl"] = highlight
+            env.filters["cut"] = truncate
+            self._envs[lang] = env
+            plain = Environment(loader=loader, autoescape=False, undefined=StrictUndefined)
+            self._labels[lang] = plain.get_template("labels.j2").module
+
+    def lang(self, lang: str | None) -> str:
+        return lang if lang in self._envs else self.default
+
+    def render(self, lang: str | None, name: str, **ctx: Any) -> str:
+        """Render ``locales/<lang>/<name>.j2``; the result is Telegram HTML."""
+        text = self._envs[self.lang(lang)].get_template(f"{name}.j2").render(**ctx).strip()
+        return text
+
+    def label(self, lang: str | None, key: str, **kwargs: Any) -> str:
+        value = getattr(self._labels[self.lang(lang)], key)
+        if callable(value):
+            value = value(**kwargs)
+        return str(value).strip()

@@ -1,0 +1,384 @@
+"""SQLAlchemy 2 ORM models for the domain (see docs/ARCHITECTURE.md).
+
+Portable across SQLite (aiosqlite) and PostgreSQL (asyncpg): JSON columns use the generic JSON type,
+timestamps are stored in UTC and always come back timezone-aware (see ``UTCDateTime``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops tzinfo on the way back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Role(str, enum.Enum):
+    INVENTOR = "inventor"
+    TECH_TRANSFER = "tto"  # an institution's tech-transfer office
+    ENTERPRISE = "enterprise"
+    EXPERT = "expert"
+    OFFICER = "officer"
+    AGENCY = "agency"  # service agencies (技术转移机构 etc.)
+    ADMIN = "admin"
+
+
+class AssessmentStatus(str, enum.Enum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    REVIEWED = "reviewed"
+
+
+class SignupStatus(str, enum.Enum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+class OutboxStatus(str, enum.Enum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DROPPED = "dropped"
+
+
+class Institution(Base):
+    """A university or research institute (高校/科研机构)."""
+
+    __tablename__ = "institutions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default="university")
+    county: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Department(Base):
+    """A government department (市场监管/知识产权, 教育, 科技, 工信, 农业农村, 卫健, 国资) at city or county level."""
+
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("kind", "county", name="uq_departments_kind_county"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(16), default="city")  # city | county
+    county: Mapped[str] = mapped_column(String(64), default="")  # "" = city level
+
+
+class Patent(Base):
+    __tablename__ = "patents"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pub_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    title_derived: Mapped[bool] = mapped_column(Boolean, default=False)
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    claims: Mapped[str] = mapped_column(Text, default="")
+    applicant: Mapped[str | None] = mapped_column(String(300))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"), index=True)
+    inventors: Mapped[str | None] = mapped_column(String(500))
+    ipc: Mapped[str | None] = mapped_column(String(200))
+    grant_date: Mapped[dt.date | None] = mapped_column(Date)
+    industry_field: Mapped[str | None] = mapped_column(String(64), index=True)
+    legal_status: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(128))
+    source_idx: Mapped[int | None] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    institution: Mapped[Institution | None] = relationship(lazy="raise")
+
+
+class User(Base):
+    """A Telegram user. ``id`` is the Telegram user id (also the private chat id)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    first_name: Mapped[str] = mapped_column(String(128), default="")
+    username: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    language_chosen: Mapped[bool] = mapped_column(Boolean, default=False)  # set by /lang; else follow Telegram
+    blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default="other")
+    industries: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoleGrant(Base):
+    """One role of one user, scoped to an institution, department, enterprise or industry."""
+
+    __tablename__ = "role_grants"
+    __table_args__ = (
+        UniqueConstraint("user_id", "role", "scope_key", name="uq_role_grants_user_role_scope"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
+    industry: Mapped[str | None] = mapped_column(String(64))
+    # "inst:3" / "dept:2" / "ent:5" / "" — one column so the unique constraint works with NULL scopes
+    scope_key: Mapped[str] = mapped_column(String(64), default="")
+    invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id"))
+    granted_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Invite(Base):
+    """An admin-issued code that grants one role when opened as ``t.me/<bot>?start=<code>``."""
+
+    __tablename__ = "invites"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
+    industry: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    max_uses: Mapped[int] = mapped_column(Integer, default=1)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InventorPatent(Base):
+    """An inventor's claim on a patent ("my patents")."""
+
+    __tablename__ = "inventor_patents"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    patent_id: Mapped[str] = mapped_column(ForeignKey("patents.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SelfAssessment(Base):
+    __tablename__ = "self_assessments"
+    __table_args__ = (UniqueConstraint("patent_id", "inventor_id", name="uq_self_assessments_patent_inventor"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patent_id: Mapped[str] = mapped_column(ForeignKey("patents.id", ondelete="CASCADE"), index=True)
+    inventor_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    industry_field: Mapped[str | None] = mapped_column(String(64))
+    maturity: Mapped[int | None] = mapped_column(Integer)  # TRL 1..9
+    scenarios: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scenario_text: Mapped[str | None] = mapped_column(Text)
+    prospect: Mapped[int | None] = mapped_column(Integer)  # 1..5
+    intents: Mapped[list[str]] = mapped_column(JSON, default=list)  # transfer/license/self/equity
+    implemented: Mapped[bool | None] = mapped_column(Boolean)
+    implemented_how: Mapped[str | None] = mapped_column(Text)
+    licence_kind: Mapped[str | None] = mapped_column(String(16))  # ordinary/exclusive/sole
+    payment_kind: Mapped[str | None] = mapped_column(String(16))  # upfront_royalty/instalments/lump_sum
+    open_licence: Mapped[bool | None] = mapped_column(Boolean)
+    price_range: Mapped[str | None] = mapped_column(String(32))
+    contact_pref: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=AssessmentStatus.DRAFT.value, index=True)
+    reviewer_id: Mapped[int | None] = mapped_column(BigInteger)
+    reviewer_note: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class EnterpriseRating(Base):
+    __tablename__ = "enterprise_ratings"
+    __table_args__ = (UniqueConstraint("patent_id", "rater_id", name="uq_enterprise_ratings_patent_rater"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patent_id: Mapped[str] = mapped_column(ForeignKey("patents.id", ondelete="CASCADE"), index=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
+    is_expert: Mapped[bool] = mapped_column(Boolean, default=False)
+    prospect: Mapped[int | None] = mapped_column(Integer)  # 1..5
+    improvement_needs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    improvement_text: Mapped[str | None] = mapped_column(Text)
+    cooperation_intents: Mapped[list[str]] = mapped_column(JSON, default=list)
+    price_expectation: Mapped[str | None] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Transaction(Base):
+    __tablename__ = "transactions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patent_id: Mapped[str] = mapped_column(ForeignKey("patents.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # transfer/license/equity
+    date: Mapped[dt.date] = mapped_column(Date)
+    filed: Mapped[bool] = mapped_column(Boolean, default=False)  # 备案 done
+    counterparty: Mapped[str | None] = mapped_column(String(200))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
+    industrialised: Mapped[bool] = mapped_column(Boolean, default=False)
+    product_filing_status: Mapped[str | None] = mapped_column(String(32))
+    recorded_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Event(Base):
+    """A matchmaking event (对接会 / 路演推介 / 交易撮合)."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    place: Mapped[str | None] = mapped_column(String(300))
+    online_link: Mapped[str | None] = mapped_column(String(500))
+    capacity: Mapped[int] = mapped_column(Integer, default=0)  # 0 = unlimited
+    eligibility: Mapped[list[str]] = mapped_column(JSON, default=list)  # roles that may sign up; [] = anyone
+    description: Mapped[str | None] = mapped_column(Text)
+    county: Mapped[str] = mapped_column(String(64), default="")
+    organiser_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    organiser_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft/published/cancelled/held
+    confirmed_count: Mapped[int] = mapped_column(Integer, default=0)  # guarded by a conditional UPDATE
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventSignup(Base):
+    __tablename__ = "event_signups"
+    __table_args__ = (UniqueConstraint("event_id", "user_id", name="uq_event_signups_event_user"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Deadline(Base):
+    __tablename__ = "deadlines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(64), unique=True)  # stable key for seeded rows
+    title: Mapped[str] = mapped_column(String(300))
+    due_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    departments: Mapped[list[str]] = mapped_column(JSON, default=list)
+    lead_days: Mapped[list[int]] = mapped_column(JSON, default=lambda: [30, 7, 1])
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("user_id", "topic_kind", "topic_value", name="uq_subscriptions_user_topic"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    topic_kind: Mapped[str] = mapped_column(String(32))  # department/county/industry/event_kind/deadlines/keyword
+    topic_value: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A push waiting to be sent; written in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_status_not_before", "status", "not_before"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    parse_mode: Mapped[str | None] = mapped_column(String(16), default="HTML")
+    reply_markup: Mapped[dict | None] = mapped_column(JSON)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    broadcast_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DialogState(Base):
+    """Where a user is in a guided dialog; saved on every step so a restart loses nothing."""
+
+    __tablename__ = "dialog_states"
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    dialog: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)  # the message carrying the live keyboard
+    version: Mapped[int] = mapped_column(Integer, default=0)  # bumps on every step; stale buttons carry an old one
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    entity_kind: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+Index("ix_audit_log_entity", AuditLog.entity_kind, AuditLog.entity_id)

@@ -1,0 +1,75 @@
+"""Update processing policy: concurrent across chats, strictly ordered within one chat.
+
+Ordering per chat matters for guided dialogs (a double tap must see the state the first tap left),
+while different users must not wait for each other. The processor also lets callers await the end of
+processing of a given update id — the test harness and the playground use that to know when the
+bot has finished answering.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseUpdateProcessor
+
+
+class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
+    def __init__(self, max_concurrent_updates: int = 64, remember: int = 10_000) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[Any, asyncio.Lock] = {}
+        self._waiting: dict[Any, int] = {}
+        self._done: OrderedDict[int, None] = OrderedDict()
+        self._remember = remember
+        self._cond: asyncio.Condition | None = None
+
+    @staticmethod
+    def _key(update: object) -> Any:
+        if isinstance(update, Update):
+            if update.effective_chat is not None:
+                return ("chat", update.effective_chat.id)
+            if update.effective_user is not None:
+                return ("user", update.effective_user.id)
+        return ("other", id(update))
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = self._key(update)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:  # keep the lock table small
+                del self._waiting[key]
+                self._locks.pop(key, None)
+            if isinstance(update, Update):
+                await self._mark_done(update.update_id)
+
+    async def _mark_done(self, update_id: int) -> None:
+        self._done[update_id] = None
+        while len(self._done) > self._remember:
+            self._done.popitem(last=False)
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        async with self._cond:
+            self._cond.notify_all()
+
+    def is_done(self, update_id: int) -> bool:
+        return update_id in self._done
+
+    async def wait_done(self, update_id: int, timeout: float = 10.0) -> None:
+        """Wait until the update with this id has been fully processed by the handlers."""
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        async with self._cond:
+            await asyncio.wait_for(self._cond.wait_for(lambda: update_id in self._done), timeout)
+
+    async def initialize(self) -> None:
+        self._cond = asyncio.Condition()
+
+    async def shutdown(self) -> None:
+        pass

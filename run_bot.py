@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""专利盘活 bot — entry point.
+
+    python run_bot.py                 run the bot: polling with TELEGRAM_BOT_TOKEN, webhook with WEBHOOK_URL
+                                      too, otherwise the local playground on http://127.0.0.1:8080
+    python run_bot.py import PATH     import patents (kppatent-zh JSONL[.gz], standard CSV or XLSX)
+    python run_bot.py search QUERY    search from the terminal (--json, --limit N, '-' reads stdin)
+    python run_bot.py migrate         create/upgrade the database schema
+
+All settings come from the environment; see README.md and .env.example.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from bot.config import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run_bot.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run the bot (polling / webhook / playground, chosen by the environment)")
+    sub.add_parser("playground", help="run the local playground even if a token is set")
+    imp = sub.add_parser("import", help="import patents from JSONL[.gz], CSV or XLSX (idempotent)")
+    imp.add_argument("paths", nargs="+", metavar="PATH")
+    imp.add_argument("--source", help="source name for rows without one (default: the file name)")
+    imp.add_argument("--json", action="store_true", help="print the report as JSON")
+    se = sub.add_parser("search", help="search patents; one JSON line per query with --json")
+    se.add_argument("query", nargs="+", help="query terms, or '-' to read one query per line from stdin")
+    se.add_argument("--json", action="store_true", help="machine-readable output")
+    se.add_argument("--limit", type=int, default=10, help="hits per query (default 10)")
+    sub.add_parser("migrate", help="create or upgrade the database schema (Alembic)")
+    return p
+
+
+async def _cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.catalog import PatentCatalog
+    from bot.importer import import_file
+    from bot.storage import open_storage
+
+    storage = await open_storage(settings.effective_database_url)
+    catalog = PatentCatalog(storage, cache_dir=settings.data_dir / "cache")
+    if catalog.has_cache():
+        await catalog.load()  # so the import below updates the cached index incrementally
+    worst = 0
+    try:
+        for path in args.paths:
+            try:
+                report = await import_file(storage, path, source=args.source)
+            except FileNotFoundError:
+                print(f"{path}: no such file", file=sys.stderr)
+                worst = 2
+                continue
+            await catalog.refresh(report.changed_ids)
+            if args.json:
+                print(json.dumps(report.as_dict(), ensure_ascii=False))
+            else:
+                print(f"{path}: {report.rows} rows — {report.added} added, {report.updated} updated, "
+                      f"{report.unchanged} unchanged, {len(report.errors)} skipped")
+                for line, err in report.errors:
+                    print(f"  line {line}: {err}", file=sys.stderr)
+            if report.errors:
+                worst = max(worst, 1)
+    finally:
+        await storage.close()
+    return worst
+
+
+async def _cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.runtime import open_services
+
+    services = await open_services(settings)
+    try:
+        await services.catalog.load()
+        if args.query == ["-"]:
+            queries = (line.rstrip("\n") for line in sys.stdin)
+        else:
+            queries = iter([" ".join(args.query)])
+        limit = max(1, min(args.limit, 100))
+        for q in queries:
+            page = await services.catalog.search(q, limit=limit)
+            if args.json:
+                rows = {p.id: p for p in page.patents}
+                results = [{"id": h.id, "pub_no": rows[h.id].pub_no, "title": rows[h.id].title,
+                            "abstract": rows[h.id].abstract, "score": round(h.score, 6)}
+                           for h in page.result.hits if h.id in rows]
+                print(json.dumps({"query": q, "results": results}, ensure_ascii=False), flush=True)
+            else:
+                print(f"# {q!r}: {page.result.total} hits")
+                for h, p in zip(page.result.hits, page.patents):
+                    print(f"{h.score:8.3f}  {p.pub_no or p.id:16}  {p.title}")
+    finally:
+        await services.storage.close()
+    return 0
+
+
+async def _cmd_migrate(settings: Settings) -> int:
+    from bot.storage import open_storage
+
+    storage = await open_storage(settings.effective_database_url)
+    await storage.close()
+    print(f"schema up to date: {settings.effective_database_url.split('@')[-1]}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level if args.command in (None, "run", "playground") else "WARNING",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    cmd = args.command or "run"
+    if cmd == "import":
+        return asyncio.run(_cmd_import(settings, args))
+    if cmd == "search":
+        return asyncio.run(_cmd_search(settings, args))
+    if cmd == "migrate":
+        return asyncio.run(_cmd_migrate(settings))
+    from bot import runtime
+
+    if cmd == "playground" or not settings.bot_token:
+        from bot.playground import run_playground
+
+        asyncio.run(run_playground(settings))
+    elif settings.webhook_url:
+        asyncio.run(runtime.run_webhook(settings))
+    else:
+        asyncio.run(runtime.run_polling(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
