@@ -70,12 +70,12 @@ class Translator:
     def lang(self, lang: str | None) -> str:
         return lang if lang in self._envs else self.default
 
-    def render(self, lang: str | None, name: str, **ctx: Any) -> str:
+    def render(self, lang: str | None, name: str, /, **ctx: Any) -> str:
         """Render ``locales/<lang>/<name>.j2``; the result is Telegram HTML."""
         text = self._envs[self.lang(lang)].get_template(f"{name}.j2").render(**ctx).strip()
         return text
 
-    def label(self, lang: str | None, key: str, **kwargs: Any) -> str:
+    def label(self, lang: str | None, key: str, /, **kwargs: Any) -> str:
         value = getattr(self._labels[self.lang(lang)], key)
         if callable(value):
             value = value(**kwargs)

@@ -68,3 +68,139 @@ async def storage(db_url):
 
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+# ---------------------------------------------------------------------------------------------------
+# End-to-end harness: the real PTB Application polls the emulator over HTTP; SimUsers type and tap.
+# ---------------------------------------------------------------------------------------------------
+import datetime as dt  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+import aiohttp  # noqa: E402
+
+from bot.config import SHIPPED_CORPUS, Settings  # noqa: E402
+
+E2E_TOKEN = "123456:TEST-TOKEN"
+
+
+@pytest.fixture(scope="session")
+def seeded_db(tmp_path_factory):
+    """A SQLite file with the shipped corpus and a warm search-index cache, built once per session;
+    each test works on its own copy."""
+    from bot.catalog import PatentCatalog
+    from bot.importer import import_file
+
+    d = tmp_path_factory.mktemp("seed")
+    url = f"sqlite+aiosqlite:///{d / 'patents.db'}"
+
+    async def build():
+        st = Storage(url)
+        await st.migrate()
+        await import_file(st, SHIPPED_CORPUS)
+        await PatentCatalog(st, cache_dir=d / "cache").load()
+        await st.close()
+
+    asyncio.run(build())
+    return d
+
+
+@dataclass
+class Clock:
+    """A controllable UTC clock for services that schedule things."""
+
+    now: dt.datetime = field(default_factory=lambda: dt.datetime(2024, 7, 15, 1, 0, tzinfo=dt.timezone.utc))
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kw) -> None:
+        self.now += dt.timedelta(**kw)
+
+
+class BotHarness:
+    """Emulator + real Application (+ services on a database). ``restart()`` builds a new
+    Application on the same database, as after a kill -9."""
+
+    def __init__(self, data_dir: Path, db_url: str, admin_ids: frozenset[int] = frozenset()):
+        self.data_dir = data_dir
+        self.settings = Settings(data_dir=data_dir, database_url=db_url, admin_ids=admin_ids, seed_corpus=False)
+        self.clock = Clock()
+        self.emulator = None
+        self.app = None
+        self.services = None
+        self.processor = None
+        self.http: aiohttp.ClientSession | None = None
+        self.users = {}
+
+    async def start(self) -> "BotHarness":
+        from bot.devserver.emulator import BotAPIEmulator
+
+        self.emulator = BotAPIEmulator(token=E2E_TOKEN)
+        await self.emulator.start()
+        self.http = aiohttp.ClientSession()
+        await self.start_bot()
+        return self
+
+    async def start_bot(self) -> None:
+        from bot.app import build_application
+        from bot.processor import ChatOrderedUpdateProcessor
+        from bot.runtime import open_services
+
+        self.services = await open_services(self.settings)
+        self.services.clock = self.clock
+        self.processor = ChatOrderedUpdateProcessor()
+        self.app = build_application(self.services, token=E2E_TOKEN, base_url=self.emulator.base_url,
+                                     base_file_url=self.emulator.base_file_url, processor=self.processor)
+        await self.app.initialize()
+        await self.app.post_init(self.app)
+        await self.app.start()
+        await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
+
+    async def stop_bot(self, *, graceful: bool = True) -> None:
+        if self.app is None:
+            return
+        if self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+        await self.services.storage.close()
+        self.app = None
+
+    async def restart(self) -> None:
+        """Throw the Application away (no graceful hand-over of in-memory state) and start a new one."""
+        await self.stop_bot()
+        await self.start_bot()
+        for u in self.users.values():
+            u.settle = self._settle
+
+    async def _settle(self, update_id: int) -> None:
+        await self.processor.wait_done(update_id, timeout=15)
+
+    async def user(self, user_id: int, first_name: str = "用户", language_code: str = "zh-hans"):
+        from bot.devserver.client import SimUser
+
+        u = SimUser(self.emulator.url, user_id, first_name, language_code=language_code, session=self.http,
+                    settle=self._settle)
+        await u.register()
+        self.users[user_id] = u
+        return u
+
+    async def close(self) -> None:
+        await self.stop_bot()
+        if self.http is not None:
+            await self.http.close()
+        if self.emulator is not None:
+            await self.emulator.stop()
+
+
+@pytest.fixture
+async def bot(seeded_db, tmp_path):
+    """A running bot on a copy of the seeded corpus database (SQLite)."""
+    shutil.copy(seeded_db / "patents.db", tmp_path / "patents.db")
+    shutil.copytree(seeded_db / "cache", tmp_path / "cache")
+    h = BotHarness(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'patents.db'}", admin_ids=frozenset({1000}))
+    await h.start()
+    yield h
+    await h.close()

@@ -32,7 +32,7 @@ async def user_lang(update: Update, context: BotContext) -> str:
     return user.language if user else context.services.i18n.default
 
 
-async def reply(update: Update, context: BotContext, template: str, *,
+async def reply(update: Update, context: BotContext, template: str, /, *,
                 keyboard: InlineKeyboardMarkup | None = None, **ctx: Any) -> Message | None:
     """Render ``template`` in the user's language and send it to the chat of this update."""
     lang = await user_lang(update, context)
