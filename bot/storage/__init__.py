@@ -1,0 +1,28 @@
+"""The one storage layer: every query of the bot lives in this package (SQLAlchemy 2 async, bound
+parameters only). ``Storage`` combines the per-aggregate query modules; callers never build SQL."""
+from __future__ import annotations
+
+import asyncio
+
+from bot.storage.base import ALEMBIC_INI, StorageBase
+from bot.storage.patents import PatentQueries, PatentRow, UpsertCounts
+from bot.storage.users import UserQueries, language_from_telegram
+
+__all__ = ["ALEMBIC_INI", "PatentRow", "Storage", "UpsertCounts", "language_from_telegram", "open_storage"]
+
+
+class Storage(PatentQueries, UserQueries, StorageBase):
+    pass
+
+
+async def open_storage(url: str) -> Storage:
+    storage = Storage(url)
+    for attempt in range(5):  # a database that is still starting up is not a reason to die
+        try:
+            await storage.migrate()
+            return storage
+        except OSError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(1 + attempt)
+    return storage

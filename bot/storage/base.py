@@ -1,0 +1,87 @@
+"""Engine, sessions, migrations and the audit helper shared by every query module."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from bot.config import PROJECT_ROOT
+from bot.models import AuditLog
+
+ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets the search CLI read while the bot writes; FKs are off by default in SQLite.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class StorageBase:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        def upgrade(sync_conn: Any) -> None:
+            cfg = Config(str(ALEMBIC_INI))
+            cfg.attributes["connection"] = sync_conn
+            command.upgrade(cfg, "head")
+
+        async with self.engine.begin() as conn:
+            await conn.run_sync(upgrade)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commits on success, rolls back on error."""
+        async with self.sessions() as s:
+            async with s.begin():
+                yield s
+
+    # -- audit -----------------------------------------------------------------------------------
+    @staticmethod
+    def audit(s: AsyncSession, actor_id: int | None, action: str, entity_kind: str, entity_id: str,
+              before: dict | None, after: dict | None) -> None:
+        """Record a change inside the caller's transaction (so the log and the change commit together)."""
+        s.add(AuditLog(actor_id=actor_id, action=action, entity_kind=entity_kind, entity_id=entity_id,
+                       before=before, after=after))
+
+    async def audit_entries(self, entity_kind: str | None = None, entity_id: str | None = None,
+                            limit: int = 50) -> list[AuditLog]:
+        async with self.session() as s:
+            q = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+            if entity_kind:
+                q = q.where(AuditLog.entity_kind == entity_kind)
+            if entity_id:
+                q = q.where(AuditLog.entity_id == entity_id)
+            return list(await s.scalars(q))
+
+

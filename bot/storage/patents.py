@@ -1,0 +1,139 @@
+"""Patent queries."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.models import Institution, Patent
+from bot.storage.base import StorageBase
+
+
+@dataclass(frozen=True)
+class PatentRow:
+    """A plain, session-free view of a patent (safe to pass to handlers and the search index)."""
+
+    id: str
+    pub_no: str | None
+    title: str
+    title_derived: bool
+    abstract: str
+    claims: str
+    applicant: str | None
+    inventors: str | None
+    ipc: str | None
+    grant_date: dt.date | None
+    industry_field: str | None
+    institution_id: int | None
+    source: str
+    content_hash: str
+
+    @classmethod
+    def of(cls, p: Patent) -> "PatentRow":
+        return cls(p.id, p.pub_no, p.title, p.title_derived, p.abstract or "", p.claims or "", p.applicant,
+                   p.inventors, p.ipc, p.grant_date, p.industry_field, p.institution_id, p.source,
+                   p.content_hash)
+
+
+@dataclass
+class UpsertCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+class PatentQueries(StorageBase):
+    # -- patents ---------------------------------------------------------------------------------
+    async def count_patents(self) -> int:
+        async with self.session() as s:
+            return int(await s.scalar(select(func.count()).select_from(Patent)) or 0)
+
+    async def get_patent(self, patent_id: str) -> PatentRow | None:
+        async with self.session() as s:
+            p = await s.get(Patent, patent_id)
+            return PatentRow.of(p) if p else None
+
+    async def get_patents(self, ids: Sequence[str]) -> dict[str, PatentRow]:
+        if not ids:
+            return {}
+        async with self.session() as s:
+            rows = await s.scalars(select(Patent).where(Patent.id.in_(list(ids))))
+            return {p.id: PatentRow.of(p) for p in rows}
+
+    async def all_patents(self, batch: int = 2000) -> AsyncIterator[PatentRow]:
+        """Every patent, streamed in id order (for building the search index)."""
+        last = ""
+        while True:
+            async with self.session() as s:
+                rows = list(await s.scalars(select(Patent).where(Patent.id > last)
+                                            .order_by(Patent.id).limit(batch)))
+            for p in rows:
+                yield PatentRow.of(p)
+            if len(rows) < batch:
+                return
+            last = rows[-1].id
+
+    async def patent_fingerprint(self) -> str:
+        """Changes whenever a patent is added, removed or edited (for search-index cache validity)."""
+        async with self.session() as s:
+            n, newest = (await s.execute(select(func.count(), func.max(Patent.updated_at)))).one()
+        return f"{n}:{newest.isoformat() if newest else ''}"
+
+    async def upsert_patents(self, records: Iterable[dict[str, Any]]) -> tuple[UpsertCounts, list[str]]:
+        """Insert new patents and update changed ones (compared by content_hash).
+
+        Returns the counts and the ids that were added or changed (the search index upserts them).
+        """
+        counts = UpsertCounts()
+        changed: list[str] = []
+        recs = list(records)
+        async with self.session() as s:
+            existing = {}
+            for i in range(0, len(recs), 500):
+                chunk = [r["id"] for r in recs[i:i + 500]]
+                for p in await s.scalars(select(Patent).where(Patent.id.in_(chunk))):
+                    existing[p.id] = p
+            for r in recs:
+                p = existing.get(r["id"])
+                if p is None:
+                    p = Patent(**r)
+                    s.add(p)
+                    existing[p.id] = p
+                    counts.added += 1
+                    changed.append(p.id)
+                elif p.content_hash != r["content_hash"]:
+                    for k, v in r.items():
+                        setattr(p, k, v)
+                    counts.updated += 1
+                    changed.append(p.id)
+                else:
+                    counts.unchanged += 1
+        return counts, changed
+
+    async def pub_no_owners(self, pub_nos: Sequence[str]) -> dict[str, str]:
+        """pub_no -> patent id for the given publication numbers that already exist."""
+        out: dict[str, str] = {}
+        async with self.session() as s:
+            for i in range(0, len(pub_nos), 500):
+                rows = await s.execute(select(Patent.pub_no, Patent.id)
+                                       .where(Patent.pub_no.in_(list(pub_nos[i:i + 500]))))
+                out.update({a: b for a, b in rows})
+        return out
+
+    async def institution_ids(self, names: Iterable[str]) -> dict[str, int]:
+        """name -> id, creating institutions that don't exist yet."""
+        names = sorted({n for n in names if n})
+        async with self.session() as s:
+            rows = await s.execute(select(Institution.name, Institution.id).where(Institution.name.in_(names)))
+            out = {a: b for a, b in rows}
+            for n in names:
+                if n not in out:
+                    inst = Institution(name=n)
+                    s.add(inst)
+                    await s.flush()
+                    out[n] = inst.id
+        return out
+

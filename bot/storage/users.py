@@ -1,0 +1,64 @@
+"""Users, languages and roles."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.models import RoleGrant, User, utcnow
+from bot.storage.base import StorageBase
+
+
+class UserQueries(StorageBase):
+    # -- users and roles -------------------------------------------------------------------------
+    async def touch_user(self, user_id: int, first_name: str, username: str | None,
+                         telegram_language: str | None, default_language: str) -> User:
+        """Create or refresh a user from a Telegram update; returns a detached User."""
+        lang = language_from_telegram(telegram_language, default_language)
+        async with self.session() as s:
+            user = await s.get(User, user_id)
+            if user is None:
+                user = User(id=user_id, first_name=first_name[:128], username=username, language=lang)
+                s.add(user)
+            else:
+                user.first_name = first_name[:128]
+                user.username = username
+                user.last_seen_at = utcnow()
+                user.blocked_bot = False
+                if not user.language_chosen:
+                    user.language = lang
+            await s.flush()
+            return user
+
+    async def get_user(self, user_id: int) -> User | None:
+        async with self.session() as s:
+            return await s.get(User, user_id)
+
+    async def set_language(self, user_id: int, language: str) -> None:
+        async with self.session() as s:
+            user = await s.get(User, user_id)
+            if user is not None:
+                before = user.language
+                user.language = language
+                user.language_chosen = True
+                self.audit(s, user_id, "set_language", "user", str(user_id), {"language": before},
+                           {"language": language})
+
+    async def roles_of(self, user_id: int) -> list[RoleGrant]:
+        async with self.session() as s:
+            rows = await s.scalars(select(RoleGrant).where(RoleGrant.user_id == user_id,
+                                                           RoleGrant.revoked_at.is_(None)))
+            return list(rows)
+
+
+
+def language_from_telegram(code: str | None, default: str) -> str:
+    """Telegram's IETF tag (zh-hans, zh-CN, en, en-US, …) → one of our locales."""
+    if not code:
+        return default
+    code = code.lower()
+    if code.startswith("zh"):
+        return "zh"
+    if code.startswith("en"):
+        return "en"
+    return default
+
+
