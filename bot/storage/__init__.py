@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from bot.storage.base import ALEMBIC_INI, StorageBase
+from bot.storage.outbox import OutboxQueries
 from bot.storage.patents import PatentQueries, PatentRow, UpsertCounts
 from bot.storage.users import UserQueries, language_from_telegram
 
 __all__ = ["ALEMBIC_INI", "PatentRow", "Storage", "UpsertCounts", "language_from_telegram", "open_storage"]
 
 
-class Storage(PatentQueries, UserQueries, StorageBase):
+class Storage(PatentQueries, UserQueries, OutboxQueries, StorageBase):
     pass
 
 
