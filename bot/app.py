@@ -7,13 +7,11 @@ from telegram import BotCommand, BotCommandScopeDefault
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.context import BotContext, Services
-from bot.handlers import common, search, start
+from bot.handlers import common, dialogs, inventor, review, roles, search, start
+from bot.menus import MENU_COMMANDS
 from bot.processor import ChatOrderedUpdateProcessor
 
 log = logging.getLogger(__name__)
-
-MENU_COMMANDS = ("start", "help", "lang")
-
 
 def build_application(services: Services, *, token: str, base_url: str | None = None,
                       base_file_url: str | None = None, processor: ChatOrderedUpdateProcessor | None = None,
@@ -35,7 +33,11 @@ def build_application(services: Services, *, token: str, base_url: str | None = 
 
 
 def register_handlers(app: Application) -> None:
+    dialogs.register(app)  # first: typed text belongs to an active dialog (group -1)
     start.register(app)
+    roles.register(app)
+    inventor.register(app)
+    review.register(app)
     search.register(app)
     start.register_fallbacks(app)  # must stay last
     app.add_error_handler(common.on_error)

@@ -9,6 +9,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.catalog import PatentCatalog
 from bot.config import Settings
+from bot.dialogs import DialogEngine, build_engine
 from bot.i18n import Translator
 from bot.models import User
 from bot.storage import Storage
@@ -24,6 +25,7 @@ class Services:
     storage: Storage
     i18n: Translator
     catalog: PatentCatalog
+    dialogs: DialogEngine = field(default_factory=build_engine)
     clock: Callable[[], dt.datetime] = field(default=_utcnow)  # tests substitute a controllable clock
 
 

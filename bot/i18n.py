@@ -72,8 +72,13 @@ class Translator:
 
     def render(self, lang: str | None, name: str, /, **ctx: Any) -> str:
         """Render ``locales/<lang>/<name>.j2``; the result is Telegram HTML."""
-        text = self._envs[self.lang(lang)].get_template(f"{name}.j2").render(**ctx).strip()
-        return text
+        lang = self.lang(lang)
+        # every template can use the labels module as ``L`` (role names, option labels…)
+        return self._envs[lang].get_template(f"{name}.j2").render({"L": self._labels[lang], **ctx}).strip()
+
+    def label_module(self, lang: str | None) -> Any:
+        """The labels.j2 module (attributes: every ``{% set %}``, e.g. the ``opt`` option tables)."""
+        return self._labels[self.lang(lang)]
 
     def label(self, lang: str | None, key: str, /, **kwargs: Any) -> str:
         value = getattr(self._labels[self.lang(lang)], key)

@@ -25,11 +25,11 @@ STANDARD_COLUMNS = ["id", "pub_no", "title", "title_derived", "abstract", "claim
                     "source", "source_idx"]
 REQUIRED_ANY = ("title", "abstract", "claims")
 
-LIMITS = {"id": 64, "pub_no": 32, "title": 500, "institution": 200, "applicant": 300, "inventors": 500,
+LIMITS = {"id": 48, "pub_no": 32, "title": 500, "institution": 200, "applicant": 300, "inventors": 500,
           "ipc": 200, "industry_field": 64, "legal_status": 64, "source": 128, "abstract": 20000,
           "claims": 100000}
 PUB_NO_RE = re.compile(r"^[A-Z]{2}\d{5,13}[A-Z]?\d?$")
-ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,48}$")  # ≤ 48: ids travel in 64-byte callback data
 
 # Corpus-parsing patterns (not UI text): boilerplate openings of Chinese patent abstracts, stripped
 # to derive a readable title such as "一种…方法" → "…方法".

@@ -243,7 +243,7 @@ class SimUser:
         return await self._after_action(info)
 
     async def press(self, label: str | None = None, *, message_id: int | None = None,
-                    callback_data: str | None = None) -> Reply:
+                    callback_data: str | None = None, stale: bool = False) -> Reply:
         """Tap an inline button by (exact, else unique substring) label or callback_data.
 
         Without ``message_id`` the newest message having such a button is used.
@@ -255,6 +255,8 @@ class SimUser:
             body["callback_data"] = callback_data
         if message_id is not None:
             body["message_id"] = message_id
+        if stale:  # an outdated phone pressing a button the message no longer has
+            body["stale"] = True
         try:
             info = await self._req("POST", "/_emu/press", json=body)
         except SimUserError as exc:

@@ -1971,7 +1971,8 @@ class BotAPIEmulator:
                                 f"{visible}", buttons=visible)
 
     def press(self, user_id: int, label: str | None = None, *, callback_data: str | None = None,
-              message_id: int | None = None, chat_id: int | None = None) -> dict[str, Any]:
+              message_id: int | None = None, chat_id: int | None = None,
+              stale: bool = False) -> dict[str, Any]:
         """The user taps an inline button (by label or callback_data).
 
         Returns {"kind": "callback", update_id, callback_query_id, message_id, chat_id, seq}
@@ -1979,7 +1980,15 @@ class BotAPIEmulator:
         or {"kind": "url" | "switch_inline_query" | ..., ...} for buttons without an update."""
         user = self._ensure_user(user_id)
         chat = self._user_chat(user, chat_id)
-        rec, b = self._find_button(chat, label, callback_data, message_id)
+        if stale:
+            # A phone that still shows an outdated keyboard (offline, or the edit never arrived)
+            # sends the old callback_data for a message whose buttons have changed since.
+            rec = chat.by_id.get(int(message_id)) if message_id is not None else None
+            if rec is None or callback_data is None:
+                raise ControlError(400, "a stale press needs message_id and callback_data")
+            b = {"text": "(stale)", "callback_data": callback_data}
+        else:
+            rec, b = self._find_button(chat, label, callback_data, message_id)
         mid = rec.msg["message_id"]
         if b.get("callback_data") is not None:
             qid = str(int.from_bytes(secrets.token_bytes(7), "big") * 1000
@@ -2271,7 +2280,8 @@ class BotAPIEmulator:
         return _json_response(self.press(b["user_id"], b.get("label"),
                                          callback_data=b.get("callback_data"),
                                          message_id=b.get("message_id"),
-                                         chat_id=b.get("chat_id")))
+                                         chat_id=b.get("chat_id"),
+                                         stale=bool(b.get("stale", False))))
 
     async def _c_inline(self, request: web.Request) -> web.Response:
         b = await self._body(request)

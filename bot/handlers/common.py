@@ -7,6 +7,7 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
 from bot.models import User
@@ -57,3 +58,25 @@ async def on_error(update: object, context: BotContext) -> None:
                                        parse_mode=ParseMode.HTML)
     except TelegramError:
         log.warning("could not tell the user about the error", exc_info=True)
+    # the update failed: later handler groups (e.g. search after a dialog step) must not run on it
+    raise ApplicationHandlerStop
+
+
+async def require(update: Update, context: BotContext, *roles) -> bool:
+    """Role check inside the handler: True if the user holds one of ``roles``; otherwise a refusal."""
+    from bot.roles import roles_of
+
+    user = await current_user(update, context)
+    if user is not None:
+        held = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+        if held.has(*roles):
+            return True
+    if update.callback_query is not None:
+        lang = await user_lang(update, context)
+        try:
+            await update.callback_query.answer(context.i18n.render(lang, "role_required_toast"), show_alert=True)
+        except TelegramError:
+            pass
+        return False
+    await reply(update, context, "role_required", roles=[r.value for r in roles])
+    return False

@@ -6,16 +6,19 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, user_lang
+from bot.handlers import roles
 from bot.i18n import LANGUAGES
+from bot.roles import INVITE_PREFIX
 
 
 async def start(update: Update, context: BotContext) -> None:
     user = await current_user(update, context)
     payload = context.args[0] if context.args else ""
+    if payload.startswith(INVITE_PREFIX):
+        await roles.redeem(update, context, payload[len(INVITE_PREFIX):])
+        return
     if payload:
-        # Deep-link payloads (invites, patent cards) are routed by later features; an unknown one
-        # must not leave the user with nothing.
-        await reply(update, context, "start_bad_link")
+        await reply(update, context, "start_bad_link")  # unknown payload: say so, then the welcome
     count = await context.services.storage.count_patents()
     await reply(update, context, "start", name=user.first_name if user else "", patent_count=count)
 
@@ -54,6 +57,11 @@ async def unsupported_message(update: Update, context: BotContext) -> None:
     await reply(update, context, "unsupported_message")
 
 
+async def unknown_button(update: Update, context: BotContext) -> None:
+    """Buttons from an older bot version or a forged callback: answer, never ignore."""
+    await update.callback_query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
+
+
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("help", help_command))
@@ -66,3 +74,4 @@ def register_fallbacks(app: Application) -> None:
     app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.COMMAND,
                                    unsupported_message))
+    app.add_handler(CallbackQueryHandler(unknown_button))

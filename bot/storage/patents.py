@@ -1,6 +1,8 @@
 """Patent queries."""
 from __future__ import annotations
 
+import hashlib
+
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -77,10 +79,18 @@ class PatentQueries(StorageBase):
             last = rows[-1].id
 
     async def patent_fingerprint(self) -> str:
-        """Changes whenever a patent is added, removed or edited (for search-index cache validity)."""
+        """Changes whenever a patent's searchable content is added, removed or edited (search-index cache
+        validity). Built from ids and content hashes only, so linking a patent to an institution or
+        other bookkeeping doesn't invalidate the index."""
+        digest = hashlib.sha256()
+        n = 0
         async with self.session() as s:
-            n, newest = (await s.execute(select(func.count(), func.max(Patent.updated_at)))).one()
-        return f"{n}:{newest.isoformat() if newest else ''}"
+            result = await s.stream(select(Patent.id, Patent.content_hash).order_by(Patent.id)
+                                    .execution_options(yield_per=5000))
+            async for pid, h in result:
+                digest.update(f"{pid}\x1f{h}\x1e".encode())
+                n += 1
+        return f"{n}:{digest.hexdigest()[:32]}"
 
     async def upsert_patents(self, records: Iterable[dict[str, Any]]) -> tuple[UpsertCounts, list[str]]:
         """Insert new patents and update changed ones (compared by content_hash).

@@ -1,0 +1,32 @@
+"""Routes button presses and typed text to the dialog engine; /cancel."""
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHandler, CommandHandler,
+                          MessageHandler, filters)
+
+from bot.context import BotContext
+from bot.dialogs.engine import CALLBACK_PREFIX
+from bot.handlers.common import reply
+
+
+async def dialog_button(update: Update, context: BotContext) -> None:
+    await context.services.dialogs.on_callback(update, context)
+
+
+async def dialog_text(update: Update, context: BotContext) -> None:
+    """Runs before every other text handler: text belongs to the active dialog if there is one."""
+    if await context.services.dialogs.on_text(update, context):
+        raise ApplicationHandlerStop
+
+
+async def cancel(update: Update, context: BotContext) -> None:
+    template = await context.services.dialogs.cancel(update, context)
+    await reply(update, context, template or "nothing_to_cancel")
+
+
+def register(app: Application) -> None:
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, dialog_text),
+                    group=-1)
+    app.add_handler(CommandHandler("cancel", cancel))
+    app.add_handler(CallbackQueryHandler(dialog_button, pattern=rf"^{CALLBACK_PREFIX}:"))

@@ -1,0 +1,99 @@
+"""The institution's tech-transfer office reviews submitted self-assessments (batch review)."""
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot.context import BotContext
+from bot.handlers.common import current_user, reply, require, user_lang
+from bot.models import Role
+from bot.notify import notify_user
+from bot.roles import roles_of
+
+PAGE = 5
+
+
+async def review_list(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.TECH_TRANSFER):
+        return
+    offset = 0
+    if update.callback_query is not None:
+        try:
+            offset = max(0, int((update.callback_query.data or "").split(":")[-1]))
+        except ValueError:
+            offset = 0
+        await update.callback_query.answer()
+    user = await current_user(update, context)
+    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    lang = await user_lang(update, context)
+    labels = context.i18n.label_module(lang)
+    items, total = [], 0
+    for inst in sorted(roles.institutions(Role.TECH_TRANSFER)):
+        got, n = await context.services.storage.submitted_for_institution(inst, limit=PAGE, offset=offset)
+        items += got
+        total += n
+    if not items:
+        await reply(update, context, "review_empty")
+        return
+    rows = [[InlineKeyboardButton(f"{labels.btn_approve} {offset + i + 1}", callback_data=f"rv:a:{a.id}"),
+             InlineKeyboardButton(f"{labels.btn_return} {offset + i + 1}", callback_data=f"rv:r:{a.id}")]
+            for i, a in enumerate(items)]
+    if offset + PAGE < total:
+        rows.append([InlineKeyboardButton(labels.btn_more, callback_data=f"rv:p:{offset + PAGE}")])
+    await reply(update, context, "review_list", items=items, total=total, offset=offset, opt=labels.opt,
+                field=labels.field, keyboard=InlineKeyboardMarkup(rows))
+
+
+def _assessment_id(update: Update) -> int | None:
+    try:
+        return int((update.callback_query.data or "").split(":")[-1])
+    except ValueError:
+        return None
+
+
+async def approve(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.TECH_TRANSFER):
+        return
+    aid = _assessment_id(update)
+    template, ctx = await apply_review(update, context, aid, approve=True, note=None) if aid else ("review_gone", {})
+    await update.callback_query.answer()
+    await reply(update, context, template, **ctx)
+
+
+async def return_with_note(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.TECH_TRANSFER):
+        return
+    aid = _assessment_id(update)
+    await update.callback_query.answer()
+    user = await current_user(update, context)
+    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    items = []
+    for inst in roles.institutions(Role.TECH_TRANSFER):
+        got, _ = await context.services.storage.submitted_for_institution(inst, limit=1000)
+        items += [a for a in got if a.id == aid]
+    if not items:
+        await reply(update, context, "review_gone")
+        return
+    await context.services.dialogs.start(update, context, "rnote", {"assessment_id": aid,
+                                                                    "patent_id": items[0].patent.id})
+
+
+async def apply_review(update: Update, context: BotContext, assessment_id: int, *, approve: bool,
+                       note: str | None) -> tuple[str, dict]:
+    """Record the decision (once) and tell the inventor. Returns what to show the reviewer."""
+    user = await current_user(update, context)
+    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    outcome = await context.services.storage.review_assessment(
+        assessment_id, user.id, roles.institutions(Role.TECH_TRANSFER), approve=approve, note=note)
+    if not outcome.ok:
+        return "review_gone", {}
+    await notify_user(context.services, context.bot, outcome.inventor_id,
+                      "notify_reviewed" if approve else "notify_returned", patent=outcome.patent, note=note)
+    return ("review_approved" if approve else "review_returned"), {"patent": outcome.patent}
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("review", review_list))
+    app.add_handler(CallbackQueryHandler(review_list, pattern=r"^rv:p:"))
+    app.add_handler(CallbackQueryHandler(approve, pattern=r"^rv:a:"))
+    app.add_handler(CallbackQueryHandler(return_with_note, pattern=r"^rv:r:"))

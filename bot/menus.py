@@ -1,0 +1,28 @@
+"""Telegram command menus: the common commands for everyone, plus per-chat ones for role holders."""
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeChat
+from telegram.error import TelegramError
+
+from bot.roles import RoleSet
+
+MENU_COMMANDS = ("start", "help", "lang")
+# extra commands shown (per chat) to holders of a role
+ROLE_COMMANDS = {"inventor": ("mypatents",), "tto": ("review",), "admin": ("invite",)}
+
+
+async def set_chat_menu(bot: Any, services: Any, chat_id: int, lang: str, roles: RoleSet) -> None:
+    """The command menu of one chat: the common commands plus those of the user's roles."""
+    held = {g.role for g in roles.grants} | ({"admin"} if roles.is_admin else set())
+    if not held:
+        return  # the default menu fits
+    names = list(MENU_COMMANDS) + [c for r, cs in ROLE_COMMANDS.items() if r in held for c in cs] + ["me", "cancel"]
+    commands = [BotCommand(c, services.i18n.label(lang, f"cmd_{c}")) for c in dict.fromkeys(names)]
+    try:
+        await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id))
+    except TelegramError:
+        pass  # a menu is a convenience; never fail the user's action over it
+
+

@@ -1,0 +1,143 @@
+"""Inventors' patents and self-assessments, and the tech-transfer office's review of them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import AssessmentStatus, InventorPatent, Patent, SelfAssessment, utcnow
+from bot.storage.base import StorageBase
+from bot.storage.patents import PatentRow
+
+ASSESSMENT_COLUMNS = ("industry_field", "maturity", "scenarios", "scenario_text", "prospect", "intents",
+                      "implemented", "implemented_how", "licence_kind", "payment_kind", "open_licence",
+                      "price_range", "contact_pref")
+
+
+@dataclass(frozen=True)
+class AssessmentView:
+    id: int
+    patent: PatentRow
+    inventor_id: int
+    status: str
+    columns: dict[str, Any]
+    reviewer_note: str | None
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    ok: bool
+    reason: str = ""  # not_found | not_yours | not_submitted
+    inventor_id: int | None = None
+    patent: PatentRow | None = None
+    status: str | None = None
+
+
+def _columns(a: SelfAssessment) -> dict[str, Any]:
+    return {c: getattr(a, c) for c in ASSESSMENT_COLUMNS}
+
+
+class AssessmentQueries(StorageBase):
+    async def link_patent(self, user_id: int, patent_id: str, institution_id: int | None) -> bool:
+        """Add a patent to an inventor's list; the patent joins the inventor's institution if it has none."""
+        async with self.session() as s:
+            patent = await s.get(Patent, patent_id)
+            if patent is None:
+                return False
+            if await s.get(InventorPatent, (user_id, patent_id)) is None:
+                s.add(InventorPatent(user_id=user_id, patent_id=patent_id))
+                self.audit(s, user_id, "link_patent", "patent", patent_id, None, {"inventor": user_id})
+            if patent.institution_id is None and institution_id is not None:
+                patent.institution_id = institution_id
+            return True
+
+    async def is_linked(self, user_id: int, patent_id: str) -> bool:
+        async with self.session() as s:
+            return await s.get(InventorPatent, (user_id, patent_id)) is not None
+
+    async def my_patents(self, user_id: int) -> list[tuple[PatentRow, str | None]]:
+        """An inventor's patents with the status of their own assessment (None = not assessed)."""
+        async with self.session() as s:
+            rows = await s.execute(
+                select(Patent, SelfAssessment.status)
+                .join(InventorPatent, InventorPatent.patent_id == Patent.id)
+                .outerjoin(SelfAssessment, (SelfAssessment.patent_id == Patent.id)
+                           & (SelfAssessment.inventor_id == user_id))
+                .where(InventorPatent.user_id == user_id)
+                .order_by(InventorPatent.created_at, Patent.id))
+            return [(PatentRow.of(p), status) for p, status in rows]
+
+    async def assessment_columns(self, user_id: int, patent_id: str) -> tuple[dict[str, Any], str] | None:
+        async with self.session() as s:
+            a = await s.scalar(select(SelfAssessment).where(SelfAssessment.patent_id == patent_id,
+                                                            SelfAssessment.inventor_id == user_id))
+            return (_columns(a), a.status) if a else None
+
+    async def save_assessment(self, s: AsyncSession, user_id: int, patent_id: str, columns: dict[str, Any],
+                              *, submit: bool = False) -> None:
+        """Write the answers so far (in the caller's transaction); ``submit`` also submits for review.
+
+        Any edit of a submitted or reviewed assessment makes it a draft again until re-submitted."""
+        a = await s.scalar(select(SelfAssessment).where(SelfAssessment.patent_id == patent_id,
+                                                        SelfAssessment.inventor_id == user_id))
+        before = None
+        if a is None:
+            a = SelfAssessment(patent_id=patent_id, inventor_id=user_id, status=AssessmentStatus.DRAFT.value)
+            s.add(a)
+        else:
+            before = {**_columns(a), "status": a.status}
+        changed = before is None or any(before.get(k) != v for k, v in columns.items())
+        for k, v in columns.items():
+            setattr(a, k, v)
+        if submit:
+            a.status = AssessmentStatus.SUBMITTED.value
+            a.submitted_at = utcnow()
+            a.reviewer_note = None
+        elif changed:
+            a.status = AssessmentStatus.DRAFT.value
+        if changed or submit:
+            await s.flush()
+            self.audit(s, user_id, "submit_assessment" if submit else "save_assessment", "assessment",
+                       str(a.id), _jsonable(before), _jsonable({**columns, "status": a.status, "patent": patent_id}))
+
+    async def submitted_for_institution(self, institution_id: int, *, limit: int = 5, offset: int = 0
+                                        ) -> tuple[list[AssessmentView], int]:
+        base = (select(SelfAssessment, Patent).join(Patent, Patent.id == SelfAssessment.patent_id)
+                .where(Patent.institution_id == institution_id,
+                       SelfAssessment.status == AssessmentStatus.SUBMITTED.value))
+        async with self.session() as s:
+            total = await s.scalar(select(func.count()).select_from(base.subquery()))
+            rows = await s.execute(base.order_by(SelfAssessment.submitted_at, SelfAssessment.id)
+                                   .limit(limit).offset(offset))
+            return [AssessmentView(a.id, PatentRow.of(p), a.inventor_id, a.status, _columns(a), a.reviewer_note)
+                    for a, p in rows], int(total or 0)
+
+    async def review_assessment(self, assessment_id: int, reviewer_id: int, institution_ids: set[int], *,
+                                approve: bool, note: str | None) -> ReviewOutcome:
+        """Approve or return a submitted assessment of the reviewer's institution (once)."""
+        async with self.session() as s:
+            row = (await s.execute(select(SelfAssessment, Patent).join(Patent, Patent.id == SelfAssessment.patent_id)
+                                   .where(SelfAssessment.id == assessment_id))).first()
+            if row is None:
+                return ReviewOutcome(False, "not_found")
+            a, p = row
+            if p.institution_id not in institution_ids:
+                return ReviewOutcome(False, "not_yours")
+            new = AssessmentStatus.REVIEWED.value if approve else AssessmentStatus.RETURNED.value
+            # guarded on the status: a double tap or a second reviewer can't act twice
+            res = await s.execute(update(SelfAssessment).where(
+                SelfAssessment.id == assessment_id, SelfAssessment.status == AssessmentStatus.SUBMITTED.value)
+                .values(status=new, reviewer_id=reviewer_id, reviewer_note=note, reviewed_at=utcnow()))
+            if res.rowcount != 1:
+                return ReviewOutcome(False, "not_submitted", a.inventor_id, PatentRow.of(p), a.status)
+            self.audit(s, reviewer_id, "review_assessment", "assessment", str(assessment_id),
+                       {"status": AssessmentStatus.SUBMITTED.value}, {"status": new, "note": note})
+            return ReviewOutcome(True, "", a.inventor_id, PatentRow.of(p), new)
+
+
+def _jsonable(d: dict | None) -> dict | None:
+    if d is None:
+        return None
+    return {k: (v if isinstance(v, (str, int, float, bool, list, type(None))) else str(v)) for k, v in d.items()}

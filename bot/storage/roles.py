@@ -1,0 +1,163 @@
+"""Roles, invites and the scopes they grant (institutions, departments, enterprises)."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from bot.models import Department, Enterprise, Institution, Invite, Role, RoleGrant, User
+from bot.storage.base import StorageBase
+
+# letters and digits only: a deep-link payload allows [A-Za-z0-9_-] up to 64 chars
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A plain view of one active role of a user, with the scope's display name."""
+
+    role: str
+    institution_id: int | None = None
+    department_id: int | None = None
+    enterprise_id: int | None = None
+    industry: str | None = None
+    scope_name: str | None = None
+
+
+@dataclass(frozen=True)
+class InviteView:
+    code: str
+    role: str
+    scope_name: str | None
+    expires_at: dt.datetime
+    max_uses: int
+    uses: int
+
+
+class RedeemResult:
+    OK = "ok"
+    ALREADY = "already"
+    INVALID = "invalid"  # unknown, expired, revoked or used up
+
+
+def scope_key(g: RoleGrant | Invite) -> str:
+    for prefix, value in (("inst", g.institution_id), ("dept", g.department_id), ("ent", g.enterprise_id),
+                          ("ind", g.industry)):
+        if value is not None:
+            return f"{prefix}:{value}"
+    return ""
+
+
+class RoleQueries(StorageBase):
+    async def grants_of(self, user_id: int) -> list[Grant]:
+        async with self.session() as s:
+            rows = await s.execute(
+                select(RoleGrant, Institution.name, Department.name, Enterprise.name)
+                .outerjoin(Institution, Institution.id == RoleGrant.institution_id)
+                .outerjoin(Department, Department.id == RoleGrant.department_id)
+                .outerjoin(Enterprise, Enterprise.id == RoleGrant.enterprise_id)
+                .where(RoleGrant.user_id == user_id, RoleGrant.revoked_at.is_(None))
+                .order_by(RoleGrant.id))
+            return [Grant(g.role, g.institution_id, g.department_id, g.enterprise_id, g.industry,
+                          inst or dept or ent or g.industry) for g, inst, dept, ent in rows]
+
+    async def grant_role(self, user_id: int, role: Role, *, granted_by: int | None = None,
+                         institution_id: int | None = None, department_id: int | None = None,
+                         enterprise_id: int | None = None, industry: str | None = None) -> bool:
+        """Grant directly (admins from ADMIN_IDS, tests, CLI). Returns False if already held."""
+        async with self.session() as s:
+            g = RoleGrant(user_id=user_id, role=role.value, institution_id=institution_id,
+                          department_id=department_id, enterprise_id=enterprise_id, industry=industry,
+                          granted_by=granted_by)
+            g.scope_key = scope_key(g)
+            exists = await s.scalar(select(RoleGrant.id).where(
+                RoleGrant.user_id == user_id, RoleGrant.role == g.role, RoleGrant.scope_key == g.scope_key,
+                RoleGrant.revoked_at.is_(None)))
+            if exists:
+                return False
+            if await s.get(User, user_id) is None:
+                s.add(User(id=user_id))
+                await s.flush()
+            s.add(g)
+            self.audit(s, granted_by, "grant_role", "user", str(user_id), None,
+                       {"role": g.role, "scope": g.scope_key})
+            return True
+
+    async def institution_by_name(self, name: str, *, create: bool = False) -> int | None:
+        async with self.session() as s:
+            found = await s.scalar(select(Institution.id).where(Institution.name == name))
+            if found is None and create:
+                inst = Institution(name=name)
+                s.add(inst)
+                await s.flush()
+                found = inst.id
+            return found
+
+    async def enterprise_by_name(self, name: str, *, create: bool = False) -> int | None:
+        async with self.session() as s:
+            found = await s.scalar(select(Enterprise.id).where(Enterprise.name == name))
+            if found is None and create:
+                ent = Enterprise(name=name)
+                s.add(ent)
+                await s.flush()
+                found = ent.id
+            return found
+
+    async def department_by(self, kind: str, county: str, *, create_name: str | None = None) -> int | None:
+        async with self.session() as s:
+            found = await s.scalar(select(Department.id).where(Department.kind == kind,
+                                                               Department.county == county))
+            if found is None and create_name:
+                d = Department(name=create_name, kind=kind, county=county,
+                               level="county" if county else "city")
+                s.add(d)
+                await s.flush()
+                found = d.id
+            return found
+
+    async def create_invite(self, role: Role, *, created_by: int | None, expires_at: dt.datetime,
+                            max_uses: int = 1, institution_id: int | None = None,
+                            department_id: int | None = None, enterprise_id: int | None = None,
+                            industry: str | None = None) -> str:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
+        async with self.session() as s:
+            inv = Invite(code=code, role=role.value, created_by=created_by, expires_at=expires_at,
+                         max_uses=max_uses, institution_id=institution_id, department_id=department_id,
+                         enterprise_id=enterprise_id, industry=industry)
+            s.add(inv)
+            await s.flush()
+            self.audit(s, created_by, "create_invite", "invite", str(inv.id), None,
+                       {"role": role.value, "scope": scope_key(inv), "max_uses": max_uses,
+                        "expires_at": expires_at.isoformat()})
+        return code
+
+    async def redeem_invite(self, code: str, user_id: int, now: dt.datetime) -> tuple[str, Grant | None]:
+        """Use one invite: grant its role once; concurrent redemptions can't exceed max_uses."""
+        async with self.session() as s:
+            inv = await s.scalar(select(Invite).where(Invite.code == code))
+            if inv is None:
+                return RedeemResult.INVALID, None
+            key = scope_key(inv)
+            grant = Grant(inv.role, inv.institution_id, inv.department_id, inv.enterprise_id, inv.industry)
+            held = await s.scalar(select(RoleGrant.id).where(
+                RoleGrant.user_id == user_id, RoleGrant.role == inv.role, RoleGrant.scope_key == key,
+                RoleGrant.revoked_at.is_(None)))
+            if held:  # re-opening one's own link: no use consumed, nothing duplicated
+                return RedeemResult.ALREADY, grant
+            if inv.revoked or inv.expires_at <= now or inv.uses >= inv.max_uses:
+                return RedeemResult.INVALID, None
+            # the guarded UPDATE is the concurrency control: two users racing for the last use
+            # cannot both get rowcount 1
+            res = await s.execute(update(Invite).where(Invite.id == inv.id, Invite.uses < Invite.max_uses,
+                                                       Invite.revoked.is_(False))
+                                  .values(uses=Invite.uses + 1))
+            if res.rowcount != 1:
+                return RedeemResult.INVALID, None
+            s.add(RoleGrant(user_id=user_id, role=inv.role, institution_id=inv.institution_id,
+                            department_id=inv.department_id, enterprise_id=inv.enterprise_id,
+                            industry=inv.industry, scope_key=key, invite_id=inv.id, granted_by=inv.created_by))
+            self.audit(s, user_id, "redeem_invite", "user", str(user_id), None,
+                       {"role": inv.role, "scope": key, "invite": inv.id})
+        return RedeemResult.OK, grant
