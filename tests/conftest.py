@@ -3,6 +3,7 @@ corpus template, and the end-to-end harness (real PTB Application ⇄ HTTP ⇄ B
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
@@ -201,6 +202,24 @@ async def bot(seeded_db, tmp_path):
     shutil.copy(seeded_db / "patents.db", tmp_path / "patents.db")
     shutil.copytree(seeded_db / "cache", tmp_path / "cache")
     h = BotHarness(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'patents.db'}", admin_ids=frozenset({1000}))
+    errors = _ErrorCollector()
+    logging.getLogger("bot").addHandler(errors)
     await h.start()
-    yield h
-    await h.close()
+    try:
+        yield h
+    finally:
+        await h.close()
+        logging.getLogger("bot").removeHandler(errors)
+    # A handler exception is answered politely by on_error, so a test could pass over a crash;
+    # every end-to-end test therefore also asserts that no handler failed.
+    assert not errors.records, "handler errors:\n" + "\n".join(errors.records)
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(self.format(record) + ("\n" + logging.Formatter().formatException(record.exc_info)
+                                                   if record.exc_info else ""))
