@@ -6,6 +6,7 @@
     python run_bot.py import PATH     import patents (kppatent-zh JSONL[.gz], standard CSV or XLSX)
     python run_bot.py search QUERY    search from the terminal (--json, --limit N, '-' reads stdin)
     python run_bot.py migrate         create/upgrade the database schema
+    python run_bot.py invite ROLE SCOPE  print an invite deep link (--uses N, --days D)
 
 All settings come from the environment; see README.md and .env.example.
 """
@@ -35,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--json", action="store_true", help="machine-readable output")
     se.add_argument("--limit", type=int, default=10, help="hits per query (default 10)")
     sub.add_parser("migrate", help="create or upgrade the database schema (Alembic)")
+    inv = sub.add_parser("invite", help="create an invite deep link that grants a role (like /invite)")
+    inv.add_argument("role", help="inventor | tto | enterprise | expert | officer | agency | admin")
+    inv.add_argument("scope", nargs="*", help="institution / enterprise / industry / department[@county]")
+    inv.add_argument("--uses", type=int, default=1, help="how many people may use it (default 1)")
+    inv.add_argument("--days", type=int, default=14, help="days until it expires (default 14)")
     return p
 
 
@@ -99,6 +105,39 @@ async def _cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from bot.invites import InviteArgsError, create_invite, invite_link, parse_invite_args
+    from bot.storage import open_storage
+
+    try:
+        role, scope, uses, days = parse_invite_args([args.role, *args.scope, f"uses={args.uses}",
+                                                     f"days={args.days}"])
+    except InviteArgsError as e:
+        import re
+
+        from bot.i18n import Translator
+
+        text = Translator().render("en", e.template, **e.ctx)
+        print(re.sub(r"<[^>]+>", "", text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"),
+              file=sys.stderr)
+        return 2
+    storage = await open_storage(settings.effective_database_url)
+    try:
+        code = await create_invite(storage, dt.datetime.now(dt.timezone.utc), None, role, scope, uses, days)
+    finally:
+        await storage.close()
+    username = settings.bot_username
+    if not username and settings.bot_token:
+        from telegram import Bot
+
+        async with Bot(settings.bot_token, base_url=settings.bot_api_base_url or "https://api.telegram.org/bot") as b:
+            username = b.username
+    print(invite_link(username or "patent_pilot_bot", code))
+    return 0
+
+
 async def _cmd_migrate(settings: Settings) -> int:
     from bot.storage import open_storage
 
@@ -121,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_cmd_search(settings, args))
     if cmd == "migrate":
         return asyncio.run(_cmd_migrate(settings))
+    if cmd == "invite":
+        return asyncio.run(_cmd_invite(settings, args))
     from bot import runtime
 
     if cmd == "playground" or not settings.bot_token:

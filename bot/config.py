@@ -32,6 +32,7 @@ class Settings:
     playground_port: int = 8080
     playground_host: str = "127.0.0.1"
     bot_api_base_url: str | None = None  # e.g. a self-hosted Bot API server
+    bot_username: str | None = None  # for deep links printed by the CLI (else asked from Telegram)
     default_language: str = "zh"
     seed_corpus: bool = True
     log_level: str = "INFO"
@@ -58,6 +59,7 @@ class Settings:
             playground_port=int(e.get("PLAYGROUND_PORT", "8080")),
             playground_host=e.get("PLAYGROUND_HOST", "127.0.0.1"),
             bot_api_base_url=e.get("BOT_API_BASE_URL") or None,
+            bot_username=e.get("BOT_USERNAME") or None,
             default_language=e.get("DEFAULT_LANGUAGE", "zh"),
             seed_corpus=e.get("SEED_CORPUS", "1") not in ("0", "false", "no"),
             log_level=e.get("LOG_LEVEL", "INFO"),

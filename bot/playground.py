@@ -16,6 +16,8 @@ from telegram import Update
 from bot.app import build_application
 from bot.config import Settings
 from bot.devserver.emulator import BotAPIEmulator
+from bot.invites import resolve_scope
+from bot.models import Role
 from bot.runtime import _stop_event, open_services
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,18 @@ def playground_users() -> list[dict]:
     return json.loads(USERS_FILE.read_text(encoding="utf-8"))
 
 
+async def grant_playground_roles(services, users: list[dict]) -> None:
+    """Give each simulated user the roles listed for it, so every side can be tried at once.
+    (Real users get roles only through invites.)"""
+    st = services.storage
+    for u in users:
+        await st.touch_user(u["id"], u["first_name"], u.get("username"), u.get("language_code"),
+                            services.settings.default_language)
+        for role_name, scope in u.get("roles", []):
+            role = Role(role_name)
+            await st.grant_role(u["id"], role, **await resolve_scope(st, role, scope))
+
+
 async def run_playground(settings: Settings, *, ready: asyncio.Event | None = None,
                          stop: asyncio.Event | None = None) -> None:
     users = playground_users()
@@ -36,6 +50,7 @@ async def run_playground(settings: Settings, *, ready: asyncio.Event | None = No
     emulator = BotAPIEmulator(token=PLAYGROUND_TOKEN, serve_playground=True, playground_users=users)
     await emulator.start(host=settings.playground_host, port=settings.playground_port)
     services = await open_services(settings)
+    await grant_playground_roles(services, users)
     app = build_application(services, token=PLAYGROUND_TOKEN, base_url=emulator.base_url,
                             base_file_url=emulator.base_file_url)
     try:

@@ -271,3 +271,38 @@ async def test_batch_review_return_and_approve(bot):
     assert ok
     (mine,) = await inv.send("/mypatents")
     assert "已审核" in mine.text
+
+
+async def test_invite_from_the_command_line(bot):
+    import subprocess
+    import sys
+
+    from bot.config import PROJECT_ROOT
+
+    env = {"DATABASE_URL": bot.settings.database_url, "BOT_USERNAME": "patent_pilot_bot", "PATH": "/usr/bin:/bin"}
+    out = await asyncio.to_thread(subprocess.run, [sys.executable, str(PROJECT_ROOT / "run_bot.py"), "invite",
+                                                   "tto", "福建农林大学", "--uses", "2"],
+                                  env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    code = re.search(r"start=(i_\w+)", out.stdout).group(1)
+    u = await bot.user(3401, "农大技转")
+    (msg,) = await u.send(f"/start {code}")
+    assert "技术转移办公室 @ 福建农林大学" in msg.text
+    bad = await asyncio.to_thread(subprocess.run, [sys.executable, str(PROJECT_ROOT / "run_bot.py"), "invite",
+                                                   "wizard"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Usage" in bad.stderr
+
+
+async def test_playground_users_come_with_their_roles(bot):
+    from bot.playground import grant_playground_roles, playground_users
+
+    await grant_playground_roles(bot.services, playground_users())
+    await grant_playground_roles(bot.services, playground_users())  # idempotent
+    inventor = await bot.user(1001, "张老师")
+    (msg,) = await inventor.send("/mypatents")
+    assert "我的专利" in msg.text
+    tto = await bot.user(1005, "林老师")
+    (msg,) = await tto.send("/review")
+    assert "没有待审核" in msg.text
+    (me,) = await (await bot.user(1004, "Alice", language_code="en")).send("/me")
+    assert "expert @ new_energy" in me.text
