@@ -7,7 +7,7 @@ from telegram import BotCommand, BotCommandScopeDefault
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.context import BotContext, Services
-from bot.handlers import common, dialogs, inventor, review, roles, search, start
+from bot.handlers import browse, common, dialogs, inline, inventor, review, roles, search, start
 from bot.menus import MENU_COMMANDS
 from bot.processor import ChatOrderedUpdateProcessor
 
@@ -38,6 +38,8 @@ def register_handlers(app: Application) -> None:
     roles.register(app)
     inventor.register(app)
     review.register(app)
+    browse.register(app)
+    inline.register(app)
     search.register(app)
     start.register_fallbacks(app)  # must stay last
     app.add_error_handler(common.on_error)

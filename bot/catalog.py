@@ -94,10 +94,11 @@ class PatentCatalog:
                     self.index.remove(pid)
             await asyncio.to_thread(self._save_cache, await self.storage.patent_fingerprint())
 
-    async def search(self, query: str, *, limit: int = 5, offset: int = 0) -> CatalogPage:
+    async def search(self, query: str, *, limit: int = 5, offset: int = 0,
+                     allowed_ids: set[str] | None = None) -> CatalogPage:
         if self.index is None:
             await self.load()
         assert self.index is not None
-        result = self.index.search(query, limit=limit, offset=offset)
+        result = self.index.search(query, limit=limit, offset=offset, allowed_ids=allowed_ids)
         rows = await self.storage.get_patents([h.id for h in result.hits])
         return CatalogPage(result, [rows[h.id] for h in result.hits if h.id in rows])

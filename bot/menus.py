@@ -8,7 +8,7 @@ from telegram.error import TelegramError
 
 from bot.roles import RoleSet
 
-MENU_COMMANDS = ("start", "help", "lang")
+MENU_COMMANDS = ("start", "browse", "help", "lang")
 # extra commands shown (per chat) to holders of a role
 ROLE_COMMANDS = {"inventor": ("mypatents",), "tto": ("review",), "admin": ("invite",)}
 

@@ -28,8 +28,8 @@ async def test_help_and_command_menu(bot):
     (msg,) = await u.send("/help")
     assert "/lang" in msg.text and "Search patents" in msg.text
     commands = bot.emulator.commands_for(language_code="en")
-    assert [c["command"] for c in commands] == ["start", "help", "lang"]
-    assert [c["command"] for c in bot.emulator.commands_for()] == ["start", "help", "lang"]
+    assert [c["command"] for c in commands] == ["start", "browse", "help", "lang"]
+    assert [c["command"] for c in bot.emulator.commands_for()] == ["start", "browse", "help", "lang"]
 
 
 async def test_lang_switch_is_remembered(bot):

@@ -1,14 +1,33 @@
-"""Plain text in a private chat = a patent search."""
+"""Search UI: plain text = a search; result pages with Prev/Next, filters by buttons, patent cards.
+
+Callback data (≤ 64 bytes; the query itself lives in a SavedQuery row, so buttons survive restarts):
+  sr:<qid>:<page>          a result page
+  sf:<qid>[:<key>]         the filter menu, or the values of one filter
+  ss:<qid>:<key>:<i>       set a filter value (index into the value list), back to page 0
+  sx:<qid>                 clear all filters
+  pc:<patent>[:<qid>:<page>]  the patent card (with a way back to the results)
+"""
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import Application, MessageHandler, filters
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.handlers.common import reply
+from bot.dialogs.self_assessment import INDUSTRIES, INTENTS
+from bot.handlers.common import current_user, reply, user_lang
+from bot.storage import PatentCardData
 
 MAX_QUERY_CHARS = 100
-RESULTS_PER_MESSAGE = 5
+PAGE_SIZE = 5
+FILTER_VALUES: dict[str, tuple[str, ...]] = {
+    "industry": INDUSTRIES,
+    "intent": INTENTS,
+    "maturity": tuple(str(i) for i in range(1, 10)),
+    "implemented": ("yes", "no"),
+    "assessed": ("yes",),
+}
 
 
 async def search_text(update: Update, context: BotContext) -> None:
@@ -16,14 +35,191 @@ async def search_text(update: Update, context: BotContext) -> None:
     if len(query) > MAX_QUERY_CHARS:
         await reply(update, context, "query_too_long", length=len(query), limit=MAX_QUERY_CHARS)
         return
-    page = await context.services.catalog.search(query, limit=RESULTS_PER_MESSAGE)
-    if not page.patents:
-        await reply(update, context, "search_empty", query=query, suggestions=page.result.suggestions)
+    user = await current_user(update, context)
+    qid = await context.services.storage.save_query(user.id, query, {})
+    await show_page(update, context, qid, query, {}, 0, edit=False)
+
+
+async def show_page(update: Update, context: BotContext, qid: int, query: str, flt: dict, page: int, *,
+                    edit: bool) -> None:
+    services = context.services
+    lang = await user_lang(update, context)
+    labels = context.i18n.label_module(lang)
+    allowed = await services.storage.filter_ids(flt)  # every filter implies a visible self-assessment
+    result_page = await services.catalog.search(query, limit=PAGE_SIZE, offset=page * PAGE_SIZE,
+                                                allowed_ids=allowed)
+    total = result_page.result.total
+    if total and page * PAGE_SIZE >= total:  # a stale page number: show the last page
+        page = (total - 1) // PAGE_SIZE
+        result_page = await services.catalog.search(query, limit=PAGE_SIZE, offset=page * PAGE_SIZE,
+                                                    allowed_ids=allowed)
+    pages_total = max(1, -(-total // PAGE_SIZE))
+    patents = result_page.patents
+    if not patents:
+        text = context.i18n.render(lang, "search_empty", query=query, suggestions=result_page.result.suggestions,
+                                   filters=flt, opt=labels.opt)
+        rows = [[InlineKeyboardButton(labels.btn_clear_filters, callback_data=f"sx:{qid}")]] if flt else []
+    else:
+        assessed = await services.storage.assessed_patents()
+        terms = sorted({t for h in result_page.result.hits for t in h.matched_terms} | set(result_page.result.terms))
+        text = context.i18n.render(lang, "search_results", query=query, total=total, patents=patents, terms=terms,
+                                   offset=page * PAGE_SIZE, page=page + 1, pages=pages_total,
+                                   assessed=assessed, filters=flt, opt=labels.opt)
+        rows = [[InlineKeyboardButton(str(page * PAGE_SIZE + i + 1), callback_data=f"pc:{p.id}:{qid}:{page}")
+                 for i, p in enumerate(patents)]]
+        nav = []
+        if page > 0:
+            nav.append(InlineKeyboardButton(labels.btn_prev, callback_data=f"sr:{qid}:{page - 1}"))
+        if page + 1 < pages_total:
+            nav.append(InlineKeyboardButton(labels.btn_next, callback_data=f"sr:{qid}:{page + 1}"))
+        if nav:
+            rows.append(nav)
+        frow = [InlineKeyboardButton(labels.btn_filters, callback_data=f"sf:{qid}")]
+        if flt:
+            frow.append(InlineKeyboardButton(labels.btn_clear_filters, callback_data=f"sx:{qid}"))
+        rows.append(frow)
+    await _put(update, context, text, InlineKeyboardMarkup(rows), edit=edit)
+
+
+async def _put(update: Update, context: BotContext, text: str, markup: InlineKeyboardMarkup | None, *,
+               edit: bool) -> None:
+    """Edit the message the button was on, or send a new one."""
+    if markup is not None and not markup.inline_keyboard:
+        markup = None
+    query = update.callback_query
+    if edit and query is not None and query.message is not None:
+        try:
+            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup,
+                                          link_preview_options={"is_disabled": True})
+            return
+        except BadRequest as e:
+            if "not modified" in str(e).lower():
+                return
+    await context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML, reply_markup=markup,
+                                   link_preview_options={"is_disabled": True})
+
+
+async def _saved(update: Update, context: BotContext, qid_text: str) -> tuple[int, str, dict] | None:
+    """The saved search behind a button, or None (and a polite toast) if it is unknown or not the user's."""
+    try:
+        qid = int(qid_text)
+    except ValueError:
+        qid = -1
+    saved = await context.services.storage.get_query(qid, update.effective_user.id) if qid > 0 else None
+    if saved is None:
+        await update.callback_query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
+        return None
+    return qid, saved[0], saved[1]
+
+
+async def page_button(update: Update, context: BotContext) -> None:
+    parts = (update.callback_query.data or "").split(":")
+    got = await _saved(update, context, parts[1] if len(parts) > 1 else "")
+    if got is None:
         return
-    terms = sorted({t for h in page.result.hits for t in h.matched_terms} | set(page.result.terms))
-    await reply(update, context, "search_results", query=query, total=page.result.total,
-                patents=page.patents, terms=terms, offset=0)
+    qid, query, flt = got
+    try:
+        page = max(0, int(parts[2]))
+    except (IndexError, ValueError):
+        page = 0
+    await update.callback_query.answer()
+    await show_page(update, context, qid, query, flt, page, edit=True)
+
+
+async def filter_button(update: Update, context: BotContext) -> None:
+    parts = (update.callback_query.data or "").split(":")
+    got = await _saved(update, context, parts[1] if len(parts) > 1 else "")
+    if got is None:
+        return
+    qid, query, flt = got
+    lang = await user_lang(update, context)
+    labels = context.i18n.label_module(lang)
+    await update.callback_query.answer()
+    key = parts[2] if len(parts) > 2 and parts[2] in FILTER_VALUES else None
+    if key is None:
+        rows = [[InlineKeyboardButton(labels.filter_name[k] + (" ✅" if k in flt else ""), callback_data=f"sf:{qid}:{k}")]
+                for k in FILTER_VALUES]
+    else:
+        values = FILTER_VALUES[key]
+        names = labels.filter_value.get(key, {})
+        buttons = [InlineKeyboardButton(("✅ " if flt.get(key) == v else "") + names.get(v, v),
+                                        callback_data=f"ss:{qid}:{key}:{i}") for i, v in enumerate(values)]
+        width = 3 if key == "maturity" else 2
+        rows = [buttons[i:i + width] for i in range(0, len(buttons), width)]
+    rows.append([InlineKeyboardButton(labels.btn_back_to_results, callback_data=f"sr:{qid}:0")])
+    text = context.i18n.render(lang, "search_filters", query=query, filters=flt, key=key,
+                               filter_name=labels.filter_name, filter_value=labels.filter_value)
+    await _put(update, context, text, InlineKeyboardMarkup(rows), edit=True)
+
+
+async def set_filter(update: Update, context: BotContext) -> None:
+    parts = (update.callback_query.data or "").split(":")
+    got = await _saved(update, context, parts[1] if len(parts) > 1 else "")
+    if got is None:
+        return
+    _qid, query, flt = got
+    key = parts[2] if len(parts) > 2 else ""
+    try:
+        value = FILTER_VALUES[key][int(parts[3])]
+    except (KeyError, IndexError, ValueError):
+        await update.callback_query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
+        return
+    flt = dict(flt)
+    if flt.get(key) == value:
+        flt.pop(key)  # tapping the active value again removes that filter
+    else:
+        flt[key] = value
+    await update.callback_query.answer()
+    # filters make a new saved search: older buttons keep meaning what they meant
+    new_qid = await context.services.storage.save_query(update.effective_user.id, query, flt)
+    await show_page(update, context, new_qid, query, flt, 0, edit=True)
+
+
+async def clear_filters(update: Update, context: BotContext) -> None:
+    parts = (update.callback_query.data or "").split(":")
+    got = await _saved(update, context, parts[1] if len(parts) > 1 else "")
+    if got is None:
+        return
+    _qid, query, _flt = got
+    await update.callback_query.answer()
+    new_qid = await context.services.storage.save_query(update.effective_user.id, query, {})
+    await show_page(update, context, new_qid, query, {}, 0, edit=True)
+
+
+def card_text(context: BotContext, lang: str, card: PatentCardData) -> str:
+    labels = context.i18n.label_module(lang)
+    return context.i18n.render(lang, "patent_card", card=card, p=card.patent, a=card.assessment, opt=labels.opt,
+                               field=labels.field, status=labels.status)
+
+
+async def show_card(update: Update, context: BotContext, patent_id: str, *, back: str | None,
+                    edit: bool) -> bool:
+    lang = await user_lang(update, context)
+    card = await context.services.storage.patent_card(patent_id)
+    if card is None:
+        return False
+    labels = context.i18n.label_module(lang)
+    rows = [[InlineKeyboardButton(labels.btn_share, switch_inline_query=card.patent.pub_no or card.patent.id)]]
+    if back:
+        rows.append([InlineKeyboardButton(labels.btn_back_to_results, callback_data=back)])
+    await _put(update, context, card_text(context, lang, card), InlineKeyboardMarkup(rows), edit=edit)
+    return True
+
+
+async def card_button(update: Update, context: BotContext) -> None:
+    parts = (update.callback_query.data or "").split(":")
+    patent_id = parts[1] if len(parts) > 1 else ""
+    back = f"sr:{parts[2]}:{parts[3]}" if len(parts) > 3 else None
+    if not await show_card(update, context, patent_id, back=back, edit=True):
+        await update.callback_query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
+        return
+    await update.callback_query.answer()
 
 
 def register(app: Application) -> None:
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, search_text))
+    app.add_handler(CallbackQueryHandler(page_button, pattern=r"^sr:"))
+    app.add_handler(CallbackQueryHandler(filter_button, pattern=r"^sf:"))
+    app.add_handler(CallbackQueryHandler(set_filter, pattern=r"^ss:"))
+    app.add_handler(CallbackQueryHandler(clear_filters, pattern=r"^sx:"))
+    app.add_handler(CallbackQueryHandler(card_button, pattern=r"^pc:"))

@@ -8,6 +8,7 @@ from bot.context import BotContext
 from bot.handlers.common import current_user, reply, user_lang
 from bot.handlers import roles
 from bot.i18n import LANGUAGES
+from bot.handlers.inline import PATENT_PREFIX
 from bot.roles import INVITE_PREFIX
 
 
@@ -17,6 +18,11 @@ async def start(update: Update, context: BotContext) -> None:
     if payload.startswith(INVITE_PREFIX):
         await roles.redeem(update, context, payload[len(INVITE_PREFIX):])
         return
+    if payload.startswith(PATENT_PREFIX):
+        from bot.handlers.search import show_card
+
+        if await show_card(update, context, payload[len(PATENT_PREFIX):], back=None, edit=False):
+            return
     if payload:
         await reply(update, context, "start_bad_link")  # unknown payload: say so, then the welcome
     count = await context.services.storage.count_patents()
