@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -52,6 +53,21 @@ def truncate(text: str | None, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+class _Labels(SimpleNamespace):
+    pass
+
+
+def _merged_labels(env: Environment, folder: Path) -> _Labels:
+    """labels.j2 plus every labels_<feature>.j2 (features keep their strings in their own file);
+    a feature file may use the names defined in labels.j2 (e.g. ``opt``)."""
+    base = env.get_template("labels.j2").module
+    merged = {k: getattr(base, k) for k in dir(base) if not k.startswith("_")}
+    for extra in sorted(folder.glob("labels_*.j2")):
+        module = env.get_template(extra.name).make_module(vars=merged)
+        merged.update({k: getattr(module, k) for k in dir(module) if not k.startswith("_")})
+    return _Labels(**merged)
+
+
 class Translator:
     def __init__(self, locales_dir: Path = LOCALES_DIR, default: str = "zh") -> None:
         self.default = default if default in LANGUAGES else "zh"
@@ -65,7 +81,7 @@ class Translator:
             env.filters["cut"] = truncate
             self._envs[lang] = env
             plain = Environment(loader=loader, autoescape=False, undefined=StrictUndefined)
-            self._labels[lang] = plain.get_template("labels.j2").module
+            self._labels[lang] = _merged_labels(plain, locales_dir / lang)
 
     def lang(self, lang: str | None) -> str:
         return lang if lang in self._envs else self.default

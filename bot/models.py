@@ -154,6 +154,8 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(8), default="zh")
     language_chosen: Mapped[bool] = mapped_column(Boolean, default=False)  # set by /lang; else follow Telegram
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone: Mapped[str | None] = mapped_column(String(32))  # shared only with the user's consent
+    last_digest_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # matched-patent digests
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -261,6 +263,22 @@ class EnterpriseRating(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Lead(Base):
+    """An enterprise's (or agency's) interest in a patent; contact details stay hidden until the
+    inventor accepts."""
+
+    __tablename__ = "leads"
+    __table_args__ = (UniqueConstraint("patent_id", "requester_id", name="uq_leads_patent_requester"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patent_id: Mapped[str] = mapped_column(ForeignKey("patents.id", ondelete="CASCADE"), index=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    inventor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    message: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending/accepted/declined
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Transaction(Base):
