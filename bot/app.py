@@ -9,6 +9,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from bot.context import BotContext, Services
 from bot.handlers import browse, common, dialogs, inline, inventor, review, roles, search, start
 from bot.menus import MENU_COMMANDS
+from bot.outbox import Outbox
 from bot.processor import ChatOrderedUpdateProcessor
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ def build_application(services: Services, *, token: str, base_url: str | None = 
     builder = (ApplicationBuilder().token(token)
                .context_types(ContextTypes(context=BotContext))
                .concurrent_updates(processor or ChatOrderedUpdateProcessor())
-               .post_init(_post_init))
+               .post_init(_post_init)
+               .post_stop(_post_stop))
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:
@@ -55,3 +57,12 @@ async def _post_init(app: Application) -> None:
                                       language_code=None if lang == "zh" else "en")
     if services.catalog.index is None:
         await services.catalog.load()
+    # every push (notifications, broadcasts, reminders) goes through the durable, rate-limited outbox
+    services.outbox = Outbox(services.storage, app.bot, clock=services.clock, i18n=services.i18n)
+    await services.outbox.start()
+
+
+async def _post_stop(app: Application) -> None:
+    services: Services = app.bot_data["services"]
+    if services.outbox is not None:
+        await services.outbox.stop()

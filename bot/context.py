@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
@@ -26,6 +27,7 @@ class Services:
     i18n: Translator
     catalog: PatentCatalog
     dialogs: DialogEngine = field(default_factory=build_engine)
+    outbox: Any = None  # bot.outbox.Outbox, created when the Application starts (it needs the Bot)
     clock: Callable[[], dt.datetime] = field(default=_utcnow)  # tests substitute a controllable clock
 
 

@@ -1,25 +1,28 @@
-"""Tell a user something outside the current conversation (review results, feedback).
+"""Pushes to users outside the current conversation (review results, feedback, digests, reminders).
 
-Rendered in the recipient's language. Until the durable outbox is wired in, this is a direct
-message; failures (user blocked the bot) are logged, never raised into the handler.
+A push is rendered in the recipient's language and written to the outbox in the caller's
+transaction, so it is sent exactly when the change that causes it commits — and survives a crash.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-log = logging.getLogger(__name__)
+from bot.models import User
 
 
-async def notify_user(services: Any, bot: Any, user_id: int, template: str, **ctx: Any) -> bool:
-    user = await services.storage.get_user(user_id)
+async def push(session: AsyncSession, services: Any, user_id: int, template: str, *, key: str,
+               reply_markup: dict | None = None, **ctx: Any) -> bool:
+    """Queue ``template`` for ``user_id`` under the idempotency ``key``; False if already queued."""
+    user = await session.get(User, user_id)
     lang = user.language if user else services.i18n.default
-    try:
-        await bot.send_message(user_id, services.i18n.render(lang, template, **ctx), parse_mode=ParseMode.HTML)
-        return True
-    except TelegramError as e:
-        log.warning("could not notify user %s: %s", user_id, e)
-        return False
+    text = services.i18n.render(lang, template, **ctx)
+    return await services.storage.enqueue(session, chat_id=user_id, text=text, key=key, reply_markup=reply_markup,
+                                          not_before=services.clock())
+
+
+def wake(services: Any) -> None:
+    """After the transaction committed: let the sender pick the new rows up now."""
+    if services.outbox is not None:
+        services.outbox.wake()

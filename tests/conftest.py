@@ -108,15 +108,19 @@ def seeded_db(tmp_path_factory):
 
 @dataclass
 class Clock:
-    """A controllable UTC clock for services that schedule things."""
+    """A controllable UTC clock for services that schedule things: it flows like real time, and
+    tests jump it forward (``advance``) or to a moment (``set``)."""
 
-    now: dt.datetime = field(default_factory=lambda: dt.datetime(2024, 7, 15, 1, 0, tzinfo=dt.timezone.utc))
+    offset: dt.timedelta = field(default_factory=dt.timedelta)
 
     def __call__(self) -> dt.datetime:
-        return self.now
+        return dt.datetime.now(dt.timezone.utc) + self.offset
 
     def advance(self, **kw) -> None:
-        self.now += dt.timedelta(**kw)
+        self.offset += dt.timedelta(**kw)
+
+    def set(self, moment: dt.datetime) -> None:
+        self.offset = moment - dt.datetime.now(dt.timezone.utc)
 
 
 class BotHarness:

@@ -7,7 +7,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, user_lang
 from bot.models import Role
-from bot.notify import notify_user
+from bot.notify import push, wake
 from bot.roles import roles_of
 
 PAGE = 5
@@ -83,12 +83,19 @@ async def apply_review(update: Update, context: BotContext, assessment_id: int, 
     """Record the decision (once) and tell the inventor. Returns what to show the reviewer."""
     user = await current_user(update, context)
     roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
-    outcome = await context.services.storage.review_assessment(
-        assessment_id, user.id, roles.institutions(Role.TECH_TRANSFER), approve=approve, note=note)
+    services = context.services
+
+    async def tell_inventor(session, outcome) -> None:  # in the review's own transaction
+        await push(session, services, outcome.inventor_id, "notify_reviewed" if approve else "notify_returned",
+                   key=f"review:{assessment_id}:{outcome.reviewed_at.isoformat()}", patent=outcome.patent,
+                   note=note)
+
+    outcome = await services.storage.review_assessment(
+        assessment_id, user.id, roles.institutions(Role.TECH_TRANSFER), approve=approve, note=note,
+        on_done=tell_inventor)
     if not outcome.ok:
         return "review_gone", {}
-    await notify_user(context.services, context.bot, outcome.inventor_id,
-                      "notify_reviewed" if approve else "notify_returned", patent=outcome.patent, note=note)
+    wake(services)
     return ("review_approved" if approve else "review_returned"), {"patent": outcome.patent}
 
 

@@ -1,6 +1,7 @@
 """Inventors' patents and self-assessments, and the tech-transfer office's review of them."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ class ReviewOutcome:
     inventor_id: int | None = None
     patent: PatentRow | None = None
     status: str | None = None
+    reviewed_at: Any = None
 
 
 def _columns(a: SelfAssessment) -> dict[str, Any]:
@@ -115,7 +117,9 @@ class AssessmentQueries(StorageBase):
                     for a, p in rows], int(total or 0)
 
     async def review_assessment(self, assessment_id: int, reviewer_id: int, institution_ids: set[int], *,
-                                approve: bool, note: str | None) -> ReviewOutcome:
+                                approve: bool, note: str | None,
+                                on_done: Callable[[AsyncSession, ReviewOutcome], Awaitable[None]] | None = None
+                                ) -> ReviewOutcome:
         """Approve or return a submitted assessment of the reviewer's institution (once)."""
         async with self.session() as s:
             row = (await s.execute(select(SelfAssessment, Patent).join(Patent, Patent.id == SelfAssessment.patent_id)
@@ -126,15 +130,19 @@ class AssessmentQueries(StorageBase):
             if p.institution_id not in institution_ids:
                 return ReviewOutcome(False, "not_yours")
             new = AssessmentStatus.REVIEWED.value if approve else AssessmentStatus.RETURNED.value
+            now = utcnow()
             # guarded on the status: a double tap or a second reviewer can't act twice
             res = await s.execute(update(SelfAssessment).where(
                 SelfAssessment.id == assessment_id, SelfAssessment.status == AssessmentStatus.SUBMITTED.value)
-                .values(status=new, reviewer_id=reviewer_id, reviewer_note=note, reviewed_at=utcnow()))
+                .values(status=new, reviewer_id=reviewer_id, reviewer_note=note, reviewed_at=now))
             if res.rowcount != 1:
                 return ReviewOutcome(False, "not_submitted", a.inventor_id, PatentRow.of(p), a.status)
             self.audit(s, reviewer_id, "review_assessment", "assessment", str(assessment_id),
                        {"status": AssessmentStatus.SUBMITTED.value}, {"status": new, "note": note})
-            return ReviewOutcome(True, "", a.inventor_id, PatentRow.of(p), new)
+            outcome = ReviewOutcome(True, "", a.inventor_id, PatentRow.of(p), new, now)
+            if on_done is not None:
+                await on_done(s, outcome)  # e.g. the inventor's notification, committed with the review
+            return outcome
 
 
 def _jsonable(d: dict | None) -> dict | None:

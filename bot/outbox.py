@@ -1,0 +1,694 @@
+"""The durable, rate-limited sender of pushes (event notices, deadline reminders, feedback, broadcasts).
+
+Writing
+=======
+A push is an ``OutboxMessage`` row written **in the same transaction** as the change that causes it::
+
+    async with storage.session() as s:
+        ...                                              # the change itself
+        await storage.enqueue(s, chat_id=uid, text=html, key=f"event:{ev.id}:notice:{uid}")
+    outbox.wake()                                        # after the commit: low latency
+
+A rolled-back change leaves no push; the idempotency key makes enqueuing twice a no-op. A broadcast is
+``await storage.enqueue_many(rows)`` (one transaction, multi-row INSERTs in chunks) plus, optionally,
+``await outbox.track_broadcast(broadcast_id, chat_id, message_id, lang)`` for a live progress message.
+
+Sending
+=======
+``Outbox`` is one asyncio task per bot process. It claims due rows (``status='sending'``,
+``claimed_by``/``claimed_at``, committed) *immediately before* the API calls, makes them through PTB
+(``send_message`` / ``send_document`` / ``edit_message_text``), and records each outcome right after the
+call returns, in short transactions (sent-marks are group-committed: the first one at once, those that
+arrive meanwhile in the next commit).
+
+* Rate limits as Telegram's: token buckets for ≤ 30 messages/s overall, ≤ 1/s per chat (short bursts
+  allowed) and ≤ 20/min per group, each refilled at ``headroom`` (98.5 %) of the nominal rate, so
+  429s are rare. Under a backlog the sender claims in bursts of ``global_burst`` rows.
+* 429 ``RetryAfter``: that chat waits ``retry_after`` and only that row is retried (the try does not
+  count as an attempt); when ``flood_chats`` different chats get a 429 within ``flood_window`` seconds
+  it is a global flood and every send waits.
+* 403 ``Forbidden`` (blocked, deactivated, kicked): the row is *dropped*, the chat's other queued rows
+  too; for a private chat the user gets ``blocked_bot=True`` and their subscriptions are deactivated.
+* 400 ``BadRequest``: permanent, the row *fails* with the reason ("message is not modified" on an
+  edit counts as done). ``ChatMigrated``: the chat's rows move to the new supergroup id.
+* Anything else (``NetworkError``, ``TimedOut``, 5xx, even a bug): exponential backoff
+  (1 s, 2 s, 4 s … ≤ 5 min), then *failed* after ``max_attempts`` (6) attempts.
+* The loop never dies: every exception is logged and the loop goes on (a sent-mark that cannot be
+  written is retried until it is, so a delivered row is never sent again by this process).
+
+Several bot processes may share one outbox on PostgreSQL: the claim is ``FOR UPDATE SKIP LOCKED``,
+and a row is only claimable when no earlier due row of its chat is pending or in flight, so a chat's
+messages stay in order and one at a time across processes. (Token buckets are per process: with N
+senders give each ``OutboxLimits(global_per_sec=30 / N)``.) On SQLite run a single sender.
+
+Exactly once, and the honest remaining window
+=============================================
+Telegram has no idempotency key and the Bot API cannot be asked "did message X arrive?". So there is
+one unavoidable window per message: from the moment its request leaves the process until its
+sent-mark commits. A crash (kill -9, power loss, OOM) inside that window leaves the row in
+``'sending'`` and nobody can know whether the user got it. Everything else is exact:
+
+* a claimed row whose request never left (crash between claim and call) — not delivered, resent;
+* a delivered row whose sent-mark committed — never sent again (every later update is guarded by
+  ``status='sending' AND claimed_by=<me>``; recovery only touches rows still in 'sending');
+* 429 / 403 / 400 answers are definite: nothing was delivered.
+
+The window is kept as small as it can be: claims are committed just before the HTTP call (no row
+sits claimed while waiting for tokens), the sent-mark is committed right after the answer, and under
+a backlog the calls of one burst overlap, so the window is open for a few tens of milliseconds per
+second of sending (measured: see benchmarks/broadcast_bench.py). At the instant of a crash at most
+the in-flight rows — ≤ one burst, ≤ ``concurrency`` — are ambiguous; usually none.
+
+**Policy for ambiguous rows** (``OutboxLimits.resend_ambiguous``): *at-least-once* by default — a row
+left in 'sending' by a dead sender goes back to pending (``last_error`` starts with "ambiguous") and
+is sent again, because a missed deadline reminder costs more than a duplicate notice. With
+``resend_ambiguous=False`` it is *at-most-once*: such rows become failed ("ambiguous: … unknown
+whether delivered") for a human to check. ``TimedOut``/``NetworkError`` answers are ambiguous in the
+same way (the request may have arrived) and follow the at-least-once retry.
+
+Rows in 'sending' are taken over by a restarted process with the same ``worker_id`` at once (give
+each process slot a stable id, e.g. the host/pod name + slot number) and by any process once
+``claimed_at`` is older than ``stale_after`` (60 s, well above the HTTP timeouts).
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import datetime as dt
+import logging
+import math
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from telegram import Bot, InputFile
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
+
+from bot.models import utcnow
+from bot.storage.outbox import BroadcastProgress, OutboxJob, Recovery
+
+log = logging.getLogger(__name__)
+
+PROGRESS_TEMPLATE = "outbox_progress"
+
+
+# ---------------------------------------------------------------------------------------------------
+# configuration and clocks
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OutboxLimits:
+    """Telegram's limits (nominal) and the sender's knobs. Tests scale them down or use a ScaledClock."""
+
+    global_per_sec: float = 30.0  # messages per second, all chats together
+    global_burst: int = 20  # client-side burst (< Telegram's 30, leaving room for network latency)
+    per_chat_per_sec: float = 1.0
+    per_chat_burst: int = 3
+    group_per_min: float = 20.0  # groups/supergroups: additionally ≤ 20 per minute
+    group_burst: int = 10
+    headroom: float = 0.985  # buckets refill at this fraction of the nominal rates
+    concurrency: int = 32  # API calls in flight at most
+    claim_batch: int = 100  # rows per claim at most
+    max_attempts: int = 6
+    backoff_base: float = 1.0  # seconds; doubles each attempt
+    backoff_max: float = 300.0
+    poll_interval: float = 1.0  # fallback when nobody calls wake()
+    stale_after: float = 60.0  # a 'sending' claim older than this belongs to a dead sender
+    progress_interval: float = 3.0  # broadcast progress edits at most this often
+    flood_chats: int = 3  # this many chats 429'd within flood_window → global flood
+    flood_window: float = 1.0
+    resend_ambiguous: bool = True  # at-least-once (True) or at-most-once (False) after a crash
+    stop_grace: float = 10.0  # stop() waits this long for calls in flight
+
+
+class Clock(Protocol):
+    speed: float
+
+    def now(self) -> dt.datetime: ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """Real time."""
+
+    speed = 1.0
+
+    def now(self) -> dt.datetime:
+        return utcnow()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class ScaledClock:
+    """Time running ``speed`` times faster than real time, for tests: give ``clock.monotonic`` to the
+    emulator (``BotAPIEmulator(clock=clock.monotonic)``) too and Telegram's real limits (1 msg/s per
+    chat, retry_after seconds …) play out ``speed`` times faster. ``now()`` starts at the real time,
+    so rows enqueued with the default ``not_before`` are due at once."""
+
+    def __init__(self, speed: float = 10.0, start: dt.datetime | None = None) -> None:
+        self.speed = float(speed)
+        self._t0 = time.monotonic()
+        self._start = start or utcnow()
+
+    def elapsed(self) -> float:
+        return (time.monotonic() - self._t0) * self.speed
+
+    def now(self) -> dt.datetime:
+        return self._start + dt.timedelta(seconds=self.elapsed())
+
+    def monotonic(self) -> float:
+        return self._t0 + self.elapsed()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+class _CallableClock(SystemClock):
+    """A plain ``() -> datetime`` (like ``Services.clock``) for timestamps; real time for waiting."""
+
+    def __init__(self, fn: Callable[[], dt.datetime]) -> None:
+        self._fn = fn
+
+    def now(self) -> dt.datetime:
+        return self._fn()
+
+
+def as_clock(clock: Any) -> Clock:
+    if clock is None:
+        return SystemClock()
+    if all(hasattr(clock, a) for a in ("now", "monotonic", "sleep")):
+        return clock
+    if callable(clock):
+        return _CallableClock(clock)
+    raise TypeError(f"not a clock: {clock!r}")
+
+
+class TokenBucket:
+    __slots__ = ("capacity", "rate", "tokens", "ts")
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = float(rate)
+        self.capacity = max(1.0, float(capacity))
+        self.tokens = self.capacity
+        self.ts = now
+
+    def _refill(self, now: float) -> None:
+        if now > self.ts:
+            self.tokens = min(self.capacity, self.tokens + (now - self.ts) * self.rate)
+            self.ts = now
+
+    def available(self, now: float) -> float:
+        self._refill(now)
+        return self.tokens
+
+    def wait(self, now: float, n: float = 1.0) -> float:
+        """Seconds until ``n`` tokens are there (0 if they are)."""
+        self._refill(now)
+        n = min(n, self.capacity)
+        if self.tokens >= n:
+            return 0.0
+        return (n - self.tokens) / self.rate if self.rate > 0 else 3600.0
+
+    def take(self, now: float, n: float = 1.0) -> None:
+        self._refill(now)
+        self.tokens -= n
+
+    def hold(self, now: float) -> None:
+        """No refill up to ``now``: as if the last take happened now. Telegram counts a message when it
+        processes it, somewhere between our take and the answer; crediting no refill for that time
+        keeps this bucket behind Telegram's, never ahead of it."""
+        if now > self.ts:
+            self.ts = now
+
+    def empty(self, now: float) -> None:
+        self._refill(now)
+        self.tokens = min(self.tokens, 0.0)
+
+    def full(self, now: float) -> bool:
+        self._refill(now)
+        return self.tokens >= self.capacity
+
+
+class _Chat:
+    __slots__ = ("bucket", "busy", "group", "paused_until")
+
+    def __init__(self, bucket: TokenBucket, group: TokenBucket | None) -> None:
+        self.bucket = bucket
+        self.group = group
+        self.busy = False  # a call to this chat is in flight
+        self.paused_until = 0.0
+
+    def ready_at(self, now: float) -> float:
+        """Monotonic time when this chat may get its next message (inf while busy)."""
+        if self.busy:
+            return math.inf
+        t = max(self.paused_until, now + self.bucket.wait(now))
+        if self.group is not None:
+            t = max(t, now + self.group.wait(now))
+        return t
+
+    def idle(self, now: float) -> bool:
+        return (not self.busy and self.paused_until <= now and self.bucket.full(now)
+                and (self.group is None or self.group.full(now)))
+
+
+def _retry_after_seconds(e: RetryAfter) -> float:
+    value = getattr(e, "_retry_after", None)  # a timedelta since PTB 22.2 (the public one warns)
+    if isinstance(value, dt.timedelta):
+        return max(value.total_seconds(), 0.0)
+    value = e.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def _is_progress(job: OutboxJob) -> bool:
+    return job.kind == "edit" and bool(job.payload) and "progress_of" in job.payload
+
+
+# ---------------------------------------------------------------------------------------------------
+# the sender
+# ---------------------------------------------------------------------------------------------------
+
+class Outbox:
+    """Drains the outbox table through ``bot`` within Telegram's limits (see the module docstring).
+
+    ``start()`` / ``stop()`` around the bot's lifetime; ``wake()`` after enqueuing; ``drain()`` and
+    ``wait_broadcast()`` for tests and scripts."""
+
+    def __init__(self, storage: Any, bot: Bot, *, clock: Any = None, limits: OutboxLimits = OutboxLimits(),
+                 worker_id: str | None = None, i18n: Any = None) -> None:
+        self.storage = storage
+        self.bot = bot
+        self.clock: Clock = as_clock(clock)
+        self.limits = limits
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        if len(self.worker_id) > 64:
+            raise ValueError("worker_id must be at most 64 characters")
+        self._i18n = i18n
+        now = self.clock.monotonic()
+        self._global = TokenBucket(limits.global_per_sec * limits.headroom, limits.global_burst, now)
+        self._global_paused_until = 0.0
+        self._chats: dict[int, _Chat] = {}
+        self._floods: collections.deque[tuple[float, int]] = collections.deque()
+        self._inflight: dict[int, asyncio.Task] = {}
+        self._sent_buf: list[tuple[int, int | None, asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self._backlog = False
+        self._recovered_own = False
+        self._next_recovery = 0.0
+        self.last_recovery: Recovery | None = None
+        self.stats: collections.Counter[str] = collections.Counter()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._stopping = False
+        self._recovered_own = False
+        self._task = asyncio.create_task(self._run(), name=f"outbox-sender[{self.worker_id}]")
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Finish the calls in flight (up to ``grace`` seconds) and their sent-marks, then stop."""
+        grace = self.limits.stop_grace if grace is None else grace
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            if not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._task
+        tasks = list(self._inflight.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for t in late:  # left in 'sending': a restart recovers them (ambiguous)
+                t.cancel()
+            if late:
+                await asyncio.wait(late)
+        if self._flusher is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._flusher, grace)
+        self._task = None
+
+    async def abort(self) -> None:
+        """Simulate a crash (tests): cancel everything at once, flush nothing — rows are left exactly
+        as a kill -9 would leave them."""
+        self._stopping = True
+        tasks = [t for t in (self._task, self._flusher, *self._inflight.values()) if t is not None]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        self._task = None
+
+    def wake(self) -> None:
+        """Look for due rows now (call after committing an enqueue)."""
+        self._wake.set()
+
+    # -- waiting (tests, scripts) --------------------------------------------------------------------
+    async def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until nothing is left to do: no pending row due now or due within the remaining
+        ``timeout`` (so 429/backoff retries are waited for), nothing in flight. True if drained."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            horizon = self.clock.now() + dt.timedelta(seconds=max(remaining, 0.0) * self.clock.speed)
+            if not self._inflight and not self._sent_buf:
+                try:
+                    if await self.storage.outbox_busy(horizon) == 0 and not self._inflight:
+                        return True
+                except Exception:  # noqa: BLE001 - keep waiting
+                    log.exception("outbox: drain could not read the queue")
+            if remaining <= 0:
+                return False
+            self.wake()
+            await asyncio.sleep(min(0.02, max(remaining, 0.001)))
+
+    async def progress(self, broadcast_id: str) -> BroadcastProgress:
+        return await self.storage.broadcast_progress(broadcast_id)
+
+    async def wait_broadcast(self, broadcast_id: str, timeout: float | None = None,
+                             poll: float = 0.2) -> BroadcastProgress:
+        """Wait until no row of the broadcast is pending or in flight; raises TimeoutError."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            prog = await self.storage.broadcast_progress(broadcast_id)
+            if prog.finished:
+                return prog
+            if deadline is not None and loop.time() >= deadline:
+                raise TimeoutError(f"broadcast {broadcast_id}: {prog.remaining} of {prog.total} not done")
+            await asyncio.sleep(poll)
+
+    async def track_broadcast(self, broadcast_id: str, chat_id: int, message_id: int, lang: str | None = None,
+                              *, chat_type: str = "private") -> bool:
+        """Keep the existing message ``message_id`` in ``chat_id`` edited with the broadcast's progress
+        (sent / failed / remaining, ETA) at most every ``progress_interval`` seconds until it is done.
+        Durable: the tracker is itself an outbox row (kind 'edit'), so it survives a restart."""
+        async with self.storage.session() as s:
+            new = await self.storage.enqueue(
+                s, chat_id=chat_id, chat_type=chat_type, kind="edit", text="",
+                key=f"progress:{broadcast_id}:{chat_id}:{message_id}",
+                payload={"message_id": int(message_id), "progress_of": broadcast_id, "lang": lang})
+        self.wake()
+        return new
+
+    # -- the loop -------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        log.info("outbox sender %s started", self.worker_id)
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._maybe_recover()
+                delay = await self._pump()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the sender must never die
+                self.stats["loop_errors"] += 1
+                log.exception("outbox: sender loop error (continuing)")
+                delay = self.limits.poll_interval
+            if delay > 0 and not self._stopping:
+                await self._idle(delay)
+        log.info("outbox sender %s stopped", self.worker_id)
+
+    async def _idle(self, delay: float) -> None:
+        if self._wake.is_set():
+            return
+        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waiter.cancel()
+
+    async def _maybe_recover(self) -> None:
+        L = self.limits
+        m = self.clock.monotonic()
+        if self._recovered_own and m < self._next_recovery:
+            return
+        rec = await self.storage.recover_outbox(
+            self.worker_id, self.clock.now(), stale_after=L.stale_after, resend=L.resend_ambiguous,
+            max_attempts=L.max_attempts, own=not self._recovered_own, keep=list(self._inflight))
+        self._recovered_own = True
+        self._next_recovery = m + max(L.stale_after / 4, L.poll_interval)
+        if rec.total:
+            self.last_recovery = rec
+            self.stats["ambiguous_resent"] += rec.resent
+            self.stats["ambiguous_failed"] += rec.failed
+            log.warning("outbox: took over %d row(s) left in 'sending' by a dead sender: %d resent, %d failed "
+                        "(ambiguous: they may or may not have reached Telegram)", rec.total, rec.resent, rec.failed)
+
+    def _not_ready(self, m: float) -> list[int]:
+        out = []
+        for chat_id, st in list(self._chats.items()):
+            if st.ready_at(m) > m:
+                out.append(chat_id)
+            elif st.idle(m):
+                del self._chats[chat_id]  # a fresh state is the same: full buckets
+        return out
+
+    def _next_chat_ready(self, m: float) -> float | None:
+        times = [t for st in self._chats.values() if m < (t := st.ready_at(m)) < math.inf]
+        return min(times) if times else None
+
+    async def _pump(self) -> float:
+        """Claim and start what may be sent now; returns how long to wait before the next look."""
+        L = self.limits
+        m = self.clock.monotonic()
+        if self._global_paused_until > m:
+            return self._global_paused_until - m
+        free = L.concurrency - len(self._inflight)
+        if free <= 0:
+            return L.poll_interval  # a finishing call wakes us
+        tokens = self._global.available(m)
+        if tokens < 1:
+            return self._global.wait(m, 1)
+        if self._backlog:  # batch: fewer, denser bursts (cheaper claims, shorter crash window) — but
+            # claim before the bucket is full, or the refill while claiming would be lost at the cap
+            target = max(1.0, min(0.75 * self._global.capacity, L.concurrency))
+            if tokens < target:
+                return self._global.wait(m, target)
+        n = min(int(tokens), free, L.claim_batch)
+        now = self.clock.now()
+        jobs = await self.storage.claim_outbox(self.worker_id, now, n, exclude_chats=self._not_ready(m))
+        self._backlog = len(jobs) >= n
+        if jobs:
+            m = self.clock.monotonic()
+            for job in jobs:
+                self._launch(job, m)
+            return 0.0
+        delay = L.poll_interval
+        ready = self._next_chat_ready(m)
+        if ready is not None:
+            delay = min(delay, ready - m)
+        nxt = await self.storage.outbox_next_due(now)
+        if nxt is not None:
+            delay = min(delay, (nxt - now).total_seconds())
+        return max(delay, 0.001)
+
+    def _chat(self, job: OutboxJob, m: float) -> _Chat:
+        st = self._chats.get(job.chat_id)
+        if st is None:
+            L = self.limits
+            group = None
+            if job.chat_type != "private":
+                group = TokenBucket(L.group_per_min / 60.0 * L.headroom, L.group_burst, m)
+            st = self._chats[job.chat_id] = _Chat(
+                TokenBucket(L.per_chat_per_sec * L.headroom, L.per_chat_burst, m), group)
+        return st
+
+    def _launch(self, job: OutboxJob, m: float) -> None:
+        st = self._chat(job, m)
+        st.busy = True
+        if not _is_progress(job):  # progress edits are throttled by progress_interval instead
+            self._global.take(m)
+        if job.kind != "edit":  # edits don't count toward a chat's send limit
+            st.bucket.take(m)
+            if st.group is not None:
+                st.group.take(m)
+        self._inflight[job.id] = asyncio.create_task(self._deliver(job, st), name=f"outbox-send-{job.id}")
+
+    # -- one row --------------------------------------------------------------------------------------
+    async def _deliver(self, job: OutboxJob, st: _Chat) -> None:
+        try:
+            await self._attempt(job, st)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - an outcome could not be written: the row stays 'sending'
+            self.stats["outcome_errors"] += 1
+            log.exception("outbox: row %s: could not record the outcome (recovered later as stale)", job.id)
+        finally:
+            if job.kind != "edit":
+                m = self.clock.monotonic()
+                st.bucket.hold(m)
+                if st.group is not None:
+                    st.group.hold(m)
+            st.busy = False
+            self._inflight.pop(job.id, None)
+            self._wake.set()
+
+    async def _attempt(self, job: OutboxJob, st: _Chat) -> None:
+        W = self.worker_id
+        try:
+            message_id, done = await self._call(job)
+        except RetryAfter as e:
+            secs = _retry_after_seconds(e)
+            self.stats["rate_limited"] += 1
+            self._on_flood(job.chat_id, st, secs)
+            log.info("outbox: row %s chat %s: 429, retry after %ss", job.id, job.chat_id, secs)
+            await self.storage.release_outbox(W, job.id, not_before=self._at(secs),
+                                              error=f"429: retry after {secs:g}s", count_attempt=False)
+        except Forbidden as e:
+            n = await self.storage.drop_outbox_blocked(W, job.id, job.chat_id, job.chat_type, f"403: {e.message}")
+            self.stats["dropped"] += n
+            log.info("outbox: chat %s: %s — dropped %d row(s)", job.chat_id, e.message, n)
+        except ChatMigrated as e:
+            await self.storage.migrate_outbox_chat(W, job.id, job.chat_id, e.new_chat_id)
+            log.info("outbox: chat %s migrated to %s", job.chat_id, e.new_chat_id)
+        except BadRequest as e:  # permanent (BadRequest is a NetworkError subclass: keep it first)
+            self.stats["failed"] += 1
+            log.warning("outbox: row %s chat %s failed: %s", job.id, job.chat_id, e.message)
+            await self.storage.fail_outbox(W, job.id, f"400: {e.message}")
+        except Exception as e:  # noqa: BLE001 - NetworkError, TimedOut, 5xx, anything: transient
+            await self._backoff(job, st, f"{type(e).__name__}: {e}")
+        else:
+            if done:
+                await self._mark_sent(job.id, message_id)
+                self.stats["sent"] += 1
+            else:  # a progress message of a running broadcast: edit again later
+                await self.storage.release_outbox(W, job.id, not_before=self._at(self.limits.progress_interval),
+                                                  error=None, count_attempt=False)
+
+    def _at(self, seconds: float) -> dt.datetime:
+        return self.clock.now() + dt.timedelta(seconds=seconds)
+
+    async def _backoff(self, job: OutboxJob, st: _Chat, error: str) -> None:
+        L = self.limits
+        if job.attempts >= L.max_attempts:
+            self.stats["failed"] += 1
+            log.warning("outbox: row %s gave up after %d attempts: %s", job.id, job.attempts, error)
+            await self.storage.fail_outbox(self.worker_id, job.id, f"gave up after {job.attempts} attempts: {error}")
+            return
+        delay = min(L.backoff_base * 2 ** (job.attempts - 1), L.backoff_max)
+        self.stats["retried"] += 1
+        log.info("outbox: row %s attempt %d failed (%s); retry in %.1fs", job.id, job.attempts, error, delay)
+        st.paused_until = max(st.paused_until, self.clock.monotonic() + delay)  # keeps the chat in order
+        await self.storage.release_outbox(self.worker_id, job.id, not_before=self._at(delay), error=error[:2000])
+
+    def _on_flood(self, chat_id: int, st: _Chat, secs: float) -> None:
+        L = self.limits
+        m = self.clock.monotonic()
+        st.paused_until = max(st.paused_until, m + secs)
+        self._floods.append((m, chat_id))
+        while self._floods and self._floods[0][0] < m - L.flood_window:
+            self._floods.popleft()
+        if len({c for _, c in self._floods}) >= L.flood_chats:
+            self.stats["global_floods"] += 1
+            self._global_paused_until = max(self._global_paused_until, m + secs)
+            self._global.empty(m)
+            log.warning("outbox: global flood control, every send waits %ss", secs)
+
+    async def _call(self, job: OutboxJob) -> tuple[int | None, bool]:
+        """One Bot API call. Returns (telegram message id, done)."""
+        extra = dict(job.payload or {})
+        if job.reply_markup:
+            extra["reply_markup"] = job.reply_markup  # PTB serialises api_kwargs dicts as JSON
+        if job.kind == "message":
+            msg = await self.bot.send_message(chat_id=job.chat_id, text=job.text, parse_mode=job.parse_mode,
+                                              api_kwargs=extra or None)
+            return msg.message_id, True
+        if job.kind == "document":
+            doc = InputFile(job.document or b"", filename=job.document_name or "document")
+            msg = await self.bot.send_document(chat_id=job.chat_id, document=doc, caption=job.text or None,
+                                               parse_mode=job.parse_mode if job.text else None,
+                                               api_kwargs=extra or None)
+            return msg.message_id, True
+        if job.kind == "edit":
+            message_id = int(extra.pop("message_id"))
+            done = True
+            text, parse_mode = job.text, job.parse_mode
+            if "progress_of" in extra:
+                text, done = await self._render_progress(extra.pop("progress_of"), extra.pop("lang", None))
+                parse_mode = ParseMode.HTML
+            try:
+                await self.bot.edit_message_text(text=text, chat_id=job.chat_id, message_id=message_id,
+                                                 parse_mode=parse_mode, api_kwargs=extra or None)
+            except BadRequest as e:
+                if "not modified" not in e.message.lower():
+                    raise
+            return message_id, done
+        raise BadRequest(f"unknown outbox kind {job.kind!r}")
+
+    async def _render_progress(self, broadcast_id: str, lang: str | None) -> tuple[str, bool]:
+        prog = await self.storage.broadcast_progress(broadcast_id)
+        if self._i18n is None:
+            from bot.i18n import Translator
+            self._i18n = Translator()
+        eta = None
+        if not prog.finished:
+            rate = 0.0
+            if prog.first_sent_at is not None and prog.done:
+                elapsed = (self.clock.now() - prog.first_sent_at).total_seconds()
+                if elapsed >= 1:
+                    rate = prog.done / elapsed
+            rate = rate or self._global.rate
+            eta = math.ceil(prog.remaining / rate)
+        percent = 100 if not prog.total else int(100 * prog.done / prog.total)
+        text = self._i18n.render(lang, PROGRESS_TEMPLATE, total=prog.total, sent=prog.sent, failed=prog.failed,
+                                 dropped=prog.dropped, remaining=prog.remaining, percent=percent, eta=eta,
+                                 finished=prog.finished)
+        return text, prog.finished
+
+    # -- sent-marks: group commit ------------------------------------------------------------------
+    async def _mark_sent(self, job_id: int, message_id: int | None) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self._sent_buf.append((job_id, message_id, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_sent(), name="outbox-sent-marks")
+        await asyncio.shield(fut)
+
+    async def _flush_sent(self) -> None:
+        attempt = 0
+        while self._sent_buf:
+            batch, self._sent_buf = self._sent_buf, []
+            while True:
+                try:
+                    await self.storage.mark_outbox_sent(self.worker_id, [(i, mid) for i, mid, _ in batch],
+                                                        self.clock.now())
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - delivered rows must be marked, never resent: retry
+                    attempt += 1
+                    self.stats["mark_errors"] += 1
+                    log.exception("outbox: could not record %d sent row(s); retrying", len(batch))
+                    await asyncio.sleep(min(0.05 * 2 ** attempt, 5.0))
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
