@@ -7,6 +7,7 @@
     python run_bot.py search QUERY    search from the terminal (--json, --limit N, '-' reads stdin)
     python run_bot.py migrate         create/upgrade the database schema
     python run_bot.py invite ROLE SCOPE  print an invite deep link (--uses N, --days D)
+    python run_bot.py export          standard-format export: CSV (UTF-8 BOM) + XLSX (--out DIR)
 
 All settings come from the environment; see README.md and .env.example.
 """
@@ -36,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--json", action="store_true", help="machine-readable output")
     se.add_argument("--limit", type=int, default=10, help="hits per query (default 10)")
     sub.add_parser("migrate", help="create or upgrade the database schema (Alembic)")
+    ex = sub.add_parser("export", help="write the standard-format export (CSV with BOM + XLSX)")
+    ex.add_argument("--out", default=".", help="directory for the two files (default: current)")
+    ex.add_argument("--institution", action="append", help="only this institution's patents (repeatable)")
     inv = sub.add_parser("invite", help="create an invite deep link that grants a role (like /invite)")
     inv.add_argument("role", help="inventor | tto | enterprise | expert | officer | agency | admin")
     inv.add_argument("scope", nargs="*", help="institution / enterprise / industry / department[@county]")
@@ -138,6 +142,32 @@ async def _cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    import datetime as dt
+    from pathlib import Path
+
+    from bot.export import build_export, export_names
+    from bot.runtime import open_services
+
+    services = await open_services(settings)
+    try:
+        scope = None
+        if args.institution:
+            scope = {i for name in args.institution
+                     if (i := await services.storage.institution_by_name(name)) is not None}
+        files = build_export(await services.storage.export_data(scope))
+    finally:
+        await services.storage.close()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_name, xlsx_name = export_names(dt.datetime.now(dt.timezone.utc))
+    (out / csv_name).write_bytes(files.csv)
+    (out / xlsx_name).write_bytes(files.xlsx)
+    print(f"{out / csv_name}\n{out / xlsx_name}\n{files.patents} patents, {files.ratings} ratings, "
+          f"{files.transactions} transactions")
+    return 0
+
+
 async def _cmd_migrate(settings: Settings) -> int:
     from bot.storage import open_storage
 
@@ -160,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_cmd_search(settings, args))
     if cmd == "migrate":
         return asyncio.run(_cmd_migrate(settings))
+    if cmd == "export":
+        return asyncio.run(_cmd_export(settings, args))
     if cmd == "invite":
         return asyncio.run(_cmd_invite(settings, args))
     from bot import runtime

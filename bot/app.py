@@ -7,7 +7,8 @@ from telegram import BotCommand, BotCommandScopeDefault
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.context import BotContext, Services
-from bot.handlers import browse, common, dialogs, inline, inventor, review, roles, search, start
+from bot.handlers import browse, common, dialogs, enterprise, export, inline, inventor, review, roles, search, start
+from bot.digest import DigestJob
 from bot.menus import MENU_COMMANDS
 from bot.outbox import Outbox
 from bot.processor import ChatOrderedUpdateProcessor
@@ -40,6 +41,8 @@ def register_handlers(app: Application) -> None:
     roles.register(app)
     inventor.register(app)
     review.register(app)
+    enterprise.register(app)
+    export.register(app)
     browse.register(app)
     inline.register(app)
     search.register(app)
@@ -60,9 +63,13 @@ async def _post_init(app: Application) -> None:
     # every push (notifications, broadcasts, reminders) goes through the durable, rate-limited outbox
     services.outbox = Outbox(services.storage, app.bot, clock=services.clock, i18n=services.i18n)
     await services.outbox.start()
+    services.digests = DigestJob(services)
+    await services.digests.start()
 
 
 async def _post_stop(app: Application) -> None:
     services: Services = app.bot_data["services"]
+    if services.digests is not None:
+        await services.digests.stop()
     if services.outbox is not None:
         await services.outbox.stop()

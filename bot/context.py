@@ -28,6 +28,7 @@ class Services:
     catalog: PatentCatalog
     dialogs: DialogEngine = field(default_factory=build_engine)
     outbox: Any = None  # bot.outbox.Outbox, created when the Application starts (it needs the Bot)
+    digests: Any = None  # bot.digest.DigestJob
     clock: Callable[[], dt.datetime] = field(default=_utcnow)  # tests substitute a controllable clock
 
 

@@ -10,7 +10,9 @@ from bot.roles import RoleSet
 
 MENU_COMMANDS = ("start", "browse", "help", "lang")
 # extra commands shown (per chat) to holders of a role
-ROLE_COMMANDS = {"inventor": ("mypatents",), "tto": ("review",), "admin": ("invite",)}
+ROLE_COMMANDS = {"inventor": ("mypatents", "leads"), "tto": ("review", "candidates", "export"),
+                 "enterprise": ("profile", "leads"), "expert": (), "agency": ("leads", "experts"),
+                 "officer": ("experts", "candidates", "export"), "admin": ("invite", "export")}
 
 
 async def set_chat_menu(bot: Any, services: Any, chat_id: int, lang: str, roles: RoleSet) -> None:

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from bot.dialogs.engine import Dialog, DialogEngine, Invalid, Step
+from bot.dialogs.enterprise_profile import ENTERPRISE_PROFILE
 from bot.dialogs.link_patent import LINK_PATENT
+from bot.dialogs.rating import RATING
 from bot.dialogs.review_note import REVIEW_NOTE
 from bot.dialogs.self_assessment import SELF_ASSESSMENT
+from bot.dialogs.transaction import TRANSACTION
 
 __all__ = ["Dialog", "DialogEngine", "Invalid", "Step", "ALL_DIALOGS", "build_engine"]
 
-ALL_DIALOGS = (SELF_ASSESSMENT, LINK_PATENT, REVIEW_NOTE)
+ALL_DIALOGS = (SELF_ASSESSMENT, LINK_PATENT, REVIEW_NOTE, RATING, ENTERPRISE_PROFILE, TRANSACTION)
 
 
 def build_engine() -> DialogEngine:

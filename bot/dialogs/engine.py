@@ -125,7 +125,9 @@ class DialogEngine:
         for s in dialog.steps[after + 1:]:
             if not s.applies(answers):
                 continue
-            if unanswered_only and s.kind != "review" and s.name in answers:
+            # when returning to the review card, already answered and optional (skippable) steps
+            # are not asked again
+            if unanswered_only and s.kind != "review" and (s.name in answers or s.optional):
                 continue
             return s.name
         return None

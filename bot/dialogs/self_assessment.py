@@ -127,7 +127,7 @@ async def _load(services: Any, ctx: dict, answers: dict) -> dict:
 async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict, answers: dict,
                    finished: bool) -> None:
     await services.storage.save_assessment(session, user_id, ctx["patent_id"], answers_to_columns(answers),
-                                           submit=finished)
+                                           submit=finished, now=services.clock())
 
 
 async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: dict) -> tuple[str, dict]:

@@ -37,6 +37,9 @@ async def redeem(update: Update, context: BotContext, code: str) -> None:
     await set_chat_menu(context.bot, context.services, update.effective_chat.id, user.language, roles)
     await reply(update, context, "invite_ok" if result == RedeemResult.OK else "invite_already",
                 role=grant.role, scope=scope)
+    if result == RedeemResult.OK and grant.role == Role.ENTERPRISE.value and grant.enterprise_id:
+        # registration continues with the company profile (type, industries of interest)
+        await context.services.dialogs.start(update, context, "eprofile", {"enterprise_id": grant.enterprise_id})
 
 
 async def me_command(update: Update, context: BotContext) -> None:

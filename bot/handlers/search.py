@@ -199,7 +199,10 @@ async def show_card(update: Update, context: BotContext, patent_id: str, *, back
     if card is None:
         return False
     labels = context.i18n.label_module(lang)
-    rows = [[InlineKeyboardButton(labels.btn_share, switch_inline_query=card.patent.pub_no or card.patent.id)]]
+    from bot.handlers.enterprise import card_actions
+
+    rows = await card_actions(update, context, card, labels)
+    rows.append([InlineKeyboardButton(labels.btn_share, switch_inline_query=card.patent.pub_no or card.patent.id)])
     if back:
         rows.append([InlineKeyboardButton(labels.btn_back_to_results, callback_data=back)])
     await _put(update, context, card_text(context, lang, card), InlineKeyboardMarkup(rows), edit=edit)

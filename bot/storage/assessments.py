@@ -78,7 +78,7 @@ class AssessmentQueries(StorageBase):
             return (_columns(a), a.status) if a else None
 
     async def save_assessment(self, s: AsyncSession, user_id: int, patent_id: str, columns: dict[str, Any],
-                              *, submit: bool = False) -> None:
+                              *, submit: bool = False, now: Any = None) -> None:
         """Write the answers so far (in the caller's transaction); ``submit`` also submits for review.
 
         Any edit of a submitted or reviewed assessment makes it a draft again until re-submitted."""
@@ -95,7 +95,7 @@ class AssessmentQueries(StorageBase):
             setattr(a, k, v)
         if submit:
             a.status = AssessmentStatus.SUBMITTED.value
-            a.submitted_at = utcnow()
+            a.submitted_at = now or utcnow()  # the service clock, so schedules (digests) agree with it
             a.reviewer_note = None
         elif changed:
             a.status = AssessmentStatus.DRAFT.value

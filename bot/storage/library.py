@@ -1,6 +1,7 @@
 """The transferable-patent library (转化资源库), search filters and saved searches."""
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,9 @@ class PatentCardData:
     institution: str | None
     assessment: dict[str, Any] | None  # columns of the newest visible assessment
     assessment_status: str | None
+    ratings: Any = None  # RatingSummary
+    transactions: tuple = ()
+    open_licence_candidate: bool = False
 
 
 def matches(a: AssessedPatent | None, filters: dict[str, Any]) -> bool:
@@ -121,7 +125,12 @@ class LibraryQueries(StorageBase):
             cols = {c: getattr(best, c) for c in ("industry_field", "maturity", "scenarios", "scenario_text",
                                                   "prospect", "intents", "implemented", "implemented_how",
                                                   "licence_kind", "payment_kind", "open_licence", "price_range")}
-        return PatentCardData(PatentRow.of(patent), inst, cols, best.status if best else None)
+        transactions = tuple(await self.transactions_of(patent_id))
+        today = dt.date.today()
+        old_enough = patent.grant_date is not None and patent.grant_date <= today.replace(year=today.year - 5)
+        candidate = old_enough and not transactions and not (cols and cols.get("implemented"))
+        return PatentCardData(PatentRow.of(patent), inst, cols, best.status if best else None,
+                              await self.rating_summary(patent_id), transactions, candidate)
 
     async def save_query(self, user_id: int, query: str, filters: dict[str, Any]) -> int:
         async with self.session() as s:

@@ -1,0 +1,98 @@
+"""Matched pushes: enterprises and experts get ONE digest a day of patents newly submitted as
+transferable in their industries (or matching their saved keywords), never during quiet hours
+22:00–08:00 Asia/Shanghai.
+
+``DigestJob.tick()`` does one pass; it is idempotent per user and local day (outbox key
+``digest:<user>:<date>`` plus ``users.last_digest_at`` in the same transaction), so running it often,
+or again after a restart, never sends twice. The Application runs it every few minutes.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+log = logging.getLogger(__name__)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+QUIET_FROM, QUIET_UNTIL = dt.time(22, 0), dt.time(8, 0)
+MAX_ITEMS = 10
+FIRST_LOOKBACK = dt.timedelta(days=1)
+
+
+def in_quiet_hours(now: dt.datetime) -> bool:
+    local = now.astimezone(SHANGHAI).time()
+    return local >= QUIET_FROM or local < QUIET_UNTIL
+
+
+class DigestJob:
+    def __init__(self, services: Any, interval: float = 300.0) -> None:
+        self.services = services
+        self.interval = interval
+        self._task: asyncio.Task | None = None
+
+    async def tick(self) -> int:
+        """One pass; returns how many digests were queued."""
+        services = self.services
+        now = services.clock()
+        if in_quiet_hours(now):
+            return 0
+        today = now.astimezone(SHANGHAI).date()
+        recipients = await services.storage.digest_recipients()
+        if not recipients:
+            return 0
+        oldest = min((e["last"] or now - FIRST_LOOKBACK) for e in recipients.values())
+        fresh = await services.storage.newly_transferable(oldest)
+        if not fresh:
+            return 0
+        queued = 0
+        for uid, e in recipients.items():
+            last = e["last"]
+            if last is not None and last.astimezone(SHANGHAI).date() == today:
+                continue  # one digest per local day
+            since = last or now - FIRST_LOOKBACK
+            ids = {pid for pid, industry, at in fresh if at > since and industry in e["industries"]}
+            window = {pid for pid, _i, at in fresh if at > since}
+            for kw in e["keywords"]:
+                page = await services.catalog.search(kw, limit=MAX_ITEMS, allowed_ids=window)
+                ids.update(h.id for h in page.result.hits)
+            if not ids:
+                continue
+            patents = list((await services.storage.get_patents(sorted(ids))).values())[:MAX_ITEMS]
+            queued += await self._queue(uid, patents, len(ids), today, now)
+        if queued and services.outbox is not None:
+            services.outbox.wake()
+        return queued
+
+    async def _queue(self, uid: int, patents: list, total: int, today: dt.date, now: dt.datetime) -> int:
+        from bot.notify import push
+
+        services = self.services
+        async with services.storage.session() as s:
+            new = await push(s, services, uid, "notify_digest", key=f"digest:{uid}:{today.isoformat()}",
+                             patents=patents, total=total, day=today)
+            await services.storage.mark_digest_sent(s, uid, now)
+        return int(new)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="digest-job")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # a failed pass is retried next time; the job never dies
+                log.exception("digest pass failed")
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,259 @@
+"""Market-side actions on a patent card and around it: rate, express interest (leads), record a
+transaction, industrialisation and product filing; enterprise profile; expert pool; open-licence
+candidates.
+
+Callback data:  rt:<patent>  rate | in:<patent> interest | ld:a|d:<lead> accept/decline |
+                tx:<patent> record transaction | ti:<txn> mark industrialised | tf:<txn>:<status> filing
+"""
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot.context import BotContext
+from bot.dialogs.rating import columns_to_answers
+from bot.dialogs.self_assessment import INDUSTRIES
+from bot.handlers.common import current_user, reply, require, user_lang
+from bot.models import Role
+from bot.notify import push, wake
+from bot.roles import roles_of
+from bot.storage import PatentCardData
+
+FILING_STATUSES = ("preparing", "filed", "certified")
+
+
+async def card_actions(update: Update, context: BotContext, card: PatentCardData, labels) -> list[list]:
+    """Buttons on a patent card for what this user's roles allow."""
+    user = await current_user(update, context)
+    if user is None:
+        return []
+    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    pid = card.patent.id
+    rows: list[list[InlineKeyboardButton]] = []
+    row = []
+    if roles.has(Role.ENTERPRISE, Role.EXPERT):
+        row.append(InlineKeyboardButton(labels.btn_rate, callback_data=f"rt:{pid}"))
+    if roles.has(Role.ENTERPRISE, Role.AGENCY):
+        row.append(InlineKeyboardButton(labels.btn_interest, callback_data=f"in:{pid}"))
+    if row:
+        rows.append(row)
+    if card.patent.institution_id in roles.institutions(Role.TECH_TRANSFER):
+        rows.append([InlineKeyboardButton(labels.btn_record_txn, callback_data=f"tx:{pid}")])
+        for t in card.transactions:
+            if not t.industrialised:
+                rows.append([InlineKeyboardButton(labels.btn_industrialised.format(t.id), callback_data=f"ti:{t.id}")])
+    return rows
+
+
+def _arg(update: Update, index: int = 1) -> str:
+    parts = (update.callback_query.data or "").split(":")
+    return parts[index] if len(parts) > index else ""
+
+
+async def _expired(update: Update, context: BotContext) -> None:
+    await update.callback_query.answer(context.i18n.render(await user_lang(update, context), "expired_button"),
+                                       show_alert=True)
+
+
+async def rate_start(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.ENTERPRISE, Role.EXPERT):
+        return
+    pid = _arg(update)
+    storage = context.services.storage
+    if await storage.get_patent(pid) is None:
+        await _expired(update, context)
+        return
+    await update.callback_query.answer()
+    user = await current_user(update, context)
+    roles = await roles_of(storage, context.services.settings.admin_ids, user.id)
+    ent = roles.first(Role.ENTERPRISE)
+    is_expert = ent is None  # an enterprise user rates for the enterprise; else as an expert
+    existing = await storage.rating_columns(user.id, pid)
+    ctx = {"patent_id": pid, "is_expert": is_expert, "enterprise_id": ent.enterprise_id if ent else None,
+           "rater_name": (ent.scope_name if ent else user.first_name) or user.first_name}
+    answers = columns_to_answers(existing) if existing else {}
+    await context.services.dialogs.start(update, context, "rate", ctx, answers, at="review" if existing else None)
+
+
+async def interest(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.ENTERPRISE, Role.AGENCY):
+        return
+    pid = _arg(update)
+    services = context.services
+    patent = await services.storage.get_patent(pid)
+    if patent is None:
+        await _expired(update, context)
+        return
+    user = await current_user(update, context)
+    roles = await roles_of(services.storage, services.settings.admin_ids, user.id)
+    ent = roles.first(Role.ENTERPRISE) or roles.first(Role.AGENCY)
+
+    async def ask_inventor(session, lead_id: int, inventor_id: int | None) -> None:
+        lang_labels = await _labels_for(context, session, inventor_id)
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton(lang_labels.btn_accept, callback_data=f"ld:a:{lead_id}"),
+                                        InlineKeyboardButton(lang_labels.btn_decline, callback_data=f"ld:d:{lead_id}")]])
+        await push(session, services, inventor_id, "notify_lead", key=f"lead:{lead_id}:ask",
+                   reply_markup=markup.to_dict(), patent=patent, company=ent.scope_name if ent else None)
+
+    result = await services.storage.create_lead(pid, user.id, None, on_new=ask_inventor)
+    await update.callback_query.answer()
+    if result is None:
+        await reply(update, context, "interest_no_inventor", patent=patent)
+        return
+    wake(services)
+    await reply(update, context, "interest_sent" if result[1] else "interest_already", patent=patent)
+
+
+async def _labels_for(context: BotContext, session, user_id: int | None):
+    from bot.models import User
+
+    u = await session.get(User, user_id) if user_id else None
+    return context.i18n.label_module(u.language if u else None)
+
+
+async def decide_lead(update: Update, context: BotContext) -> None:
+    accept = _arg(update) == "a"
+    try:
+        lead_id = int(_arg(update, 2))
+    except ValueError:
+        await _expired(update, context)
+        return
+    services = context.services
+    lead = await services.storage.lead(lead_id)
+    user = await current_user(update, context)
+    if lead is None or lead.inventor_id != user.id:
+        await _expired(update, context)  # only the inventor asked may decide; forged ids do nothing
+        return
+
+    async def tell_requester(session) -> None:
+        inventor_contact = {"name": user.first_name, "username": user.username}
+        await push(session, services, lead.requester_id, "lead_accepted" if accept else "lead_declined",
+                   key=f"lead:{lead_id}:decided", patent=lead.patent, inventor=inventor_contact)
+
+    status = await services.storage.decide_lead(lead_id, user.id, accept, on_done=tell_requester)
+    await update.callback_query.answer()
+    try:
+        await update.callback_query.edit_message_reply_markup(None)
+    except Exception:  # noqa: BLE001 - the keyboard is cosmetic; the decision is recorded
+        pass
+    if not status:
+        await reply(update, context, "lead_gone")
+        return
+    wake(services)
+    await reply(update, context, "lead_decided", accepted=accept, lead=lead)
+
+
+async def leads_command(update: Update, context: BotContext) -> None:
+    user = await current_user(update, context)
+    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    agency = roles.has(Role.AGENCY)
+    own = await context.services.storage.leads_for(user.id, consented_only=False)
+    consented = await context.services.storage.leads_for(user.id, consented_only=True) if agency else []
+    await reply(update, context, "leads", own=own, consented=consented, agency=agency, me=user.id)
+
+
+async def txn_start(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.TECH_TRANSFER):
+        return
+    pid = _arg(update)
+    services = context.services
+    user = await current_user(update, context)
+    roles = await roles_of(services.storage, services.settings.admin_ids, user.id)
+    patent = await services.storage.get_patent(pid)
+    if patent is None or patent.institution_id not in roles.institutions(Role.TECH_TRANSFER):
+        await _expired(update, context)
+        return
+    await update.callback_query.answer()
+    await services.dialogs.start(update, context, "txn", {"patent_id": pid})
+
+
+async def mark_industrialised(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.TECH_TRANSFER):
+        return
+    services = context.services
+    try:
+        txn_id = int(_arg(update))
+    except ValueError:
+        await _expired(update, context)
+        return
+    user = await current_user(update, context)
+    roles = await roles_of(services.storage, services.settings.admin_ids, user.id)
+
+    async def remind_enterprise(session, t) -> None:
+        patent = await services.storage.get_patent(t.patent_id)
+        if t.enterprise_id is None:
+            return
+        for uid in await services.storage.enterprise_users(session, t.enterprise_id):
+            labels = await _labels_for(context, session, uid)
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(labels.filing_status[s], callback_data=f"tf:{t.id}:{s}")
+                                            for s in FILING_STATUSES]])
+            await push(session, services, uid, "notify_filing", key=f"filing:{t.id}:{uid}",
+                       reply_markup=markup.to_dict(), patent=patent)
+
+    ok = await services.storage.set_industrialised(txn_id, user.id, roles.institutions(Role.TECH_TRANSFER),
+                                                   on_done=remind_enterprise)
+    await update.callback_query.answer()
+    if not ok:
+        await reply(update, context, "review_gone")
+        return
+    wake(services)
+    await reply(update, context, "industrialised_saved")
+
+
+async def filing_status(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.ENTERPRISE, Role.TECH_TRANSFER):
+        return
+    status = _arg(update, 2)
+    try:
+        txn_id = int(_arg(update))
+    except ValueError:
+        txn_id = -1
+    if status not in FILING_STATUSES or not await context.services.storage.set_filing_status(
+            txn_id, update.effective_user.id, status):
+        await _expired(update, context)
+        return
+    await update.callback_query.answer()
+    labels = context.i18n.label_module(await user_lang(update, context))
+    await reply(update, context, "filing_saved", status=labels.filing_status[status])
+
+
+async def profile_command(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.ENTERPRISE):
+        return
+    user = await current_user(update, context)
+    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    ent = roles.first(Role.ENTERPRISE)
+    profile = await context.services.storage.enterprise_profile(ent.enterprise_id)
+    answers = {"ent_kind": profile["kind"], "ent_industries": profile["industries"]} if profile else {}
+    await context.services.dialogs.start(update, context, "eprofile", {"enterprise_id": ent.enterprise_id},
+                                         {k: v for k, v in answers.items() if v}, at="ent_kind")
+
+
+async def experts_command(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.AGENCY, Role.TECH_TRANSFER):
+        return
+    field = (context.args or [None])[0]
+    if field is not None and field not in INDUSTRIES:
+        field = None
+    experts = await context.services.storage.experts(field)
+    await reply(update, context, "experts", experts=experts, field=field)
+
+
+async def candidates_command(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.TECH_TRANSFER, Role.AGENCY):
+        return
+    patents = await context.services.storage.open_licence_candidates(context.services.clock().date())
+    await reply(update, context, "candidates", patents=patents)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CallbackQueryHandler(rate_start, pattern=r"^rt:"))
+    app.add_handler(CallbackQueryHandler(interest, pattern=r"^in:"))
+    app.add_handler(CallbackQueryHandler(decide_lead, pattern=r"^ld:[ad]:"))
+    app.add_handler(CallbackQueryHandler(txn_start, pattern=r"^tx:"))
+    app.add_handler(CallbackQueryHandler(mark_industrialised, pattern=r"^ti:"))
+    app.add_handler(CallbackQueryHandler(filing_status, pattern=r"^tf:"))
+    app.add_handler(CommandHandler("leads", leads_command))
+    app.add_handler(CommandHandler("profile", profile_command))
+    app.add_handler(CommandHandler("experts", experts_command))
+    app.add_handler(CommandHandler("candidates", candidates_command))

@@ -1,0 +1,313 @@
+"""Market-side evaluation: enterprise/expert ratings, leads (expressions of interest), transactions,
+enterprise profiles and the expert pool."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import (Enterprise, EnterpriseRating, InventorPatent, Lead, Patent, Role, RoleGrant,
+                        SelfAssessment, Transaction, User, utcnow)
+from bot.storage.base import StorageBase
+from bot.storage.patents import PatentRow
+
+RATING_COLUMNS = ("prospect", "improvement_needs", "improvement_text", "cooperation_intents",
+                  "price_expectation", "comment")
+OPEN_LICENCE_AGE_YEARS = 5
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    count: int
+    experts: int
+    mean_prospect: float | None
+    intents: dict[str, int]
+
+
+@dataclass(frozen=True)
+class LeadView:
+    id: int
+    patent: PatentRow
+    requester_id: int
+    requester_name: str
+    requester_username: str | None
+    enterprise: str | None
+    inventor_id: int | None
+    status: str
+
+
+@dataclass(frozen=True)
+class TransactionView:
+    id: int
+    patent_id: str
+    kind: str
+    date: dt.date
+    filed: bool
+    counterparty: str | None
+    enterprise_id: int | None
+    industrialised: bool
+    product_filing_status: str | None
+
+
+class RatingQueries(StorageBase):
+    # -- ratings ----------------------------------------------------------------------------------
+    async def rating_columns(self, rater_id: int, patent_id: str) -> dict[str, Any] | None:
+        async with self.session() as s:
+            r = await s.scalar(select(EnterpriseRating).where(EnterpriseRating.patent_id == patent_id,
+                                                              EnterpriseRating.rater_id == rater_id))
+            return {c: getattr(r, c) for c in RATING_COLUMNS} if r else None
+
+    async def save_rating(self, s: AsyncSession, rater_id: int, patent_id: str, columns: dict[str, Any], *,
+                          is_expert: bool, enterprise_id: int | None) -> bool:
+        """Create or update (one per rater and patent) inside the caller's transaction; True if new."""
+        r = await s.scalar(select(EnterpriseRating).where(EnterpriseRating.patent_id == patent_id,
+                                                          EnterpriseRating.rater_id == rater_id))
+        before = None
+        if r is None:
+            r = EnterpriseRating(patent_id=patent_id, rater_id=rater_id)
+            s.add(r)
+        else:
+            before = {c: getattr(r, c) for c in RATING_COLUMNS}
+        for k, v in columns.items():
+            setattr(r, k, v)
+        r.is_expert, r.enterprise_id = is_expert, enterprise_id
+        await s.flush()
+        self.audit(s, rater_id, "update_rating" if before else "create_rating", "rating", str(r.id), before,
+                   {**columns, "patent": patent_id, "expert": is_expert})
+        return before is None
+
+    async def rating_summary(self, patent_id: str) -> RatingSummary:
+        async with self.session() as s:
+            rows = list(await s.execute(select(EnterpriseRating.prospect, EnterpriseRating.is_expert,
+                                               EnterpriseRating.cooperation_intents)
+                                        .where(EnterpriseRating.patent_id == patent_id)))
+        prospects = [p for p, _e, _i in rows if p]
+        intents = Counter(i for _p, _e, ints in rows for i in (ints or []))
+        return RatingSummary(len(rows), sum(1 for _p, e, _i in rows if e),
+                             round(sum(prospects) / len(prospects), 1) if prospects else None, dict(intents))
+
+    async def feedback_recipients(self, s: AsyncSession, patent_id: str) -> set[int]:
+        """Who hears about market feedback on a patent: its inventors and its institution's office."""
+        inventors = set(await s.scalars(select(InventorPatent.user_id).where(InventorPatent.patent_id == patent_id)))
+        inst = await s.scalar(select(Patent.institution_id).where(Patent.id == patent_id))
+        offices: set[int] = set()
+        if inst is not None:
+            offices = set(await s.scalars(select(RoleGrant.user_id).where(
+                RoleGrant.role == Role.TECH_TRANSFER.value, RoleGrant.institution_id == inst,
+                RoleGrant.revoked_at.is_(None))))
+        return inventors | offices
+
+    # -- leads --------------------------------------------------------------------------------------
+    async def create_lead(self, patent_id: str, requester_id: int, message: str | None,
+                          on_new: Callable[[AsyncSession, int, int | None], Awaitable[None]] | None = None
+                          ) -> tuple[int, bool] | None:
+        """Record interest once per requester and patent; returns (lead id, created) or None if the
+        patent has no registered inventor to ask."""
+        async with self.session() as s:
+            existing = await s.scalar(select(Lead).where(Lead.patent_id == patent_id, Lead.requester_id == requester_id))
+            if existing is not None:
+                return existing.id, False
+            inventor = await s.scalar(select(InventorPatent.user_id).where(InventorPatent.patent_id == patent_id)
+                                      .order_by(InventorPatent.created_at).limit(1))
+            if inventor is None:
+                return None
+            lead = Lead(patent_id=patent_id, requester_id=requester_id, inventor_id=inventor, message=message)
+            s.add(lead)
+            await s.flush()
+            self.audit(s, requester_id, "create_lead", "lead", str(lead.id), None,
+                       {"patent": patent_id, "inventor": inventor})
+            if on_new is not None:
+                await on_new(s, lead.id, inventor)
+            return lead.id, True
+
+    async def lead(self, lead_id: int) -> LeadView | None:
+        async with self.session() as s:
+            row = (await s.execute(select(Lead, Patent, User).join(Patent, Patent.id == Lead.patent_id)
+                                   .join(User, User.id == Lead.requester_id).where(Lead.id == lead_id))).first()
+            if row is None:
+                return None
+            lead, patent, requester = row
+            ent = await s.scalar(select(Enterprise.name).join(RoleGrant, RoleGrant.enterprise_id == Enterprise.id)
+                                 .where(RoleGrant.user_id == requester.id, RoleGrant.revoked_at.is_(None)).limit(1))
+            return LeadView(lead.id, PatentRow.of(patent), requester.id, requester.first_name, requester.username,
+                            ent, lead.inventor_id, lead.status)
+
+    async def decide_lead(self, lead_id: int, inventor_id: int, accept: bool,
+                          on_done: Callable[[AsyncSession], Awaitable[None]] | None = None) -> str:
+        """Accept or decline once; only the inventor asked may decide. Returns the resulting status or
+        '' if this user can't decide it (unknown, not theirs, already decided)."""
+        async with self.session() as s:
+            res = await s.execute(update(Lead).where(Lead.id == lead_id, Lead.inventor_id == inventor_id,
+                                                     Lead.status == "pending")
+                                  .values(status="accepted" if accept else "declined", decided_at=utcnow()))
+            if res.rowcount != 1:
+                return ""
+            self.audit(s, inventor_id, "decide_lead", "lead", str(lead_id), {"status": "pending"},
+                       {"status": "accepted" if accept else "declined"})
+            if on_done is not None:
+                await on_done(s)
+            return "accepted" if accept else "declined"
+
+    async def leads_for(self, user_id: int, *, consented_only: bool) -> list[LeadView]:
+        """Leads a user may see: their own, or (agencies) all that inventors accepted."""
+        async with self.session() as s:
+            q = select(Lead.id)
+            q = q.where(Lead.status == "accepted") if consented_only else q.where(
+                (Lead.requester_id == user_id) | (Lead.inventor_id == user_id))
+            ids = list(await s.scalars(q.order_by(Lead.id.desc()).limit(50)))
+        return [v for i in ids if (v := await self.lead(i)) is not None]
+
+    # -- transactions -------------------------------------------------------------------------------
+    async def record_transaction(self, s: AsyncSession, actor_id: int, patent_id: str, *, kind: str, date: dt.date,
+                                 filed: bool, counterparty: str | None, enterprise_id: int | None) -> int:
+        t = Transaction(patent_id=patent_id, kind=kind, date=date, filed=filed, counterparty=counterparty,
+                        enterprise_id=enterprise_id, recorded_by=actor_id)
+        s.add(t)
+        await s.flush()
+        self.audit(s, actor_id, "record_transaction", "transaction", str(t.id), None,
+                   {"patent": patent_id, "kind": kind, "date": date.isoformat(), "filed": filed,
+                    "counterparty": counterparty})
+        return t.id
+
+    async def transactions_of(self, patent_id: str) -> list[TransactionView]:
+        async with self.session() as s:
+            rows = await s.scalars(select(Transaction).where(Transaction.patent_id == patent_id).order_by(Transaction.id))
+            return [TransactionView(t.id, t.patent_id, t.kind, t.date, t.filed, t.counterparty, t.enterprise_id,
+                                    t.industrialised, t.product_filing_status) for t in rows]
+
+    async def set_industrialised(self, transaction_id: int, actor_id: int, institution_ids: set[int],
+                                 on_done: Callable[[AsyncSession, Transaction], Awaitable[None]] | None = None) -> bool:
+        async with self.session() as s:
+            t = await s.get(Transaction, transaction_id)
+            if t is None or t.industrialised:
+                return False
+            inst = await s.scalar(select(Patent.institution_id).where(Patent.id == t.patent_id))
+            if inst not in institution_ids:
+                return False
+            t.industrialised = True
+            t.product_filing_status = "reminded"
+            self.audit(s, actor_id, "mark_industrialised", "transaction", str(t.id), {"industrialised": False},
+                       {"industrialised": True})
+            if on_done is not None:
+                await on_done(s, t)
+            return True
+
+    async def set_filing_status(self, transaction_id: int, user_id: int, status: str) -> bool:
+        """The enterprise (or the office) records the 专利密集型产品 filing status."""
+        async with self.session() as s:
+            t = await s.get(Transaction, transaction_id)
+            if t is None:
+                return False
+            before = t.product_filing_status
+            t.product_filing_status = status
+            self.audit(s, user_id, "filing_status", "transaction", str(t.id), {"status": before}, {"status": status})
+            return True
+
+    async def enterprise_users(self, s: AsyncSession, enterprise_id: int) -> list[int]:
+        return list(await s.scalars(select(RoleGrant.user_id).where(
+            RoleGrant.enterprise_id == enterprise_id, RoleGrant.role == Role.ENTERPRISE.value,
+            RoleGrant.revoked_at.is_(None))))
+
+    async def open_licence_candidates(self, today: dt.date, limit: int = 50) -> list[PatentRow]:
+        """Granted more than five years ago and not implemented (per the self-assessment, or no
+        transaction): candidates for an open licence (开放许可)."""
+        cutoff = today.replace(year=today.year - OPEN_LICENCE_AGE_YEARS)
+        async with self.session() as s:
+            implemented = select(SelfAssessment.patent_id).where(SelfAssessment.implemented.is_(True))
+            traded = select(Transaction.patent_id)
+            rows = await s.scalars(select(Patent).where(Patent.grant_date.is_not(None), Patent.grant_date <= cutoff,
+                                                        Patent.id.not_in(implemented), Patent.id.not_in(traded))
+                                   .order_by(Patent.grant_date).limit(limit))
+            return [PatentRow.of(p) for p in rows]
+
+    # -- enterprises and experts ------------------------------------------------------------------
+    async def enterprise_profile(self, enterprise_id: int) -> dict[str, Any] | None:
+        async with self.session() as s:
+            e = await s.get(Enterprise, enterprise_id)
+            return {"name": e.name, "kind": e.kind, "industries": list(e.industries or [])} if e else None
+
+    async def save_enterprise_profile(self, s: AsyncSession, actor_id: int, enterprise_id: int, kind: str | None,
+                                      industries: list[str]) -> None:
+        e = await s.get(Enterprise, enterprise_id)
+        if e is None:
+            return
+        before = {"kind": e.kind, "industries": list(e.industries or [])}
+        e.kind = kind or e.kind
+        e.industries = list(industries)
+        self.audit(s, actor_id, "enterprise_profile", "enterprise", str(enterprise_id), before,
+                   {"kind": e.kind, "industries": e.industries})
+
+    async def experts(self, industry: str | None = None) -> list[tuple[int, str, str | None, str]]:
+        """(user id, name, username, industry) of the expert pool, optionally one field."""
+        async with self.session() as s:
+            q = (select(User.id, User.first_name, User.username, RoleGrant.industry)
+                 .join(RoleGrant, RoleGrant.user_id == User.id)
+                 .where(RoleGrant.role == Role.EXPERT.value, RoleGrant.revoked_at.is_(None)))
+            if industry:
+                q = q.where(RoleGrant.industry == industry)
+            return [tuple(r) for r in await s.execute(q.order_by(RoleGrant.industry, User.id))]
+
+    async def rating_counts(self) -> int:
+        async with self.session() as s:
+            return int(await s.scalar(select(func.count()).select_from(EnterpriseRating)) or 0)
+
+
+class DigestQueries(StorageBase):
+    """Matched pushes: who wants which industries/keywords, and what became transferable since."""
+
+    async def digest_recipients(self) -> dict[int, dict[str, Any]]:
+        """user id → {"industries": set, "keywords": list, "last": datetime|None} for enterprises (their
+        profile's industries), experts (their field) and explicit industry/keyword subscriptions."""
+        from bot.models import Subscription
+
+        out: dict[int, dict[str, Any]] = {}
+
+        def entry(uid: int) -> dict[str, Any]:
+            return out.setdefault(uid, {"industries": set(), "keywords": [], "last": None})
+
+        async with self.session() as s:
+            rows = await s.execute(select(RoleGrant.user_id, RoleGrant.role, RoleGrant.industry, Enterprise.industries)
+                                   .outerjoin(Enterprise, Enterprise.id == RoleGrant.enterprise_id)
+                                   .where(RoleGrant.role.in_([Role.ENTERPRISE.value, Role.EXPERT.value]),
+                                          RoleGrant.revoked_at.is_(None)))
+            for uid, role, industry, ent_industries in rows:
+                e = entry(uid)
+                if role == Role.EXPERT.value and industry:
+                    e["industries"].add(industry)
+                e["industries"].update(ent_industries or [])
+            subs = await s.execute(select(Subscription.user_id, Subscription.topic_kind, Subscription.topic_value)
+                                   .where(Subscription.active.is_(True),
+                                          Subscription.topic_kind.in_(["industry", "keyword"])))
+            for uid, kind, value in subs:
+                if kind == "industry":
+                    entry(uid)["industries"].add(value)
+                elif value:
+                    entry(uid)["keywords"].append(value)
+            if out:
+                users = await s.execute(select(User.id, User.last_digest_at, User.blocked_bot)
+                                        .where(User.id.in_(list(out))))
+                for uid, last, blocked in users:
+                    if blocked:
+                        out.pop(uid, None)
+                    else:
+                        out[uid]["last"] = last
+        return {uid: e for uid, e in out.items() if e["industries"] or e["keywords"]}
+
+    async def newly_transferable(self, since: dt.datetime) -> list[tuple[str, str | None, dt.datetime]]:
+        """(patent id, industry, submitted_at) of assessments submitted since ``since`` and offered for
+        transfer, licence or equity."""
+        from bot.storage.library import TRANSFERABLE_INTENTS, VISIBLE
+
+        async with self.session() as s:
+            rows = await s.execute(select(SelfAssessment.patent_id, SelfAssessment.industry_field,
+                                          SelfAssessment.submitted_at, SelfAssessment.intents)
+                                   .where(SelfAssessment.status.in_(VISIBLE), SelfAssessment.submitted_at > since))
+            return [(pid, ind, at) for pid, ind, at, intents in rows if TRANSFERABLE_INTENTS & set(intents or [])]
+
+    async def mark_digest_sent(self, s: AsyncSession, user_id: int, when: dt.datetime) -> None:
+        await s.execute(update(User).where(User.id == user_id).values(last_digest_at=when))
