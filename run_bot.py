@@ -8,6 +8,7 @@
     python run_bot.py migrate         create/upgrade the database schema
     python run_bot.py invite ROLE SCOPE  print an invite deep link (--uses N, --days D)
     python run_bot.py export          standard-format export: CSV (UTF-8 BOM) + XLSX (--out DIR)
+    python run_bot.py stats           progress statistics in the terminal
 
 All settings come from the environment; see README.md and .env.example.
 """
@@ -40,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="write the standard-format export (CSV with BOM + XLSX)")
     ex.add_argument("--out", default=".", help="directory for the two files (default: current)")
     ex.add_argument("--institution", action="append", help="only this institution's patents (repeatable)")
+    sta = sub.add_parser("stats", help="progress statistics per institution and county (like /stats)")
+    sta.add_argument("--county", action="append", help="only this county (repeatable); default: everything")
+    sta.add_argument("--lang", default="zh", choices=["zh", "en"])
     inv = sub.add_parser("invite", help="create an invite deep link that grants a role (like /invite)")
     inv.add_argument("role", help="inventor | tto | enterprise | expert | officer | agency | admin")
     inv.add_argument("scope", nargs="*", help="institution / enterprise / industry / department[@county]")
@@ -168,6 +172,30 @@ async def _cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from bot.i18n import Translator
+    from bot.stats import StatsScope, build_report, text_table
+    from bot.storage import open_storage
+
+    storage = await open_storage(settings.effective_database_url)
+    try:
+        scope = StatsScope(False, frozenset(args.county)) if args.county else StatsScope(True)
+        report = await build_report(storage, scope, dt.datetime.now(dt.timezone.utc))
+    finally:
+        await storage.close()
+    labels = Translator().label_module(args.lang)
+    print(text_table(report, labels))
+    print()
+    for key in ("patents", "assessed", "transferable", "rated", "transactions"):
+        print(f"{key:>13}: {report.total(key):>6}  ({report.delta(key):+d} in 7 days)")
+    print()
+    for c in report.counties:
+        print(f"{c.county:<10} events {c.held}/{c.target} {'ok' if c.held >= c.target else 'BEHIND'}")
+    return 0
+
+
 async def _cmd_migrate(settings: Settings) -> int:
     from bot.storage import open_storage
 
@@ -192,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_cmd_migrate(settings))
     if cmd == "export":
         return asyncio.run(_cmd_export(settings, args))
+    if cmd == "stats":
+        return asyncio.run(_cmd_stats(settings, args))
     if cmd == "invite":
         return asyncio.run(_cmd_invite(settings, args))
     from bot import runtime

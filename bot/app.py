@@ -7,11 +7,14 @@ from telegram import BotCommand, BotCommandScopeDefault
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.context import BotContext, Services
-from bot.handlers import browse, common, dialogs, enterprise, export, inline, inventor, review, roles, search, start
+from bot.handlers import browse, common, dialogs, enterprise, export, flood, inline, inventor, review, roles, search, start, stats
 from bot.digest import DigestJob
+from bot.stats import WeeklyReportJob
 from bot.menus import MENU_COMMANDS
 from bot.outbox import Outbox
 from bot.processor import ChatOrderedUpdateProcessor
+from bot.scheduler import start_scheduler, stop_scheduler
+from bot.handlers import deadlines, events, subscriptions  # issue 6: events, subscriptions, deadlines
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ def build_application(services: Services, *, token: str, base_url: str | None = 
 
 
 def register_handlers(app: Application) -> None:
+    flood.register(app)  # group -2: throttles floods before anything else runs
     dialogs.register(app)  # first: typed text belongs to an active dialog (group -1)
     start.register(app)
     roles.register(app)
@@ -43,8 +47,12 @@ def register_handlers(app: Application) -> None:
     review.register(app)
     enterprise.register(app)
     export.register(app)
+    stats.register(app)
     browse.register(app)
     inline.register(app)
+    events.register(app)
+    subscriptions.register(app)
+    deadlines.register(app)
     search.register(app)
     start.register_fallbacks(app)  # must stay last
     app.add_error_handler(common.on_error)
@@ -65,11 +73,16 @@ async def _post_init(app: Application) -> None:
     await services.outbox.start()
     services.digests = DigestJob(services)
     await services.digests.start()
+    services.weekly = WeeklyReportJob(services, interval=600)
+    await services.weekly.start()
+    await start_scheduler(app)  # deadline and event reminders, computed from the database
 
 
 async def _post_stop(app: Application) -> None:
     services: Services = app.bot_data["services"]
-    if services.digests is not None:
-        await services.digests.stop()
+    await stop_scheduler(app)
+    for job in (services.digests, services.weekly):
+        if job is not None:
+            await job.stop()
     if services.outbox is not None:
         await services.outbox.stop()

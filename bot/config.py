@@ -36,6 +36,8 @@ class Settings:
     default_language: str = "zh"
     seed_corpus: bool = True
     log_level: str = "INFO"
+    flood_rate: float = 3.0  # per-user messages/taps per second, sustained
+    flood_burst: int = 8  # per-user burst
 
     @property
     def effective_database_url(self) -> str:
@@ -63,4 +65,6 @@ class Settings:
             default_language=e.get("DEFAULT_LANGUAGE", "zh"),
             seed_corpus=e.get("SEED_CORPUS", "1") not in ("0", "false", "no"),
             log_level=e.get("LOG_LEVEL", "INFO"),
+            flood_rate=float(e.get("FLOOD_RATE", "3")),
+            flood_burst=int(e.get("FLOOD_BURST", "8")),
         )

@@ -29,6 +29,7 @@ class Services:
     dialogs: DialogEngine = field(default_factory=build_engine)
     outbox: Any = None  # bot.outbox.Outbox, created when the Application starts (it needs the Bot)
     digests: Any = None  # bot.digest.DigestJob
+    weekly: Any = None  # bot.stats.WeeklyReportJob
     clock: Callable[[], dt.datetime] = field(default=_utcnow)  # tests substitute a controllable clock
 
 

@@ -8,13 +8,10 @@ or again after a restart, never sends twice. The Application runs it every few m
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
-from typing import Any
 from zoneinfo import ZoneInfo
 
-log = logging.getLogger(__name__)
+from bot.jobs import PeriodicJob
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 QUIET_FROM, QUIET_UNTIL = dt.time(22, 0), dt.time(8, 0)
@@ -27,11 +24,8 @@ def in_quiet_hours(now: dt.datetime) -> bool:
     return local >= QUIET_FROM or local < QUIET_UNTIL
 
 
-class DigestJob:
-    def __init__(self, services: Any, interval: float = 300.0) -> None:
-        self.services = services
-        self.interval = interval
-        self._task: asyncio.Task | None = None
+class DigestJob(PeriodicJob):
+    name = "digest-job"
 
     async def tick(self) -> int:
         """One pass; returns how many digests were queued."""
@@ -75,24 +69,3 @@ class DigestJob:
                              patents=patents, total=total, day=today)
             await services.storage.mark_digest_sent(s, uid, now)
         return int(new)
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="digest-job")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # a failed pass is retried next time; the job never dies
-                log.exception("digest pass failed")
-            await asyncio.sleep(self.interval)

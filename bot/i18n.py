@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
@@ -46,6 +47,38 @@ def find_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
                 taken.append((i, j))
             start = j
     return sorted(taken)
+
+
+_TAG = re.compile(r"<(/?)([a-zA-Z-]+)[^>]*>")
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit_message(html: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> str:
+    """Keep a rendered Telegram-HTML message under the limit: cut at a line boundary, add an
+    ellipsis line and close any tag left open. Telegram counts the text without tags, so cutting the
+    markup length is conservative."""
+    if utf16_len(html) <= limit:
+        return html
+    budget = limit - 10
+    cut = html[:budget]
+    while utf16_len(cut) > budget:
+        cut = cut[: int(len(cut) * 0.9)]
+    if "\n" in cut[len(cut) // 2:]:
+        cut = cut[: cut.rfind("\n")]
+    cut = re.sub(r"<[^>]*$", "", cut)  # a tag cut in half
+    cut = re.sub(r"&[#a-zA-Z0-9]*$", "", cut)  # an entity cut in half
+    stack: list[str] = []
+    for closing, name in _TAG.findall(cut):
+        if closing:
+            if stack and stack[-1] == name:
+                stack.pop()
+        else:
+            stack.append(name)
+    out = cut + "".join(f"</{t}>" for t in reversed(stack)) + "\n…"
+    return out if utf16_len(out) <= limit else fit_message(cut[: int(len(cut) * 0.9)] + "\n", limit)
 
 
 def truncate(text: str | None, n: int) -> str:

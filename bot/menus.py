@@ -12,7 +12,11 @@ MENU_COMMANDS = ("start", "browse", "help", "lang")
 # extra commands shown (per chat) to holders of a role
 ROLE_COMMANDS = {"inventor": ("mypatents", "leads"), "tto": ("review", "candidates", "export"),
                  "enterprise": ("profile", "leads"), "expert": (), "agency": ("leads", "experts"),
-                 "officer": ("experts", "candidates", "export"), "admin": ("invite", "export")}
+                 "officer": ("stats", "experts", "candidates", "export"),
+                 "admin": ("invite", "stats", "audit", "export")}
+# events, subscriptions and reminders (issue 6): every role holder; officers and admins also deadlines
+ROLE_COMMANDS = {r: cs + ("events", "myevents", "subscriptions") + (("deadlines",) if r in ("officer", "admin") else ())
+                 for r, cs in ROLE_COMMANDS.items()}
 
 
 async def set_chat_menu(bot: Any, services: Any, chat_id: int, lang: str, roles: RoleSet) -> None:

@@ -314,6 +314,8 @@ class Event(Base):
     organiser_user_id: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft/published/cancelled/held
     confirmed_count: Mapped[int] = mapped_column(Integer, default=0)  # guarded by a conditional UPDATE
+    industry: Mapped[str | None] = mapped_column(String(64))  # publishes to this industry's subscribers
+    reminder_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 1 = day-before sent, 2 = hour-before
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -338,12 +340,14 @@ class Deadline(Base):
     lead_days: Mapped[list[int]] = mapped_column(JSON, default=lambda: [30, 7, 1])
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_reminder_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # newest reminder slot handled
 
 
 class Subscription(Base):
     __tablename__ = "subscriptions"
     __table_args__ = (
         UniqueConstraint("user_id", "topic_kind", "topic_value", name="uq_subscriptions_user_topic"),
+        Index("ix_subscriptions_topic", "topic_kind", "topic_value"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -43,28 +43,33 @@ senders give each ``OutboxLimits(global_per_sec=30 / N)``.) On SQLite run a sing
 
 Exactly once, and the honest remaining window
 =============================================
-Telegram has no idempotency key and the Bot API cannot be asked "did message X arrive?". So there is
-one unavoidable window per message: from the moment its request leaves the process until its
-sent-mark commits. A crash (kill -9, power loss, OOM) inside that window leaves the row in
-``'sending'`` and nobody can know whether the user got it. Everything else is exact:
-
-* a claimed row whose request never left (crash between claim and call) — not delivered, resent;
-* a delivered row whose sent-mark committed — never sent again (every later update is guarded by
-  ``status='sending' AND claimed_by=<me>``; recovery only touches rows still in 'sending');
-* 429 / 403 / 400 answers are definite: nothing was delivered.
-
-The window is kept as small as it can be: claims are committed just before the HTTP call (no row
-sits claimed while waiting for tokens), the sent-mark is committed right after the answer, and under
-a backlog the calls of one burst overlap, so the window is open for a few tens of milliseconds per
-second of sending (measured: see benchmarks/broadcast_bench.py). At the instant of a crash at most
-the in-flight rows — ≤ one burst, ≤ ``concurrency`` — are ambiguous; usually none.
+Telegram has no idempotency key and the Bot API cannot be asked "did message X arrive?". After a
+crash (kill -9, power loss, OOM) the rows still in ``'sending'`` are those claimed and not yet
+recorded, and two kinds are indistinguishable among them: (a) the request never reached Telegram,
+(b) Telegram delivered it but the answer was not recorded. Everything else is exact: a row whose
+sent-mark committed is never sent again (every update after the claim is guarded by
+``status='sending' AND claimed_by=<me>``, recovery only touches rows still in 'sending'); a 429 /
+403 / 400 answer is definite (nothing was delivered); a row that was never claimed is simply sent.
 
 **Policy for ambiguous rows** (``OutboxLimits.resend_ambiguous``): *at-least-once* by default — a row
-left in 'sending' by a dead sender goes back to pending (``last_error`` starts with "ambiguous") and
-is sent again, because a missed deadline reminder costs more than a duplicate notice. With
-``resend_ambiguous=False`` it is *at-most-once*: such rows become failed ("ambiguous: … unknown
-whether delivered") for a human to check. ``TimedOut``/``NetworkError`` answers are ambiguous in the
-same way (the request may have arrived) and follow the at-least-once retry.
+left in 'sending' by a dead sender goes back to pending (``last_error`` starts with "ambiguous", and
+stays as history once it is sent) and is sent again, because a missed deadline reminder costs more
+than a duplicate notice. Kind (a) is then delivered exactly once; kind (b) is delivered **twice**.
+With ``resend_ambiguous=False`` it is *at-most-once*: such rows become failed ("ambiguous: … unknown
+whether delivered") for a human to check, so kind (b) is fine and kind (a) is **not delivered**.
+Edits are idempotent and always done again. ``TimedOut``/``NetworkError`` answers are ambiguous in
+the same way (the request may have arrived) and are retried (at-least-once).
+
+**The remaining window.** Under the default policy a duplicate needs a crash inside
+[Telegram has processed a message, its sent-mark has committed]: the answer's trip back, PTB parsing
+it and one small UPDATE (sent-marks are group-committed, one statement, no ORM session). Claims are
+committed only for rows that are sent at once (a row never sits claimed waiting for tokens), and under
+a backlog the next claim waits until the previous burst is recorded, so the marks never queue behind
+it. On this machine against the local emulator that is a few milliseconds per message; measured as
+a share of the sending time it is the probability that a kill -9 at a random instant produces a
+duplicate (``benchmarks/broadcast_bench.py`` prints it: "ambiguous window open … %"). Against the
+real Telegram it is at least half a network round trip per message. At the instant of a crash at
+most the rows in flight — one burst, ≤ ``concurrency`` — can be ambiguous; most instants, none.
 
 Rows in 'sending' are taken over by a restarted process with the same ``worker_id`` at once (give
 each process slot a stable id, e.g. the host/pod name + slot number) and by any process once
@@ -114,6 +119,7 @@ class OutboxLimits:
     group_burst: int = 10
     headroom: float = 0.985  # buckets refill at this fraction of the nominal rates
     concurrency: int = 32  # API calls in flight at most
+    burst_settle: float = 0.25  # under a backlog, wait ≤ this for a burst to be recorded before the next
     claim_batch: int = 100  # rows per claim at most
     max_attempts: int = 6
     backoff_base: float = 1.0  # seconds; doubles each attempt
@@ -285,7 +291,17 @@ class Outbox:
     """Drains the outbox table through ``bot`` within Telegram's limits (see the module docstring).
 
     ``start()`` / ``stop()`` around the bot's lifetime; ``wake()`` after enqueuing; ``drain()`` and
-    ``wait_broadcast()`` for tests and scripts."""
+    ``wait_broadcast()`` for tests and scripts.
+
+    * ``bot``: a ``telegram.Bot`` (the Application's ``app.bot`` is fine: its HTTP pool is shared).
+    * ``clock``: None (real time), a ``ScaledClock`` (tests), or any object with ``now()``,
+      ``monotonic()``, ``async sleep()``. A plain ``() -> datetime`` is accepted for the row
+      timestamps only — it must not run behind the real time, since ``enqueue`` stamps
+      ``not_before`` with the real time (a frozen test clock would keep every row "not yet due").
+    * ``worker_id``: unique among the *running* senders, and stable across restarts of the same
+      process slot (e.g. ``f"{hostname}-1"``) so a restarted sender takes its rows over at once;
+      the default (host:pid:random) is unique but only recovers via ``stale_after``.
+    * ``i18n``: the ``Translator`` for progress messages (default: a new one)."""
 
     def __init__(self, storage: Any, bot: Bot, *, clock: Any = None, limits: OutboxLimits = OutboxLimits(),
                  worker_id: str | None = None, i18n: Any = None) -> None:
@@ -308,7 +324,9 @@ class Outbox:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
+        self._sleeping = False
         self._backlog = False
+        self._last_launch = 0.0
         self._recovered_own = False
         self._next_recovery = 0.0
         self.last_recovery: Recovery | None = None
@@ -322,6 +340,12 @@ class Outbox:
     @property
     def in_flight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def idle(self) -> bool:
+        """Sleeping between two looks at the queue, nothing in flight, no sent-mark pending (a crash
+        now leaves no ambiguous row)."""
+        return self._sleeping and not self._inflight and not self._sent_buf
 
     async def start(self) -> None:
         if self.running:
@@ -441,9 +465,11 @@ class Outbox:
             return
         sleeper = asyncio.ensure_future(self.clock.sleep(delay))
         waiter = asyncio.ensure_future(self._wake.wait())
+        self._sleeping = True
         try:
             await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._sleeping = False
             sleeper.cancel()
             waiter.cancel()
 
@@ -494,14 +520,22 @@ class Outbox:
             target = max(1.0, min(0.75 * self._global.capacity, L.concurrency))
             if tokens < target:
                 return self._global.wait(m, target)
+            # and let the previous burst be recorded first: its sent-marks must not queue behind this
+            # claim for the database (they close the crash window); a slow call holds us up ≤ settle
+            settle = m - self._last_launch
+            if (self._inflight or self._sent_buf) and settle < L.burst_settle:
+                return L.burst_settle - settle  # a finishing call wakes us earlier
         n = min(int(tokens), free, L.claim_batch)
         now = self.clock.now()
         jobs = await self.storage.claim_outbox(self.worker_id, now, n, exclude_chats=self._not_ready(m))
         self._backlog = len(jobs) >= n
         if jobs:
-            m = self.clock.monotonic()
+            m = self._last_launch = self.clock.monotonic()
             for job in jobs:
                 self._launch(job, m)
+                # one loop iteration per call: the answers of the first calls are read and recorded
+                # while the later requests are built, not after all of them (shorter crash window)
+                await asyncio.sleep(0)
             return 0.0
         delay = L.poll_interval
         ready = self._next_chat_ready(m)

@@ -2,7 +2,10 @@
 
 The lead's code loads patents from the DB, wraps them in :class:`SearchDoc` and calls
 ``SearchIndex.build(docs)`` at startup (or ``SearchIndex.load_or_build(path, docs)`` to use the
-on-disk cache), then ``index.search(query, limit=..., offset=..., allowed_ids=...)``.
+on-disk cache), then ``index.search(query, limit=..., offset=..., allowed_ids=...)``.  ``allowed_ids`` may be any
+Container[str] (a set is fine); for a filter reused across many queries at large scale, pass
+``index.id_filter(ids)`` (a cached numpy mask).  ``highlight_spans(text, hit.matched_terms)`` gives
+the <b> spans for the UI.  Keep the index current with ``upsert(doc)`` / ``remove(id)``.
 
 Design (see benchmarks/README.md for numbers):
 
@@ -20,6 +23,7 @@ Design (see benchmarks/README.md for numbers):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -34,7 +38,7 @@ import numpy as np
 from bot import search_text as st
 from bot.search_semantic import Semantic
 
-__all__ = ["SearchDoc", "SearchHit", "SearchResult", "SearchIndex", "StaleIndexError",
+__all__ = ["SearchDoc", "SearchHit", "SearchResult", "SearchIndex", "StaleIndexError", "IdFilter",
            "highlight_spans", "normalize"]
 
 normalize = st.normalize
@@ -329,6 +333,7 @@ class SearchIndex:
         self._tri = np.unique(np.concatenate(tri_parts)) if tri_parts else np.zeros(0, dtype=np.uint64)
         if n <= p.sem_max_docs:
             self._fit_semantic()
+        self._char_maps()
 
     def _fit_semantic(self) -> None:
         self._sem = None
@@ -416,25 +421,62 @@ class SearchIndex:
                         break
 
     def compact(self) -> None:
-        """Merge the delta segment into the CSR arrays and drop removed documents."""
+        """Merge the delta segment into the CSR arrays and drop removed documents.
+        Works in blocks of terms so the peak extra memory is ~ one copy of the postings."""
         n_docs = len(self._ids)
         alive = self._alive[:n_docs]
-        t_main = np.repeat(np.arange(len(self._indptr) - 1, dtype=np.int64), np.diff(self._indptr))
-        parts_t, parts_d, parts_s = [t_main], [self._pdoc.astype(np.int64)], [self._psat.astype(np.float32)]
-        for tid, (ds, ss) in self._delta.items():
-            parts_t.append(np.full(len(ds), tid, dtype=np.int64))
-            parts_d.append(np.asarray(ds, dtype=np.int64))
-            parts_s.append(np.asarray(ss, dtype=np.float32))
-        t = np.concatenate(parts_t)
-        d = np.concatenate(parts_d)
-        s = np.concatenate(parts_s)
-        keep = alive[d]
-        t, d, s = t[keep], d[keep], s[keep]
-        # renumber live docs densely
-        remap = np.full(n_docs, -1, dtype=np.int64)
         live = np.nonzero(alive)[0]
-        remap[live] = np.arange(len(live))
-        d = remap[d]
+        remap = np.full(n_docs, -1, dtype=np.int32)
+        remap[live] = np.arange(len(live), dtype=np.int32)
+        v_main = len(self._indptr) - 1
+        v = len(self._terms)
+        delta_tids = sorted(self._delta)
+        counts = np.zeros(v, dtype=np.int64)
+        out_d: list[np.ndarray] = []
+        out_s: list[np.ndarray] = []
+        block = 4_000_000
+        t0 = 0
+        di = 0
+        while t0 < v:
+            if t0 < v_main:
+                t1 = int(np.searchsorted(self._indptr, self._indptr[t0] + block, "right")) - 1
+                t1 = min(max(t1, t0 + 1), v_main)
+            else:
+                t1 = v
+            if t0 < v_main:
+                a, b = self._indptr[t0], self._indptr[t1]
+                tl = np.repeat(np.arange(t0, t1, dtype=np.int32), np.diff(self._indptr[t0:t1 + 1]))
+                dl, sl = self._pdoc[a:b], self._psat[a:b]
+            else:
+                tl = np.zeros(0, dtype=np.int32)
+                dl, sl = self._pdoc[:0], self._psat[:0]
+            ext_t, ext_d, ext_s = [tl], [dl], [sl]
+            while di < len(delta_tids) and delta_tids[di] < t1:
+                tid = delta_tids[di]
+                ds, ss = self._delta[tid]
+                ext_t.append(np.full(len(ds), tid, dtype=np.int32))
+                ext_d.append(np.asarray(ds, dtype=np.int32))
+                ext_s.append(np.asarray(ss, dtype=np.float16))
+                di += 1
+            if len(ext_t) > 1:
+                tl, dl, sl = np.concatenate(ext_t), np.concatenate(ext_d), np.concatenate(ext_s)
+                order = np.argsort(tl, kind="stable")       # delta docs are newer -> already after main
+                tl, dl, sl = tl[order], dl[order], sl[order]
+            keep = alive[dl]
+            tl, dl, sl = tl[keep], remap[dl[keep]], sl[keep]
+            counts[t0:t1] = np.bincount(tl - t0, minlength=t1 - t0) if len(tl) else 0
+            out_d.append(dl)
+            out_s.append(sl)
+            t0 = t1
+        self._indptr = np.zeros(v + 1, dtype=np.int64)
+        np.cumsum(counts, out=self._indptr[1:])
+        self._pdoc = np.concatenate(out_d) if out_d else np.zeros(0, dtype=np.int32)
+        del out_d
+        self._psat = np.concatenate(out_s) if out_s else np.zeros(0, dtype=np.float16)
+        del out_s
+        self._delta = {}
+        self._delta_docs = 0
+        self._fwd = None
         self._ids = [self._ids[i] for i in live]
         self._doc_pubkeys = [self._doc_pubkeys[i] for i in live]
         self._doc_fp = [self._doc_fp[i] for i in live]
@@ -445,7 +487,6 @@ class SearchIndex:
                 self._pubno.setdefault(k, i)
         self._alive = np.ones(len(live), dtype=bool)
         self._n_alive = len(live)
-        self._set_main_csr(t, d.astype(np.int32), s)
         if self._sem is not None:
             self._sem.doc_vecs = self._sem.doc_vecs[live]
         if self._tri_delta:
@@ -601,57 +642,107 @@ class SearchIndex:
         return t
 
     def _compound_variants(self, s: str) -> list[str]:
-        """Corpus words with the same first and last character as s that contain s's characters
-        in order plus exactly two more (锂电池 -> 锂离子电池), or the reverse (abbreviations)."""
+        """Compound / abbreviation variants found in the corpus: two characters inserted at one
+        place (锂电池 -> 锂离子电池) or two inner characters deleted (锂离子电池 -> 锂电池)."""
         if not st.is_cjk(s) or len(s) < 3 or len(s) > 10:
             return []
-        idx = self._fl_index()
-        out = []
-        for w in idx.get(s[0] + s[-1], ()):
-            if w == s or abs(len(w) - len(s)) != 2:
+        nxt, prv = self._char_maps()
+        cands: set[str] = set()
+        for i in range(1, len(s) - 1):
+            for j in range(i + 1, len(s) - 1):
+                v = s[:i] + s[i + 1:j] + s[j + 1:]
+                if len(v) >= 2:
+                    cands.add(v)
+        mask21 = (1 << 21) - 1
+        for i in range(1, len(s)):
+            a, b = s[i - 1], s[i]
+            c1s = nxt.get(a, "")
+            if not c1s or not len(self._tri):
                 continue
-            short, long_ = (s, w) if len(s) < len(w) else (w, s)
-            it = iter(long_)
-            if all(c in it for c in short):
-                out.append(w)
-        out.sort(key=lambda w: (-self._df(self._vocab.get("w" + w)), w))
-        return out[: self.params.abbrev_max_variants]
+            # 4-gram "a c1 c2 b": (c1 ? b) must be a corpus trigram (its middle is c2) ...
+            c1v = np.frombuffer(c1s.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+            base = (c1v << np.uint64(42)) | np.uint64(ord(b) << 21)
+            lo = np.searchsorted(self._tri, base, "left")
+            hi = np.searchsorted(self._tri, base | np.uint64(mask21), "right")
+            pairs = []
+            for c1, l, h in zip(c1s, lo.tolist(), hi.tolist()):
+                if h > l:
+                    pairs += [(c1, code & mask21) for code in self._tri[l:min(h, l + 64)].tolist()]
+            if not pairs:
+                continue
+            # ... and so must (a ? c2) with middle c1
+            tcodes = np.asarray([(ord(a) << 42) | (c2 << 21) | ord(c1) for c1, c2 in pairs], dtype=np.uint64)
+            j = np.searchsorted(self._tri, tcodes)
+            j[j >= len(self._tri)] = 0
+            ok = self._tri[j] == tcodes
+            for (c1, c2), good in zip(pairs, ok.tolist()):
+                if good:
+                    cands.add(s[:i] + c1 + chr(c2) + s[i:])
+        scored = []
+        for v in cands:
+            ub = min((self._df(self._vocab.get("b" + bg)) for bg in st.bigrams(v)), default=0)
+            if ub:
+                scored.append((ub, v))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        out = []
+        for _, v in scored[: 3 * self.params.abbrev_max_variants]:
+            df = self._phrase_df(v)
+            if df:
+                out.append((df, v))
+        out.sort(key=lambda x: (-x[0], x[1]))
+        return [v for _, v in out[: self.params.abbrev_max_variants]]
 
-    def _fl_index(self) -> dict[str, list[str]]:
-        fl = getattr(self, "_fl", None)
-        if fl is None or self._fl_size != len(self._terms):
-            fl = {}
-            for t in self._terms:
-                if t[0] == "w" and len(t) >= 4 and st.is_cjk(t[1:]):
-                    fl.setdefault(t[1] + t[-1], []).append(t[1:])
-            self._fl = fl
-            self._fl_size = len(self._terms)
-        return fl
+    def _char_maps(self) -> tuple[dict[str, str], dict[str, str]]:
+        """next/previous CJK characters seen after/before each character (from the bigram vocab)."""
+        cm = getattr(self, "_cm", None)
+        if cm is None or cm[0] != len(self._indptr):
+            nxt: dict[str, set] = {}
+            prv: dict[str, set] = {}
+            for t in self._terms[: len(self._indptr) - 1]:
+                if t[0] == "b":
+                    nxt.setdefault(t[1], set()).add(t[2])
+                    prv.setdefault(t[2], set()).add(t[1])
+            cm = (len(self._indptr), {k: "".join(sorted(v)) for k, v in nxt.items()},
+                  {k: "".join(sorted(v)) for k, v in prv.items()})
+            self._cm = cm
+        return cm[1], cm[2]
 
-    # ------------------------------------------------------------------ scoring
-    def _score_alt(self, s: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """BM25F score array and 'fully matched' (0/1) array for one alternative string."""
+    def _feature_scores(self, tid: int, n: int, cache: dict) -> np.ndarray | None:
+        """Dense per-doc idf * saturated-tf array (float32) of one feature, cached for the query."""
+        arr = cache.get(tid)
+        if arr is None and tid not in cache:
+            d, sat = self._postings(tid)
+            if len(d):
+                arr = np.bincount(d, weights=sat, minlength=n)[:n].astype(np.float32)
+                arr *= np.float32(self._idf(self._df(tid)))
+            cache[tid] = arr
+        return arr
+
+    def _score_alt(self, s: str, n: int, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """BM25F score array (float32, a fresh array) and 'fully matched' bool array for one
+        alternative string."""
+        cache = {} if cache is None else cache
         score = np.zeros(n, dtype=np.float32)
         feats = self._term_features(s)
-        need = [f for f in feats if f[2]]
-        matched_cnt = np.zeros(n, dtype=np.int32)
+        need = 0
+        matched_cnt = np.zeros(n, dtype=np.int8)
         missing = False
         for tid, qw, req in feats:
-            if tid < 0:
+            need += req
+            arr = self._feature_scores(tid, n, cache) if tid >= 0 else None
+            if arr is None:
                 missing = missing or req
                 continue
-            d, sat = self._postings(tid)
-            if not len(d):
-                missing = missing or req
-                continue
-            w = qw * self._idf(self._df(tid))
-            score += np.bincount(d, weights=sat.astype(np.float32) * w, minlength=n)[:n].astype(np.float32)
-            if req:
-                matched_cnt += np.bincount(d, minlength=n)[:n].astype(np.int32)
+            if qw == 1.0:
+                score += arr
+            else:
+                score += arr * np.float32(qw)
+            if req and not missing:
+                matched_cnt += arr > 0
         if missing or not need:
-            matched = np.zeros(n, dtype=np.float32)
+            matched = np.zeros(n, dtype=bool)
         else:
-            matched = (matched_cnt >= len(need)).astype(np.float32)
+            matched = matched_cnt >= min(need, 127)
         return score, matched
 
     def search(self, query: str, *, limit: int = 10, offset: int = 0,
@@ -676,21 +767,28 @@ class SearchIndex:
             return SearchResult([], 0, term_strings, ())
 
         p = self.params
-        total_score = np.zeros(n, dtype=np.float64)
+        total_score = np.zeros(n, dtype=np.float32)
         per_term_best: list[list[tuple[np.ndarray, str]]] = []
+        fcache: dict = {}
         for t in terms:
-            best_s = np.zeros(n, dtype=np.float32)
+            best_s = None
             best_m = np.zeros(n, dtype=np.float32)
             which = []
             for s, w in t.alts:
                 if w <= 0:
                     continue
-                sc, m = self._score_alt(s, n)
-                np.maximum(best_s, sc * w, out=best_s)
-                np.maximum(best_m, m * w, out=best_m)
+                sc, m = self._score_alt(s, n, fcache)
+                if w != 1.0:
+                    sc *= np.float32(w)
+                if best_s is None:
+                    best_s = sc
+                else:
+                    np.maximum(best_s, sc, out=best_s)
+                np.maximum(best_m, np.float32(w * p.coord), out=best_m, where=m)
                 which.append((m, s))
-            total_score += best_s
-            total_score += p.coord * best_m
+            if best_s is not None:
+                total_score += best_s
+                total_score += best_m
             per_term_best.append(which)
 
         if p.rm3_weight > 0 and p.rm3_terms > 0 and terms:
@@ -822,24 +920,42 @@ class SearchIndex:
         gain = np.maximum(cos - p.sem_floor, 0.0) * (p.sem_weight / (1.0 - p.sem_floor))
         total_score += gain
 
+    def id_filter(self, ids: Iterable[str]) -> "IdFilter":
+        """Pre-compile a set of doc ids (an industry / intent filter) for repeated ``allowed_ids=``
+        use: membership becomes a numpy mask lookup (fast at 1M docs).  Stays valid across
+        upserts/removes (ids are re-resolved lazily when the index changes)."""
+        return IdFilter(self, ids)
+
     def _allowed_mask(self, allowed_ids: Container[str], mask: np.ndarray) -> np.ndarray:
         n = len(mask)
-        out = np.zeros(n, dtype=bool)
+        if isinstance(allowed_ids, IdFilter) and allowed_ids._index is self:
+            return allowed_ids._mask(n)
+        if type(allowed_ids) is frozenset:
+            # immutable: cache its compiled mask (keeps a reference, so id() stays unique)
+            cache = self.__dict__.setdefault("_fs_cache", {})
+            f = cache.get(id(allowed_ids))
+            if f is None or f[0] is not allowed_ids:
+                if len(cache) >= 16:
+                    cache.pop(next(iter(cache)))
+                f = (allowed_ids, IdFilter(self, allowed_ids))
+                cache[id(allowed_ids)] = f
+            return f[1]._mask(n)
         size = None
         try:
             size = len(allowed_ids)  # type: ignore[arg-type]
         except TypeError:
             pass
-        n_cand = int(mask.sum())
-        if size is not None and hasattr(allowed_ids, "__iter__") and size < n_cand:
-            for x in allowed_ids:  # type: ignore[union-attr]
-                num = self._id2num.get(x)
-                if num is not None:
-                    out[num] = True
+        cand = np.nonzero(mask)[0]
+        out = np.zeros(n, dtype=bool)
+        if size is not None and hasattr(allowed_ids, "__iter__") and size < 4 * len(cand):
+            nums = np.fromiter(map(self._id2num.get, allowed_ids, itertools.repeat(-1)), dtype=np.int64,
+                               count=size)  # type: ignore[arg-type]
+            nums = nums[(nums >= 0) & (nums < n)]
+            out[nums] = True
         else:
-            for num in np.nonzero(mask)[0]:
-                if self._ids[num] in allowed_ids:
-                    out[num] = True
+            ids = self._ids
+            keep = [num for num in cand.tolist() if ids[num] in allowed_ids]
+            out[np.asarray(keep, dtype=np.int64)] = True
         return out
 
     def _suggest(self, terms: list[_Term]) -> tuple[str, ...]:
@@ -931,6 +1047,7 @@ class SearchIndex:
         self._n_alive = len(self._ids)
         if self.fingerprint != meta.get("fingerprint"):
             raise StaleIndexError("index cache is corrupt (fingerprint mismatch)")
+        self._char_maps()
         return self
 
     @classmethod
@@ -951,6 +1068,36 @@ class SearchIndex:
             except OSError:
                 pass
         return idx
+
+
+class IdFilter:
+    """A Container[str] of doc ids bound to one SearchIndex (see SearchIndex.id_filter)."""
+
+    def __init__(self, index: SearchIndex, ids: Iterable[str]):
+        self._index = index
+        self._ids = frozenset(ids)
+        self._cache_key = None
+        self._cached: np.ndarray | None = None
+
+    def __contains__(self, x: object) -> bool:
+        return x in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self):
+        return iter(self._ids)
+
+    def _mask(self, n: int) -> np.ndarray:
+        ix = self._index
+        key = (len(ix._ids), ix._n_alive, id(ix._indptr))
+        if self._cached is None or self._cache_key != key:
+            m = np.zeros(len(ix._ids), dtype=bool)
+            nums = np.fromiter(map(ix._id2num.get, self._ids, itertools.repeat(-1)), dtype=np.int64,
+                               count=len(self._ids))
+            m[nums[nums >= 0]] = True
+            self._cached, self._cache_key = m, key
+        return self._cached[:n]
 
 
 def highlight_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:

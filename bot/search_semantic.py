@@ -93,4 +93,5 @@ class Semantic:
         self.doc_vecs = np.concatenate([self.doc_vecs, row])
 
     def scores(self, qvec: np.ndarray, n: int) -> np.ndarray:
-        return self.doc_vecs[:n] @ qvec.astype(np.float32)
+        # einsum: single-threaded C loop; a BLAS matvec this small thrashes OpenBLAS threads
+        return np.einsum("ij,j->i", self.doc_vecs[:n], qvec.astype(np.float32))

@@ -127,9 +127,12 @@ class BotHarness:
     """Emulator + real Application (+ services on a database). ``restart()`` builds a new
     Application on the same database, as after a kill -9."""
 
-    def __init__(self, data_dir: Path, db_url: str, admin_ids: frozenset[int] = frozenset()):
+    def __init__(self, data_dir: Path, db_url: str, admin_ids: frozenset[int] = frozenset(), *,
+                 flood_rate: float = 1000.0, flood_burst: int = 1000):
         self.data_dir = data_dir
-        self.settings = Settings(data_dir=data_dir, database_url=db_url, admin_ids=admin_ids, seed_corpus=False)
+        # scripted users tap far faster than people; flood control is tested on its own with the defaults
+        self.settings = Settings(data_dir=data_dir, database_url=db_url, admin_ids=admin_ids, seed_corpus=False,
+                                 flood_rate=flood_rate, flood_burst=flood_burst)
         self.clock = Clock()
         self.emulator = None
         self.app = None

@@ -1,4 +1,4 @@
-"""Unit tests for bot.search (fast: a small synthetic corpus + a 400-doc slice of the real one)."""
+"""Unit tests for bot.search (fast: a small synthetic corpus + a 250-doc slice of the real one)."""
 from __future__ import annotations
 
 import gzip
@@ -39,7 +39,7 @@ def real_idx() -> SearchIndex:
     docs = []
     with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
         for i, line in enumerate(fh):
-            if i >= 400:
+            if i >= 250:
                 break
             r = json.loads(line)
             pid = r.get("pub_no") or f"{r['source'].split('/')[-1]}-{int(r['idx'])}"
@@ -121,6 +121,10 @@ def test_paging_and_allowed(idx):
     r = idx.search("一种", allowed_ids=allowed, limit=100)
     assert set(ids(r)) <= allowed and r.total == len(r.hits) == 2
     assert idx.search("一种", allowed_ids=set()).total == 0
+    f = idx.id_filter(allowed)
+    assert ids(idx.search("一种", allowed_ids=f, limit=100)) == ids(r)
+    assert ids(idx.search("一种", allowed_ids=frozenset(allowed), limit=100)) == ids(r)
+    assert ids(idx.search("一种", allowed_ids=list(allowed), limit=100)) == ids(r)
     assert idx.search("一种", limit=0).hits == []
     assert idx.search("一种", offset=1000).hits == []
 
@@ -142,8 +146,10 @@ def test_upsert_remove():
     assert len(ix) == 3 and ix.search("齿轮箱").total == 0
     ix.compact()
     assert len(ix) == 3 and ix.search("锂电池").hits[0].id == "d-1"
+    f = ix.id_filter({"new", "d-1"})
     ix.upsert(SearchDoc("new", "掘进机", "全新的掘进机"))
     assert ix.search("掘进机").hits[0].id == "new"
+    assert ids(ix.search("掘进机", allowed_ids=f)) == ["new"]
 
 
 def test_save_load_roundtrip(tmp_path, idx):

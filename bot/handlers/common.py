@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
+from bot.i18n import fit_message
 from bot.models import User
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ async def reply(update: Update, context: BotContext, template: str, /, *,
                 keyboard: InlineKeyboardMarkup | None = None, **ctx: Any) -> Message | None:
     """Render ``template`` in the user's language and send it to the chat of this update."""
     lang = await user_lang(update, context)
-    text = context.i18n.render(lang, template, **ctx)
+    text = fit_message(context.i18n.render(lang, template, **ctx))
     chat = update.effective_chat
     if chat is None:
         return None

@@ -10,16 +10,21 @@ from bot.storage.exports import ExportQueries
 from bot.storage.library import AssessedPatent, LibraryQueries, PatentCardData
 from bot.storage.dialogs import DialogQueries, DialogSnapshot, StaleDialog
 from bot.storage.outbox import OutboxQueries
+from bot.storage.events import EventQueries
+from bot.storage.deadlines import DeadlineQueries
+from bot.storage.subscriptions import SubscriptionQueries
 from bot.storage.roles import Grant, RedeemResult, RoleQueries
 from bot.storage.ratings import DigestQueries, LeadView, RatingQueries, RatingSummary, TransactionView
 from bot.storage.patents import PatentQueries, PatentRow, UpsertCounts
+from bot.storage.stats import CountyEvents, InstitutionStats, StatsQueries
 from bot.storage.users import UserQueries, language_from_telegram
 
 __all__ = ["ALEMBIC_INI", "LeadView", "RatingSummary", "TransactionView", "AssessedPatent", "PatentCardData", "AssessmentView", "ReviewOutcome", "DialogSnapshot", "StaleDialog", "Grant", "RedeemResult", "PatentRow", "Storage", "UpsertCounts", "language_from_telegram", "open_storage"]
 
 
 class Storage(PatentQueries, UserQueries, RoleQueries, AssessmentQueries, LibraryQueries, RatingQueries,
-              ExportQueries, DigestQueries, DialogQueries, OutboxQueries, StorageBase):
+              ExportQueries, DigestQueries, StatsQueries, DialogQueries, OutboxQueries,
+              EventQueries, DeadlineQueries, SubscriptionQueries, StorageBase):
     pass
 
 

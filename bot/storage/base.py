@@ -1,12 +1,14 @@
 """Engine, sessions, migrations and the audit helper shared by every query module."""
 from __future__ import annotations
 
+import json
+
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import String, cast, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -74,14 +76,22 @@ class StorageBase:
         s.add(AuditLog(actor_id=actor_id, action=action, entity_kind=entity_kind, entity_id=entity_id,
                        before=before, after=after))
 
-    async def audit_entries(self, entity_kind: str | None = None, entity_id: str | None = None,
+    async def audit_entries(self, entity_kind: str | None = None, entity_id: str | None = None, *,
+                            actor_id: int | None = None, mentions_patent: str | None = None,
                             limit: int = 50) -> list[AuditLog]:
+        """Newest first. ``mentions_patent`` finds changes to things about a patent (assessments,
+        ratings, leads, transactions record ``"patent": id`` in their after-image)."""
         async with self.session() as s:
             q = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
             if entity_kind:
                 q = q.where(AuditLog.entity_kind == entity_kind)
             if entity_id:
                 q = q.where(AuditLog.entity_id == entity_id)
+            if actor_id is not None:
+                q = q.where(AuditLog.actor_id == actor_id)
+            if mentions_patent:
+                needle = json.dumps({"patent": mentions_patent}, ensure_ascii=False)[1:-1]
+                q = q.where(cast(AuditLog.after, String).contains(needle, autoescape=True))
             return list(await s.scalars(q))
 
 

@@ -1,0 +1,435 @@
+"""Broadcast benchmark: throughput within Telegram's limits and exactly-once delivery across a kill -9.
+
+The Bot API emulator runs in this (parent) process and enforces Telegram's flood limits (30 msg/s
+overall, 1/s per chat with bursts of 3, 20/min per group); 1 % of the recipients have blocked the bot
+(or deleted their account) and a few sends get an injected 429. The outbox sender runs in a child
+process (``--child``) on a SQLite (or PostgreSQL) database. When ~40 % of the recipients have their
+message, the child is SIGKILLed at a random instant (a uniformly random delay of 0–1 s after the 40 %
+mark, so the kill falls at a random phase of the send cycle, not just after a send), and a new child
+with the same worker id is started at once. At the end every recipient's chat in the emulator is
+counted: the non-blocked ones must hold exactly one message (0 lost, 0 duplicates).
+
+    python benchmarks/broadcast_bench.py                 # 10,000 recipients (≥ 333 s at 30/s)
+    python benchmarks/broadcast_bench.py --quick         # 600 recipients, for CI (< 1 min)
+    python benchmarks/broadcast_bench.py --db postgres   # on PostgreSQL (TEST_POSTGRES_URL / --pg-url)
+    python benchmarks/broadcast_bench.py --kills 5       # several kills in one run
+
+Prints a markdown table row per run. Exit status 1 if a check failed (lost, duplicates, rate, …).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TOKEN = "123456:BENCH-TOKEN"
+OFFICER = 9_000_000  # the officer who sends the broadcast and watches the progress message
+FIRST_RECIPIENT = 1_000_001
+WORKER_ID = "bench-sender-1"
+BURST = 20  # OutboxLimits().global_burst: a fresh process starts with a full bucket  # stable across restarts: the restarted sender takes over its rows at once
+
+log = logging.getLogger("broadcast_bench")
+
+
+# ---------------------------------------------------------------------------------------------------
+# the child: one sender process
+# ---------------------------------------------------------------------------------------------------
+
+async def child_main(args: argparse.Namespace) -> None:
+    from telegram import Bot
+
+    from bot.outbox import Outbox, OutboxLimits
+    from bot.storage import Storage
+
+    storage = Storage(args.db_url)
+    # exposure measurement: when each sent-mark committed (wall clock), appended as we go so that a
+    # killed process leaves its record too; the parent pairs it with the emulator's processing time
+    marks = open(args.marks_file, "a", buffering=1) if args.marks_file else None
+    if marks is not None:
+        real_mark = storage.mark_outbox_sent
+
+        async def mark_outbox_sent(worker_id, results, now):
+            n = await real_mark(worker_id, results, now)
+            marks.write(json.dumps([time.time(), [i for i, _ in results]]) + "\n")
+            return n
+
+        storage.mark_outbox_sent = mark_outbox_sent
+    async with Bot(TOKEN, base_url=args.base_url, base_file_url=args.base_file_url) as bot:
+        outbox = Outbox(storage, bot, worker_id=args.worker_id, limits=OutboxLimits())
+        await outbox.start()
+        print(json.dumps({"event": "started", "t": time.time()}), flush=True)
+        try:
+            await outbox.wait_broadcast(args.broadcast_id, poll=0.25)
+            await outbox.drain(timeout=30)  # the final progress edit
+        finally:
+            await outbox.stop()
+        out = {"event": "done", "t": time.time(), "stats": dict(outbox.stats),
+               "recovered": asdict(outbox.last_recovery) if outbox.last_recovery else None}
+        print(json.dumps(out), flush=True)
+    await storage.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the parent: emulator, data, kill -9, verification
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Result:
+    db: str
+    recipients: int
+    blocked: int
+    injected_429: int
+    kills: int
+    elapsed: float = 0.0  # first to last successful send, including the restart gap(s)
+    downtime: float = 0.0  # kill → first send of the new process, summed
+    delivered: int = 0
+    calls: int = 0  # sendMessage calls answered 200 or 403
+    seen_429: int = 0
+    throttled_429: int = 0  # 429s from the emulator's flood control (not injected)
+    dropped: int = 0  # rows dropped after 403
+    lost: int = 0
+    duplicates: int = 0
+    ambiguous: int = 0  # rows found in 'sending' after a kill (resent per the at-least-once policy)
+    steady_rate: float = 0.0  # per process: after its first (bucket-full) burst to its last send
+    exposure: float = 0.0  # share of time with ≥ 1 delivered-but-unrecorded message
+    mark_latency_p50: float = 0.0  # Telegram processed → sent-mark committed
+    mark_latency_max: float = 0.0
+    progress_edits: int = 0
+    min_edit_gap: float = 0.0
+    checks: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.delivered / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def call_rate(self) -> float:
+        return self.calls / self.elapsed if self.elapsed else 0.0
+
+
+async def _bulk_users(storage, ids: list[int]) -> None:
+    from sqlalchemy import insert
+
+    from bot.models import Subscription, User, utcnow
+
+    now = utcnow()
+    async with storage.session() as s:
+        for i in range(0, len(ids), 1000):
+            part = ids[i:i + 1000]
+            await s.execute(insert(User), [{"id": u, "first_name": f"u{u}", "language": "zh", "language_chosen": False,
+                                            "blocked_bot": False, "created_at": now, "last_seen_at": now}
+                                           for u in part])
+            await s.execute(insert(Subscription), [{"user_id": u, "topic_kind": "department", "topic_value": "科技",
+                                                    "active": True, "created_at": now} for u in part])
+
+
+async def _pg_database(pg_url: str, create: bool, name: str | None = None) -> str:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(pg_url)
+    admin = u.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin)
+    try:
+        if create:
+            name = f"bench_{uuid.uuid4().hex[:10]}"
+            await conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'")
+        else:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+    return u.set(database=name).render_as_string(hide_password=False)
+
+
+async def run(args: argparse.Namespace) -> Result:
+    from telegram import Bot
+
+    from bot.devserver.emulator import BotAPIEmulator, RateLimits
+    from bot.models import Subscription, User
+    from bot.outbox import Outbox
+    from bot.storage import Storage
+    from sqlalchemy import func, select
+
+    rng = random.Random(args.seed)
+    n = args.recipients
+    recipients = list(range(FIRST_RECIPIENT, FIRST_RECIPIENT + n))
+    blocked = set(rng.sample(recipients, round(n * args.blocked_pct / 100)))
+    deactivated = set(rng.sample(sorted(blocked), len(blocked) // 4))  # some deleted their account
+    faulted = rng.sample([r for r in recipients if r not in blocked], args.faults_429)
+
+    tmp = Path(tempfile.mkdtemp(prefix="broadcast_bench_"))
+    pg_name = None
+    if args.db == "postgres":
+        pg = args.pg_url or os.environ.get("TEST_POSTGRES_URL")
+        if not pg:
+            raise SystemExit("--db postgres needs --pg-url or TEST_POSTGRES_URL")
+        db_url = await _pg_database(pg, create=True)
+        pg_name = db_url.rsplit("/", 1)[1]
+    else:
+        db_url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    res = Result(args.db, n, len(blocked), len(faulted), args.kills)
+
+    emu = BotAPIEmulator(token=TOKEN, rate_limits=RateLimits(per_chat_per_sec=1.0, per_chat_burst=3,
+                                                            global_per_sec=30.0, global_burst=30, group_per_min=20))
+    await emu.start()
+    storage = Storage(db_url)
+    try:
+        await storage.migrate()
+        emu.add_user(OFFICER, "科技局王科长", language_code="zh-hans")
+        for r in recipients:
+            emu.add_user(r, f"u{r}")
+        for r in blocked:
+            (emu.deactivate_user if r in deactivated else emu.block_user)(r)
+        for r in faulted:
+            emu.inject_fault("sendMessage", status=429, retry_after=1, chat_id=r)
+        await _bulk_users(storage, [OFFICER, *recipients])
+
+        broadcast_id = f"bench-{uuid.uuid4().hex[:8]}"
+        t0 = time.perf_counter()
+        added = await storage.enqueue_many(
+            {"chat_id": r, "text": f"📢 <b>科技成果对接会</b>通知 #{i}：请于本周五前报名。", "key": f"{broadcast_id}:{r}",
+             "broadcast_id": broadcast_id} for i, r in enumerate(recipients))
+        enqueue_s = time.perf_counter() - t0
+        assert added == n
+        async with Bot(TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url) as bot:
+            progress = await bot.send_message(OFFICER, "📣 群发准备中…")
+            await Outbox(storage, bot).track_broadcast(broadcast_id, OFFICER, progress.message_id, "zh")
+        emu.reset_stats()
+        print(f"# {n} recipients ({len(blocked)} blocked, {len(faulted)} injected 429s) on {args.db}; "
+              f"enqueue_many took {enqueue_s:.2f}s", flush=True)
+
+        child_args = [sys.executable, str(Path(__file__).resolve()), "--child", "--db-url", db_url,
+                      "--base-url", emu.base_url, "--base-file-url", emu.base_file_url,
+                      "--broadcast-id", broadcast_id, "--worker-id", WORKER_ID, "--marks-file", str(tmp / "marks.jsonl")]
+        logf = open(tmp / "child.log", "ab")
+
+        async def spawn():
+            return await asyncio.create_subprocess_exec(*child_args, stdout=asyncio.subprocess.PIPE, stderr=logf)
+
+        seq0 = emu.seq
+
+        def delivered_now() -> int:  # ≈ messages created since the start (cheap: the emulator's change counter)
+            return emu.seq - seq0
+
+        # kill points: evenly spread between 40 % and 80 % of the way (just 40 % for one kill)
+        marks = [0.4 + (0.4 * k / max(args.kills - 1, 1) if args.kills > 1 else 0) for k in range(args.kills)]
+        proc = await spawn()
+        kills_done, kill_times = 0, []
+        t_start = time.time()
+        for mark in marks:
+            target = int(mark * (n - len(blocked)))
+            while proc.returncode is None:
+                count = delivered_now()
+                if count >= target:
+                    break
+                await asyncio.sleep(0.05)
+                if time.time() - t_start > args.timeout:
+                    raise SystemExit("timeout before the kill point")
+            if proc.returncode is not None:
+                break
+            await asyncio.sleep(rng.uniform(0.0, 1.0))  # a random phase of the send cycle
+            proc.kill()  # SIGKILL
+            t_kill = time.time()
+            kill_times.append(t_kill)
+            await proc.wait()
+            kills_done += 1
+            async with storage.session() as s:
+                from bot.models import OutboxMessage
+                in_flight = await s.scalar(select(func.count()).select_from(OutboxMessage)
+                                           .where(OutboxMessage.status == "sending"))
+            print(f"# SIGKILL at {count}/{n - len(blocked)} delivered; {in_flight} row(s) left in 'sending'",
+                  flush=True)
+            proc = await spawn()
+            while True:  # downtime: until the new process's first successful send
+                after = [c for c in emu.calls("sendMessage", since=t_kill) if c["status"] == 200]
+                if after or proc.returncode is not None:
+                    break
+                await asyncio.sleep(0.01)
+            if after:
+                res.downtime += after[0]["ts"] - t_kill
+        try:
+            await asyncio.wait_for(proc.wait(), args.timeout)
+        except asyncio.TimeoutError:
+            proc.kill()
+            raise SystemExit("timeout: the sender did not finish")
+        out = (await proc.stdout.read()).decode().strip().splitlines()
+        final = json.loads(out[-1]) if out else {}
+        if proc.returncode != 0 or final.get("event") != "done":
+            raise SystemExit(f"sender failed (exit {proc.returncode}); see {tmp / 'child.log'}")
+        res.kills = kills_done
+
+        # -- verification ---------------------------------------------------------------------------
+        sends = emu.calls("sendMessage")
+        ok = [c for c in sends if c["status"] == 200]
+        res.calls = sum(1 for c in sends if c["status"] in (200, 403))
+        res.seen_429 = sum(1 for c in sends if c["status"] == 429)
+        res.throttled_429 = emu.throttled_count
+        res.elapsed = ok[-1]["ts"] - ok[0]["ts"] if ok else 0.0
+        steady_n, steady_t = 0, 0.0
+        bounds = [0.0, *kill_times, float("inf")]
+        for lo, hi in zip(bounds, bounds[1:]):
+            seg = [c["ts"] for c in ok if lo <= c["ts"] < hi]
+            skip = min(max(BURST, len(seg) // 10), len(seg) - 2)  # past the start-up burst
+            if skip >= 0 and seg[-1] > seg[skip]:
+                steady_n += len(seg) - 1 - skip
+                steady_t += seg[-1] - seg[skip]
+        res.steady_rate = steady_n / steady_t if steady_t else 0.0
+        # exposure: the union of [Telegram processed it, its sent-mark committed] over all messages, as
+        # a share of the sending time = the chance that a kill at a random instant leaves a delivered
+        # message unrecorded (one the at-least-once policy would then send twice)
+        row_chat = {r.id: r.chat_id for r in await storage.outbox_messages(broadcast_id=broadcast_id)}
+        committed = {}
+        for line in open(tmp / "marks.jsonl"):
+            t, ids = json.loads(line)
+            for i in ids:
+                committed.setdefault(row_chat.get(i), t)
+        first_ok = {}
+        for c in ok:
+            first_ok.setdefault(c["chat_id"], c["ts"])
+        spans = []
+        for ch, a in first_ok.items():
+            if ch in committed:
+                b = committed[ch]
+                b = min([b, *(k for k in kill_times if a <= k)])  # a killed sender's window ends with it
+                spans.append((a, b))
+        spans.sort()
+        covered, cur_a, cur_b = 0.0, None, None
+        for a, b in spans:
+            if cur_b is None or a > cur_b:
+                if cur_b is not None:
+                    covered += cur_b - cur_a
+                cur_a, cur_b = a, b
+            else:
+                cur_b = max(cur_b, b)
+        if cur_b is not None:
+            covered += cur_b - cur_a
+        lat = sorted(b - a for a, b in spans)
+        res.exposure = covered / res.elapsed if res.elapsed else 0.0
+        res.mark_latency_p50 = lat[len(lat) // 2] if lat else 0.0
+        res.mark_latency_max = lat[-1] if lat else 0.0
+        for r in recipients:
+            got = sum(1 for m in emu.chats[r].messages if m.from_bot)
+            if r in blocked:
+                if got:
+                    res.checks.append(f"blocked user {r} got {got} message(s)")
+                continue
+            res.delivered += min(got, 1)
+            res.lost += got == 0
+            res.duplicates += max(got - 1, 0)
+        prog = await storage.broadcast_progress(broadcast_id)
+        res.dropped = prog.dropped
+        rows = await storage.outbox_messages(broadcast_id=broadcast_id)
+        res.ambiguous = sum(1 for r in rows if (r.last_error or "").startswith("ambiguous"))
+        if prog.sent != n - len(blocked) or prog.dropped != len(blocked) or prog.failed or prog.remaining:
+            res.checks.append(f"outbox rows: {prog}")
+        async with storage.session() as s:
+            flagged = set(await s.scalars(select(User.id).where(User.blocked_bot.is_(True))))
+            inactive = set(await s.scalars(select(Subscription.user_id).where(Subscription.active.is_(False))))
+        if flagged != blocked or inactive != blocked:
+            res.checks.append(f"blocked_bot/subscriptions: {len(flagged)} flagged, {len(inactive)} inactive, "
+                              f"{len(blocked)} blocked")
+        edits = [c for c in emu.calls("editMessageText") if c["status"] == 200]
+        res.progress_edits = len(edits)
+        gaps = [b["ts"] - a["ts"] for a, b in zip(edits, edits[1:])]
+        res.min_edit_gap = min(gaps) if gaps else 0.0
+        final_text = emu.chats[OFFICER].by_id[progress.message_id].msg.get("text", "")
+        if "已完成" not in final_text:
+            res.checks.append(f"progress message not final: {final_text!r}")
+        if gaps and res.min_edit_gap < 2.9:
+            res.checks.append(f"progress edits {res.min_edit_gap:.2f}s apart (< 3 s)")
+        if res.lost or res.duplicates:
+            res.checks.append(f"lost {res.lost}, duplicates {res.duplicates} (ambiguous rows after kill: "
+                              f"{res.ambiguous})")
+        rate = res.rate if args.strict_rate else res.steady_rate
+        if rate < args.min_rate:
+            res.checks.append(f"sustained {rate:.2f} msg/s < {args.min_rate}")
+        return res
+    finally:
+        await storage.close()
+        await emu.stop()
+        if pg_name:
+            await _pg_database(args.pg_url or os.environ["TEST_POSTGRES_URL"], create=False, name=pg_name)
+
+
+HEADER = ("| db | recipients | kill -9 | elapsed | msg/s overall (incl. restart) | msg/s steady "
+          "| 429s seen (flood-control) | dropped (403) | lost | duplicates | ambiguous after kill |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def row(r: Result) -> str:
+    return (f"| {r.db} | {r.recipients:,} | {r.kills} | {r.elapsed:.1f} s | {r.rate:.2f} | {r.steady_rate:.2f} "
+            f"| {r.seen_429} ({r.throttled_429}) | {r.dropped} | {r.lost} | {r.duplicates} | {r.ambiguous} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="600 recipients (CI)")
+    p.add_argument("--recipients", type=int, default=None)
+    p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
+    p.add_argument("--pg-url", default=None)
+    p.add_argument("--kills", type=int, default=1)
+    p.add_argument("--blocked-pct", type=float, default=1.0)
+    p.add_argument("--faults-429", type=int, default=None)
+    p.add_argument("--min-rate", type=float, default=28.5)
+    p.add_argument("--strict-rate", action="store_true",
+                   help="apply --min-rate to the overall rate (restart downtime included), not the steady one")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=1800)
+    # child mode
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--db-url", help=argparse.SUPPRESS)
+    p.add_argument("--base-url", help=argparse.SUPPRESS)
+    p.add_argument("--base-file-url", help=argparse.SUPPRESS)
+    p.add_argument("--broadcast-id", help=argparse.SUPPRESS)
+    p.add_argument("--worker-id", default=WORKER_ID, help=argparse.SUPPRESS)
+    p.add_argument("--marks-file", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        asyncio.run(child_main(args))
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.recipients is None:
+        args.recipients = 600 if args.quick else 10_000
+    if args.faults_429 is None:
+        args.faults_429 = 3 if args.quick else 10
+    if args.seed is None:
+        args.seed = int.from_bytes(os.urandom(4), "big")
+    print(f"# seed {args.seed}", flush=True)
+    results = []
+    for db in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+        args.db = db
+        results.append(asyncio.run(run(args)))
+    print(HEADER)
+    for r in results:
+        print(row(r))
+    failed = False
+    for r in results:
+        print(f"# {r.db}: {r.delivered} delivered, {r.calls} API sends ({r.call_rate:.2f}/s), restart downtime "
+              f"{r.downtime:.2f} s, {r.progress_edits} progress edits (≥ {r.min_edit_gap:.2f} s apart)")
+        print(f"# {r.db}: ambiguous window open {100 * r.exposure:.2f} % of the sending time (delivered → recorded: "
+              f"median {1000 * r.mark_latency_p50:.1f} ms, max {1000 * r.mark_latency_max:.1f} ms)")
+        for c in r.checks:
+            print(f"# FAILED: {c}")
+            failed = True
+    print("# all checks passed" if not failed else "# SOME CHECKS FAILED")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

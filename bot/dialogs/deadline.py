@@ -1,0 +1,71 @@
+"""An officer adds a deadline with its reminder lead times (e.g. 30 / 7 / 1 days before)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.calendar import local_today, parse_date
+from bot.dialogs.engine import Dialog, Invalid, Step
+from bot.dialogs.event import dialog_now, load_clock
+from bot.models import Role
+
+MAX_LEADS = 5
+MAX_LEAD_DAYS = 365
+MAX_AHEAD_DAYS = 5 * 366
+
+
+def parse_due(text: str) -> str:
+    day = parse_date(text)
+    if day is None:
+        raise Invalid("deadline_bad_date")
+    today = local_today(dialog_now())
+    if day < today:
+        raise Invalid("deadline_date_past", today=today.isoformat())
+    if (day - today).days > MAX_AHEAD_DAYS:
+        raise Invalid("deadline_date_far")
+    return day.isoformat()
+
+
+def parse_leads(text: str) -> str:
+    parts = [p for p in re.split(r"[\s,，、/;；]+", text.strip()) if p]
+    try:
+        days = sorted({int(p) for p in parts}, reverse=True)
+    except ValueError:
+        raise Invalid("deadline_bad_leads") from None
+    if not days or len(days) > MAX_LEADS or any(not 0 <= d <= MAX_LEAD_DAYS for d in days):
+        raise Invalid("deadline_bad_leads")
+    return " ".join(str(d) for d in days)
+
+
+STEPS = (
+    Step("dl_title", "text", max_len=200, min_len=2, template="deadline_dlg_title"),
+    Step("dl_due", "text", max_len=20, validate=parse_due, template="deadline_dlg_due"),
+    Step("dl_leads", "text", max_len=40, validate=parse_leads, template="deadline_dlg_leads"),
+    Step("review", "review", template="deadline_dlg_review"),
+)
+
+
+async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict, answers: dict,
+                   finished: bool) -> None:
+    if not finished:
+        return
+    d = await services.storage.create_deadline(
+        session, user_id, title=answers["dl_title"], due_date=dt.date.fromisoformat(answers["dl_due"]),
+        lead_days=[int(x) for x in answers["dl_leads"].split()], departments=ctx.get("departments", []),
+        now=services.clock())
+    ctx["deadline_id"] = d.id
+
+
+async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: dict) -> tuple[str, dict]:
+    from bot.scheduler import wake
+
+    wake(context)  # its reminders are computed from the database at once
+    return "deadline_added", {"title": answers["dl_title"], "due": answers["dl_due"],
+                              "leads": answers["dl_leads"].split()}
+
+
+DEADLINE_DIALOG = Dialog("deadline", STEPS, load=load_clock, persist=_persist, finish=_finish,
+                         cancel_template="deadline_cancelled", roles=(Role.OFFICER, Role.ADMIN))

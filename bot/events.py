@@ -1,0 +1,308 @@
+"""The events and reminders service: what handlers, dialogs and the scheduler call.
+
+Every push created here goes through the outbox in the transaction of the change that causes it,
+with an idempotency key, and carries an inline "unsubscribe from this topic" button (``un:<id>``)
+that removes exactly the subscription that made the user a recipient:
+
+* event notice            ``event:{id}:notice:{user}``            (broadcast ``event:{id}``)
+* signup confirmation     ``event:{id}:confirmed:{user}:{t}``     (a document: the .ics)
+* promotion from waitlist ``event:{id}:promoted:{user}:{t}``      (a document: the .ics)
+* event reminders         ``event:{id}:remind:{day|hour}:{user}``
+* deadline reminders      ``deadline:{id}:{lead}:{user}`` and ``deadline:{id}:overdue:{user}``
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.calendar import at_local, event_ics, fmt_local, local_today
+from bot.models import Deadline, Event, User
+from bot.storage.events import Attendee, CancelOutcome, SignupOutcome
+from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
+                                       Recipient, upsert_subscriptions)
+
+log = logging.getLogger(__name__)
+
+EVENT_KINDS = ("matchmaking", "roadshow", "deal")  # 对接会 / 路演推介 / 交易撮合
+ELIGIBILITY = ("all", "enterprise", "inventor", "tto", "expert", "agency", "officer")
+PUBLISH_TOPICS = (DEPARTMENT, COUNTY, EVENT_KIND, INDUSTRY)
+OVERDUE_WINDOW = dt.timedelta(days=30)  # older overdue deadlines are history, not news
+
+
+# ------------------------------------------------------------------------------------------------
+# labels and buttons
+# ------------------------------------------------------------------------------------------------
+
+def topic_name(labels: Any, kind: str, value: str, dept_names: dict[int, str]) -> str:
+    if kind == DEPARTMENT:
+        try:
+            return dept_names.get(int(value), value)
+        except ValueError:
+            return value
+    if kind == COUNTY:
+        return labels.county_name.get(value, value)
+    if kind == EVENT_KIND:
+        return labels.opt["ev_kind"].get(value, value)
+    if kind == INDUSTRY:
+        return labels.opt["industry"].get(value, value)
+    return labels.topic_kind.get(kind, kind)
+
+
+def unsubscribe_button(i18n: Any, lang: str, r: Recipient, dept_names: dict[int, str]) -> dict:
+    labels = i18n.label_module(lang)
+    name = topic_name(labels, r.topic_kind, r.topic_value, dept_names)
+    return {"text": i18n.label(lang, "btn_unsubscribe", topic=name)[:64], "callback_data": f"un:{r.subscription_id}"}
+
+
+def event_view(ev: Event) -> dict:
+    """What templates need of an event besides the row (times in Beijing time)."""
+    return {"ev": ev, "when": fmt_local(ev.starts_at),
+            "seats_left": None if not ev.capacity else max(ev.capacity - ev.confirmed_count, 0)}
+
+
+def _eligible(ev: Event, roles: Any) -> bool:
+    from bot.models import Role
+
+    wanted = [r for r in (ev.eligibility or []) if r != "all"]
+    if not wanted or roles.is_admin:
+        return True
+    return roles.has(*[Role(r) for r in wanted if r in {x.value for x in Role}])
+
+
+# ------------------------------------------------------------------------------------------------
+# publishing
+# ------------------------------------------------------------------------------------------------
+
+def publish_topics(ev: Event, chosen: Iterable[str]) -> list[tuple[str, str]]:
+    topics = []
+    for t in PUBLISH_TOPICS:
+        if t not in chosen:
+            continue
+        if t == DEPARTMENT and ev.organiser_department_id is not None:
+            topics.append((DEPARTMENT, str(ev.organiser_department_id)))
+        elif t == COUNTY:
+            topics.append((COUNTY, ev.county or ""))
+        elif t == EVENT_KIND:
+            topics.append((EVENT_KIND, ev.kind))
+        elif t == INDUSTRY and ev.industry:
+            topics.append((INDUSTRY, ev.industry))
+    return topics
+
+
+async def publish(session: AsyncSession, services: Any, ev: Event, chosen: Iterable[str]) -> int:
+    """One notice per subscriber of the chosen topics, enqueued in the event's own transaction.
+    Returns the number of recipients (broadcast id ``event:{id}``)."""
+    st, i18n = services.storage, services.i18n
+    await st.ensure_officer_defaults(session=session)
+    rcpts = await st.recipients(session, publish_topics(ev, chosen), exclude=[ev.organiser_user_id or 0])
+    dept_names = await st.department_names([int(r.topic_value) for r in rcpts if r.topic_kind == DEPARTMENT]
+                                           + ([ev.organiser_department_id] if ev.organiser_department_id else []))
+    now = services.clock()
+    texts: dict[str, str] = {}
+    rows = []
+    for r in rcpts:
+        lang = i18n.lang(r.language)
+        if lang not in texts:
+            texts[lang] = i18n.render(lang, "events_notice", dept=dept_names.get(ev.organiser_department_id or 0),
+                                      **event_view(ev))
+        markup = {"inline_keyboard": [
+            [{"text": i18n.label(lang, "btn_signup"), "callback_data": f"ev:s:{ev.id}"}],
+            [unsubscribe_button(i18n, lang, r, dept_names)]]}
+        rows.append({"chat_id": r.user_id, "text": texts[lang], "key": f"event:{ev.id}:notice:{r.user_id}",
+                     "reply_markup": markup, "broadcast_id": f"event:{ev.id}", "not_before": now})
+    await st.enqueue_many(rows, session=session)
+    return len(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# signups
+# ------------------------------------------------------------------------------------------------
+
+async def _reminder_subscription(session: AsyncSession, services: Any, user_id: int) -> Recipient | None:
+    await upsert_subscriptions(session, [{"user_id": user_id, "topic_kind": EVENT_REMINDERS, "topic_value": ""}])
+    got = await services.storage.recipients(session, [(EVENT_REMINDERS, "")], only=[user_id])
+    return got[0] if got else None
+
+
+async def _confirmation(session: AsyncSession, services: Any, ev: Event, user_id: int, template: str,
+                        key: str) -> None:
+    """The confirmation with the calendar file attached, as an outbox document."""
+    i18n = services.i18n
+    user = await session.get(User, user_id)
+    lang = i18n.lang(user.language if user else None)
+    now = services.clock()
+    ics = event_ics(uid=f"event-{ev.id}@patent-pilot-bot", title=ev.title, starts_at=ev.starts_at, place=ev.place,
+                    url=ev.online_link, description=ev.description, stamp=now)
+    rows = [[{"text": i18n.label(lang, "btn_cancel_signup"), "callback_data": f"ev:x:{ev.id}"}]]
+    sub = await _reminder_subscription(session, services, user_id)
+    if sub is not None:
+        rows.append([unsubscribe_button(i18n, lang, sub, {})])
+    await services.storage.enqueue(session, chat_id=user_id, kind="document", document=ics,
+                                   document_name=f"event-{ev.id}.ics", text=i18n.render(lang, template, **event_view(ev)),
+                                   key=key, reply_markup={"inline_keyboard": rows}, not_before=now)
+
+
+async def sign_up(services: Any, ev: Event, user_id: int) -> SignupOutcome:
+    now = services.clock()
+
+    async def on_done(session: AsyncSession, outcome: SignupOutcome) -> None:
+        if outcome.status == "confirmed":
+            await _confirmation(session, services, outcome.event, user_id, "events_confirmed",
+                                f"event:{ev.id}:confirmed:{user_id}:{int(now.timestamp() * 1000)}")
+
+    outcome = await services.storage.sign_up(ev.id, user_id, now, on_done=on_done)
+    wake(services)
+    return outcome
+
+
+async def cancel(services: Any, event_id: int, user_id: int) -> CancelOutcome:
+    now = services.clock()
+
+    async def on_promoted(session: AsyncSession, ev: Event, promoted: int) -> None:
+        await _confirmation(session, services, ev, promoted, "events_promoted",
+                            f"event:{ev.id}:promoted:{promoted}:{int(now.timestamp() * 1000)}")
+
+    outcome = await services.storage.cancel_signup(event_id, user_id, now, on_promoted=on_promoted)
+    wake(services)
+    return outcome
+
+
+def wake(services: Any) -> None:
+    if services.outbox is not None:
+        services.outbox.wake()
+
+
+# ------------------------------------------------------------------------------------------------
+# attendee lists
+# ------------------------------------------------------------------------------------------------
+
+def _attendee_rows(labels: Any, attendees: list[Attendee]) -> tuple[list[str], list[list[Any]]]:
+    header = list(labels.attendee_columns)
+    rows = [[i + 1, a.first_name, ("@" + a.username) if a.username else "", a.user_id,
+             labels.signup_status.get(a.status, a.status), fmt_local(a.signed_up_at)]
+            for i, a in enumerate(attendees)]
+    return header, rows
+
+
+def attendees_csv(labels: Any, attendees: list[Attendee]) -> bytes:
+    header, rows = _attendee_rows(labels, attendees)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(header)
+    w.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")  # the BOM makes Excel read UTF-8
+
+
+def attendees_xlsx(labels: Any, attendees: list[Attendee]) -> bytes:
+    header, rows = _attendee_rows(labels, attendees)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "attendees"
+    ws.append(header)
+    for r in rows:
+        ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------
+# reminders (run by bot/scheduler.py)
+# ------------------------------------------------------------------------------------------------
+
+def deadline_plan(d: Deadline, now: dt.datetime) -> tuple[str | None, dt.datetime | None, dt.datetime | None]:
+    """What to send for deadline ``d`` at ``now``: (lead days as text or "overdue" or None, the slot
+    it stands for (→ last_reminder_at), the next moment something will be due).
+
+    Reminder slots are 09:00 Beijing time ``lead`` days before the due date; the due date is missed at
+    09:00 the day after. Of several slots missed (the bot was down, or the deadline is older than the
+    bot) only the newest is sent; a missed due date gets one "overdue" notice (within 30 days)."""
+    done = d.last_reminder_at
+    overdue_at = at_local(d.due_date + dt.timedelta(days=1))
+
+    def pending(t: dt.datetime) -> bool:
+        return done is None or t > done
+
+    if now >= overdue_at:
+        if pending(overdue_at) and now - overdue_at <= OVERDUE_WINDOW:
+            return "overdue", overdue_at, None
+        return None, None, None
+    slots = sorted((at_local(d.due_date - dt.timedelta(days=lead)), lead)
+                   for lead in {int(x) for x in (d.lead_days or []) if 0 <= int(x) <= 3650})
+    passed = [(t, lead) for t, lead in slots if t <= now and pending(t)]
+    upcoming = [t for t, _ in slots if t > now and pending(t)] + [overdue_at]
+    if passed:
+        slot, lead = passed[-1]
+        return str(lead), slot, min(upcoming)
+    return None, None, min(upcoming)
+
+
+async def run_deadline_reminders(services: Any, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """Send what is due; returns (pushes enqueued, next due time)."""
+    st, i18n = services.storage, services.i18n
+    sent, nxt = 0, []
+    for d in await st.all_deadlines():
+        what, slot, next_at = deadline_plan(d, now)
+        if next_at is not None:
+            nxt.append(next_at)
+        if what is None:
+            continue
+        async with st.session() as s:
+            if not await st.mark_deadline_reminder(s, d.id, d.last_reminder_at, slot):
+                continue  # another process (or tick) handled this slot
+            await st.ensure_officer_defaults(session=s)
+            rcpts = await st.recipients(s, [(DEADLINES, "")])
+            days_left = (d.due_date - local_today(now)).days
+            texts: dict[str, str] = {}
+            rows = []
+            for r in rcpts:
+                lang = i18n.lang(r.language)
+                if lang not in texts:
+                    labels = i18n.label_module(lang)
+                    texts[lang] = i18n.render(lang, "deadline_overdue" if what == "overdue" else "deadline_reminder",
+                                              title=labels.deadline_title.get(d.key or "", d.title),
+                                              due=d.due_date.isoformat(), days_left=days_left)
+                rows.append({"chat_id": r.user_id, "text": texts[lang], "key": f"deadline:{d.id}:{what}:{r.user_id}",
+                             "reply_markup": {"inline_keyboard": [[unsubscribe_button(i18n, lang, r, {})]]},
+                             "not_before": now})
+            sent += await st.enqueue_many(rows, session=s)
+        log.info("deadline %s: %s reminder to %d subscriber(s)", d.id, what, len(rows))
+    return sent, (min(nxt) if nxt else None)
+
+
+async def run_event_reminders(services: Any, now: dt.datetime) -> int:
+    st, i18n = services.storage, services.i18n
+    sent = 0
+    for ev in await st.events_needing_reminders(now):
+        if ev.starts_at <= now:
+            stage, which = 2, None  # started: a late reminder helps nobody
+        elif ev.starts_at <= now + dt.timedelta(hours=1):
+            stage, which = 2, "hour"
+        else:
+            stage, which = 1, "day"
+        async with st.session() as s:
+            if not await st.advance_event_reminder(s, ev.id, ev.reminder_stage, stage) or which is None:
+                continue
+            uids = await st.confirmed_user_ids(s, ev.id)
+            await upsert_subscriptions(s, [{"user_id": u, "topic_kind": EVENT_REMINDERS, "topic_value": ""}
+                                           for u in uids])
+            rcpts = await st.recipients(s, [(EVENT_REMINDERS, "")], only=uids) if uids else []
+            rows = []
+            for r in rcpts:
+                lang = i18n.lang(r.language)
+                rows.append({"chat_id": r.user_id, "key": f"event:{ev.id}:remind:{which}:{r.user_id}",
+                             "text": i18n.render(lang, "events_reminder", which=which, **event_view(ev)),
+                             "reply_markup": {"inline_keyboard": [
+                                 [{"text": i18n.label(lang, "btn_cancel_signup"), "callback_data": f"ev:x:{ev.id}"}],
+                                 [unsubscribe_button(i18n, lang, r, {})]]},
+                             "not_before": now})
+            sent += await st.enqueue_many(rows, session=s)
+        log.info("event %s: %s reminder to %d attendee(s)", ev.id, which, len(rows))
+    return sent

@@ -1,0 +1,355 @@
+"""Matchmaking events: /events (list, cards, signup, county targets), /myevents, the organiser's admin
+card with attendee lists, and the creation dialog's start and end.
+
+Callback data (``ev:``): ``l:<offset>`` list page · ``c:<id>`` card · ``s:<id>[:c]`` sign up ·
+``x:<id>[:c|:m]`` cancel my signup · ``n`` new event · ``t`` county targets · ``f:<id>:c|x`` attendee list
+as CSV / XLSX · ``m`` my events. ``:c`` / ``:m`` say which view to redraw after the action.
+"""
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import events as svc
+from bot.calendar import fmt_local, local, year_bounds
+from bot.context import BotContext
+from bot.handlers.common import current_user, reply, require, user_lang
+from bot.models import Event, Role
+from bot.roles import RoleSet, roles_of
+from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
+
+PAGE = 5
+
+
+async def _roles(update: Update, context: BotContext) -> RoleSet:
+    user = await current_user(update, context)
+    return await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+
+
+async def _officer_scope(context: BotContext, roles: RoleSet) -> tuple[int | None, str, bool]:
+    """(organiser department, its county, city level?) of an officer; admins are city level."""
+    st = context.services.storage
+    city = roles.is_admin
+    first: tuple[int | None, str] = (None, "")
+    for g in roles.grants:
+        if g.role != Role.OFFICER.value or g.department_id is None:
+            continue
+        found = await st.department_county(g.department_id)
+        county = found[1] if found else ""
+        if first[0] is None:
+            first = (g.department_id, county)
+        city = city or county == ""
+    return first[0], first[1], city
+
+
+def _arg(update: Update, i: int) -> str:
+    parts = (update.callback_query.data or "").split(":")
+    return parts[i] if len(parts) > i else ""
+
+
+def _int_arg(update: Update, i: int) -> int | None:
+    try:
+        return int(_arg(update, i))
+    except ValueError:
+        return None
+
+
+async def _toast(update: Update, context: BotContext, label: str, *, alert: bool = False, **kw) -> None:
+    lang = await user_lang(update, context)
+    try:
+        await update.callback_query.answer(context.i18n.label(lang, label, **kw)[:200], show_alert=alert)
+    except TelegramError:
+        pass
+
+
+async def _show(update: Update, context: BotContext, template: str, keyboard: InlineKeyboardMarkup | None,
+                **ctx) -> None:
+    """Edit the pressed message in place (a command sends a new one)."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        await reply(update, context, template, keyboard=keyboard, **ctx)
+        return
+    lang = await user_lang(update, context)
+    text = context.i18n.render(lang, template, **ctx)
+    try:
+        if getattr(query.message, "document", None) is not None:
+            raise BadRequest("a document: answer below it")
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard,
+                                      link_preview_options={"is_disabled": True})
+    except BadRequest as e:
+        if "not modified" not in str(e).lower():
+            await reply(update, context, template, keyboard=keyboard, **ctx)
+
+
+# ------------------------------------------------------------------------------------------------
+# the list
+# ------------------------------------------------------------------------------------------------
+
+async def events_command(update: Update, context: BotContext) -> None:
+    await _list(update, context, 0)
+
+
+async def list_button(update: Update, context: BotContext) -> None:
+    await update.callback_query.answer()
+    await _list(update, context, max(0, _int_arg(update, 2) or 0))
+
+
+async def _list(update: Update, context: BotContext, offset: int) -> None:
+    services = context.services
+    lang = await user_lang(update, context)
+    L = context.i18n.label_module(lang)
+    roles = await _roles(update, context)
+    items, total = await services.storage.upcoming_events(services.clock(), limit=PAGE, offset=offset)
+    rows = []
+    if items:
+        rows.append([InlineKeyboardButton(str(offset + i + 1), callback_data=f"ev:c:{e.id}")
+                     for i, e in enumerate(items)])
+    nav = []
+    if offset > 0:
+        nav.append(InlineKeyboardButton(L.btn_prev, callback_data=f"ev:l:{max(0, offset - PAGE)}"))
+    if offset + PAGE < total:
+        nav.append(InlineKeyboardButton(L.btn_next, callback_data=f"ev:l:{offset + PAGE}"))
+    if nav:
+        rows.append(nav)
+    rows.append([InlineKeyboardButton(L.btn_my_events, callback_data="ev:m")])
+    if roles.has(Role.OFFICER, Role.ADMIN):
+        _, _, city = await _officer_scope(context, roles)
+        officer = [InlineKeyboardButton(L.btn_new_event, callback_data="ev:n")]
+        if city:
+            officer.append(InlineKeyboardButton(L.btn_county_targets, callback_data="ev:t"))
+        rows.append(officer)
+    await _show(update, context, "events_list", InlineKeyboardMarkup(rows), total=total, offset=offset,
+                items=[svc.event_view(e) for e in items])
+
+
+# ------------------------------------------------------------------------------------------------
+# the card (and the organiser's admin card)
+# ------------------------------------------------------------------------------------------------
+
+def _may_manage(ev: Event, user_id: int, roles: RoleSet) -> bool:
+    if roles.is_admin or ev.organiser_user_id == user_id:
+        return True
+    return ev.organiser_department_id is not None and any(
+        g.role == Role.OFFICER.value and g.department_id == ev.organiser_department_id for g in roles.grants)
+
+
+async def card_view(update: Update, context: BotContext, ev: Event) -> tuple[dict, InlineKeyboardMarkup]:
+    st = context.services.storage
+    user = await current_user(update, context)
+    roles = await _roles(update, context)
+    lang = await user_lang(update, context)
+    L = context.i18n.label_module(lang)
+    mine = await st.signup_status(ev.id, user.id)
+    manage = _may_manage(ev, user.id, roles)
+    ctx = {**svc.event_view(ev), "mine": mine, "manage": manage, "dept": None, "counts": {}, "progress": None}
+    if ev.organiser_department_id:
+        found = await st.department_county(ev.organiser_department_id)
+        ctx["dept"] = found[0] if found else None
+    rows = []
+    open_ = ev.status == "published" and ev.starts_at > context.services.clock()
+    if mine in (CONFIRMED, WAITLISTED):
+        rows.append([InlineKeyboardButton(L.btn_cancel_signup, callback_data=f"ev:x:{ev.id}:c")])
+    elif open_:
+        rows.append([InlineKeyboardButton(L.btn_signup, callback_data=f"ev:s:{ev.id}:c")])
+    if manage:
+        ctx["counts"] = await st.signup_counts(ev.id)
+        ctx["progress"] = await st.broadcast_progress(f"event:{ev.id}")
+        rows.append([InlineKeyboardButton(L.btn_attendees_csv, callback_data=f"ev:f:{ev.id}:c"),
+                     InlineKeyboardButton(L.btn_attendees_xlsx, callback_data=f"ev:f:{ev.id}:x")])
+    rows.append([InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")])
+    return ctx, InlineKeyboardMarkup(rows)
+
+
+async def _event_or_toast(update: Update, context: BotContext) -> Event | None:
+    event_id = _int_arg(update, 2)
+    ev = await context.services.storage.get_event(event_id) if event_id is not None else None
+    if ev is None:
+        await _toast(update, context, "toast_expired")
+    return ev
+
+
+async def card_button(update: Update, context: BotContext) -> None:
+    ev = await _event_or_toast(update, context)
+    if ev is None:
+        return
+    await update.callback_query.answer()
+    ctx, kb = await card_view(update, context, ev)
+    await _show(update, context, "events_card", kb, **ctx)
+
+
+async def after_publish(update: Update, context: BotContext, event_id: int, recipients: int) -> tuple[str, dict]:
+    """The dialog's end: a live progress message for the broadcast, then the admin card."""
+    services = context.services
+    from bot.scheduler import wake
+
+    wake(context)  # the event's reminders
+    if recipients and services.outbox is not None:
+        lang = await user_lang(update, context)
+        msg = await reply(update, context, "events_broadcast_started", total=recipients)
+        if msg is not None:
+            await services.outbox.track_broadcast(f"event:{event_id}", msg.chat_id, msg.message_id, lang)
+    ev = await services.storage.get_event(event_id)
+    ctx, kb = await card_view(update, context, ev)
+    return "events_card", {**ctx, "keyboard": kb, "published": recipients}
+
+
+# ------------------------------------------------------------------------------------------------
+# signing up and cancelling
+# ------------------------------------------------------------------------------------------------
+
+async def signup_button(update: Update, context: BotContext) -> None:
+    ev = await _event_or_toast(update, context)
+    if ev is None:
+        return
+    user = await current_user(update, context)
+    roles = await _roles(update, context)
+    if not svc._eligible(ev, roles):
+        await _toast(update, context, "toast_not_eligible", alert=True)
+        return
+    outcome = await svc.sign_up(context.services, ev, user.id)
+    if outcome.status == "confirmed":
+        await _toast(update, context, "toast_confirmed")
+    elif outcome.status == "waitlisted":
+        await _toast(update, context, "toast_waitlisted", position=outcome.position or 1)
+    elif outcome.status.startswith("already"):
+        await _toast(update, context, "toast_already")
+    else:
+        await _toast(update, context, "toast_closed")
+    if _arg(update, 3) == "c" and outcome.event is not None:
+        ctx, kb = await card_view(update, context, outcome.event)
+        await _show(update, context, "events_card", kb, **ctx)
+
+
+async def cancel_button(update: Update, context: BotContext) -> None:
+    event_id = _int_arg(update, 2)
+    if event_id is None:
+        await _toast(update, context, "toast_expired")
+        return
+    user = await current_user(update, context)
+    outcome = await svc.cancel(context.services, event_id, user.id)
+    await _toast(update, context, "toast_not_signed" if outcome.status == "none" else "toast_cancelled")
+    where = _arg(update, 3)
+    if where == "c" and outcome.event is not None:
+        ctx, kb = await card_view(update, context, outcome.event)
+        await _show(update, context, "events_card", kb, **ctx)
+    elif where == "m":
+        await _my(update, context)
+
+
+# ------------------------------------------------------------------------------------------------
+# my events
+# ------------------------------------------------------------------------------------------------
+
+async def myevents_command(update: Update, context: BotContext) -> None:
+    await _my(update, context)
+
+
+async def my_button(update: Update, context: BotContext) -> None:
+    await update.callback_query.answer()
+    await _my(update, context)
+
+
+async def _my(update: Update, context: BotContext) -> None:
+    services = context.services
+    user = await current_user(update, context)
+    lang = await user_lang(update, context)
+    L = context.i18n.label_module(lang)
+    now = services.clock()
+    mine = await services.storage.my_signups(user.id, now)
+    organised = await services.storage.organised_by(user.id, now)
+    rows = [[InlineKeyboardButton(L.btn_cancel_n(n=i + 1), callback_data=f"ev:x:{e.id}:m"),
+             InlineKeyboardButton(L.btn_details_n(n=i + 1), callback_data=f"ev:c:{e.id}")]
+            for i, (e, _) in enumerate(mine)]
+    rows += [[InlineKeyboardButton(L.btn_manage(title=e.title)[:64], callback_data=f"ev:c:{e.id}")]
+             for e in organised]
+    rows.append([InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")])
+    await _show(update, context, "events_my", InlineKeyboardMarkup(rows),
+                items=[{**svc.event_view(e), "status": st_} for e, st_ in mine],
+                organised=[svc.event_view(e) for e in organised])
+
+
+# ------------------------------------------------------------------------------------------------
+# officers: create, targets, attendee lists
+# ------------------------------------------------------------------------------------------------
+
+async def new_event(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.OFFICER, Role.ADMIN):
+        return
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    roles = await _roles(update, context)
+    department_id, county, _ = await _officer_scope(context, roles)
+    await context.services.dialogs.start(update, context, "event", {"department_id": department_id,
+                                                                    "county": county})
+
+
+async def targets_button(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.OFFICER, Role.ADMIN):
+        return
+    roles = await _roles(update, context)
+    _, _, city = await _officer_scope(context, roles)
+    if not city:
+        await _toast(update, context, "toast_city_only", alert=True)
+        return
+    await update.callback_query.answer()
+    await _targets(update, context)
+
+
+async def _targets(update: Update, context: BotContext) -> None:
+    services = context.services
+    now = services.clock()
+    start, end = year_bounds(now)
+    counts = await services.storage.county_counts(start, end, now)
+    counties = list(COUNTIES) + sorted(c for c in counts if c and c not in COUNTIES)
+    rows = []
+    for c in counties:
+        got = counts.get(c)
+        held, planned = (got.held, got.planned) if got else (0, 0)
+        rows.append({"county": c, "held": held, "planned": planned, "met": held >= COUNTY_TARGET})
+    city = counts.get("")
+    lang = await user_lang(update, context)
+    L = context.i18n.label_module(lang)
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")]])
+    await _show(update, context, "events_targets", kb, year=local(now).year, rows=rows, target=COUNTY_TARGET,
+                met=sum(1 for r in rows if r["met"]), city_held=city.held if city else 0,
+                city_planned=city.planned if city else 0)
+
+
+async def export_button(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.OFFICER, Role.ADMIN):
+        return
+    ev = await _event_or_toast(update, context)
+    if ev is None:
+        return
+    user = await current_user(update, context)
+    if not _may_manage(ev, user.id, await _roles(update, context)):
+        await _toast(update, context, "toast_not_organiser", alert=True)
+        return
+    await update.callback_query.answer()
+    lang = await user_lang(update, context)
+    L = context.i18n.label_module(lang)
+    attendees = await context.services.storage.attendees(ev.id)
+    if _arg(update, 3) == "x":
+        data, name = svc.attendees_xlsx(L, attendees), f"event-{ev.id}-attendees.xlsx"
+    else:
+        data, name = svc.attendees_csv(L, attendees), f"event-{ev.id}-attendees.csv"
+    caption = context.i18n.render(lang, "events_attendees", count=len(attendees), when=fmt_local(ev.starts_at),
+                                  ev=ev)
+    await context.bot.send_document(update.effective_chat.id, InputFile(data, filename=name), caption=caption,
+                                    parse_mode=ParseMode.HTML)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("events", events_command))
+    app.add_handler(CommandHandler("myevents", myevents_command))
+    app.add_handler(CommandHandler("newevent", new_event))
+    app.add_handler(CallbackQueryHandler(list_button, pattern=r"^ev:l:"))
+    app.add_handler(CallbackQueryHandler(card_button, pattern=r"^ev:c:"))
+    app.add_handler(CallbackQueryHandler(signup_button, pattern=r"^ev:s:"))
+    app.add_handler(CallbackQueryHandler(cancel_button, pattern=r"^ev:x:"))
+    app.add_handler(CallbackQueryHandler(my_button, pattern=r"^ev:m$"))
+    app.add_handler(CallbackQueryHandler(new_event, pattern=r"^ev:n$"))
+    app.add_handler(CallbackQueryHandler(targets_button, pattern=r"^ev:t$"))
+    app.add_handler(CallbackQueryHandler(export_button, pattern=r"^ev:f:"))

@@ -1,0 +1,79 @@
+"""/stats (officers scoped to their department's county; admins: all) and /audit (admins)."""
+from __future__ import annotations
+
+import io
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot.context import BotContext
+from bot.handlers.common import current_user, reply, require, user_lang
+from bot.models import Role
+from bot.roles import roles_of
+from bot.stats import build_report, chart_png, scope_of, text_table, xlsx_bytes
+
+AUDIT_LIMIT = 15
+
+
+async def _report(update: Update, context: BotContext):
+    services = context.services
+    user = await current_user(update, context)
+    roles = await roles_of(services.storage, services.settings.admin_ids, user.id)
+    scope = await scope_of(services.storage, roles)
+    if scope is None:
+        return None
+    return await build_report(services.storage, scope, services.clock())
+
+
+async def stats_command(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.OFFICER, Role.ADMIN):
+        return
+    report = await _report(update, context)
+    if report is None:
+        await reply(update, context, "role_required", roles=[Role.OFFICER.value])
+        return
+    labels = context.i18n.label_module(await user_lang(update, context))
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(labels.btn_stats_xlsx, callback_data="st:x")]])
+    await reply(update, context, "stats", report=report, table=text_table(report, labels), keyboard=kb)
+    if report.institutions:
+        png = chart_png(report, labels)
+        await context.bot.send_photo(update.effective_chat.id, InputFile(io.BytesIO(png), filename="stats.png"))
+
+
+async def stats_xlsx(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.OFFICER, Role.ADMIN):
+        return
+    await update.callback_query.answer()
+    report = await _report(update, context)
+    if report is None:
+        return
+    labels = context.i18n.label_module(await user_lang(update, context))
+    name = f"stats-{report.now.date().isoformat()}.xlsx"
+    await context.bot.send_document(update.effective_chat.id, InputFile(io.BytesIO(xlsx_bytes(report, labels)),
+                                                                       filename=name))
+
+
+async def audit_command(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.ADMIN):
+        return
+    target = (context.args or [""])[0][:64]
+    if not target:
+        await reply(update, context, "audit_usage")
+        return
+    storage = context.services.storage
+    if target.isdigit():  # a user: what they did, and what was done to them
+        entries = await storage.audit_entries(actor_id=int(target), limit=AUDIT_LIMIT)
+        entries += await storage.audit_entries(entity_kind="user", entity_id=target, limit=AUDIT_LIMIT)
+    else:  # a patent, or an assessment/rating/event/... as kind:id
+        kind, _, eid = target.partition(":") if ":" in target else ("patent", "", target)
+        entries = await storage.audit_entries(entity_kind=kind, entity_id=eid, limit=AUDIT_LIMIT)
+        if kind == "patent":
+            entries += await storage.audit_entries(mentions_patent=eid, limit=AUDIT_LIMIT)
+    entries = sorted({e.id: e for e in entries}.values(), key=lambda e: e.id, reverse=True)[:AUDIT_LIMIT]
+    await reply(update, context, "audit", target=target, entries=entries)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("stats", stats_command))
+    app.add_handler(CallbackQueryHandler(stats_xlsx, pattern=r"^st:x$"))
+    app.add_handler(CommandHandler("audit", audit_command))

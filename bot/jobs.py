@@ -1,0 +1,45 @@
+"""A periodic background job: ``tick()`` every ``interval`` seconds while the Application runs.
+
+Jobs keep no state of their own worth saving: each tick reads what is due from the database and
+writes pushes with idempotency keys, so a restart or a double tick sends nothing twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicJob:
+    name = "job"
+
+    def __init__(self, services: Any, interval: float = 300.0) -> None:
+        self.services = services
+        self.interval = interval
+        self._task: asyncio.Task | None = None
+
+    async def tick(self) -> int:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # a failed pass is retried next time; the job never dies
+                log.exception("%s pass failed", self.name)
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,127 @@
+"""Reminders from the database: deadline reminders (09:00 Beijing time) and event reminders (1 day and
+1 hour before the start).
+
+Nothing is held only in memory. What is due is computed from the tables on every run — deadlines'
+``last_reminder_at`` and events' ``reminder_stage`` record what has been handled, moved by a guarded
+UPDATE in the same transaction that enqueues the pushes (with idempotency keys) — so a restart loses
+no reminder and sends none twice, and two bot processes don't both send one.
+
+The loop runs everything due, asks the database for the next due moment, and waits until
+``services.clock()`` reaches it (checked every ``tick`` seconds, so a test that jumps the clock is
+noticed at once; a jump of the clock also makes it recompute), until ``wake()`` (a deadline or event was created), or at most ``fallback``
+seconds (a change made by another process).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from bot.events import run_deadline_reminders, run_event_reminders, wake as wake_outbox
+
+log = logging.getLogger(__name__)
+
+BOT_DATA_KEY = "scheduler"
+
+
+class Scheduler:
+    JUMP = 2.0  # seconds of clock drift against the monotonic clock that count as a jump
+    def __init__(self, services: Any, *, tick: float = 0.5, fallback: float = 300.0) -> None:
+        self.services = services
+        self.tick = tick
+        self.fallback = fallback
+        self.next_due: dt.datetime | None = None
+        self.runs = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._task is not None and not self._task.done():
+            return
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="scheduler")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    def wake(self) -> None:
+        """Something changed (a new deadline or event): recompute now."""
+        self._wake.set()
+
+    # -- one run -----------------------------------------------------------------------------------
+    async def run_due(self) -> int:
+        """Send everything due at ``services.clock()``; returns the number of pushes enqueued."""
+        async with self._lock:
+            now = self.services.clock()
+            n_deadlines, next_deadline = await run_deadline_reminders(self.services, now)
+            n_events = await run_event_reminders(self.services, now)
+            next_event = await self.services.storage.next_event_reminder()
+            times = [t for t in (next_deadline, next_event) if t is not None]
+            self.next_due = min(times) if times else None
+            self.runs += 1
+            if n_deadlines or n_events:
+                wake_outbox(self.services)
+            return n_deadlines + n_events
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self.run_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the scheduler must not die; the next run retries
+                log.exception("scheduler: run failed (retrying)")
+                self.next_due = None
+            await self._wait()
+
+    async def _wait(self) -> None:
+        started = last_m = time.monotonic()
+        last_c = self.services.clock()
+        while not self._stopping and not self._wake.is_set():
+            now, m = self.services.clock(), time.monotonic()
+            if self.next_due is not None and now >= self.next_due:
+                return
+            if m - started >= self.fallback:
+                return
+            if abs((now - last_c).total_seconds() - (m - last_m)) > self.JUMP:
+                return  # the clock jumped (NTP, a test): what is due must be computed again
+            last_c, last_m = now, m
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.tick)
+
+
+def scheduler_of(app_or_context: Any) -> Scheduler | None:
+    app = getattr(app_or_context, "application", app_or_context)
+    return app.bot_data.get(BOT_DATA_KEY)
+
+
+def wake(context: Any) -> None:
+    s = scheduler_of(context)
+    if s is not None:
+        s.wake()
+
+
+async def start_scheduler(app: Any) -> None:
+    """From the Application's post_init: compute what is due from the database and keep doing so."""
+    s = app.bot_data.get(BOT_DATA_KEY) or Scheduler(app.bot_data["services"])
+    app.bot_data[BOT_DATA_KEY] = s
+    await s.start()
+
+
+async def stop_scheduler(app: Any) -> None:
+    s = app.bot_data.get(BOT_DATA_KEY)
+    if s is not None:
+        await s.stop()

@@ -1,0 +1,174 @@
+"""Progress statistics for officers: a message table, a PNG chart (matplotlib, CJK font) and XLSX.
+
+Scope: admins and city-level officers see everything; a county officer sees the institutions and
+events of the county. Week-over-week figures are computed from timestamps as of seven days ago.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from openpyxl import Workbook
+
+from bot.jobs import PeriodicJob
+from bot.models import Role
+from bot.roles import RoleSet
+from bot.storage import CountyEvents, InstitutionStats
+
+WEEK = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class StatsScope:
+    everything: bool
+    counties: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    now: dt.datetime
+    scope: StatsScope
+    institutions: list[InstitutionStats]
+    week_ago: dict[str, InstitutionStats]
+    counties: list[CountyEvents]
+
+    def total(self, attr: str, *, before: bool = False) -> int:
+        rows = self.week_ago.values() if before else self.institutions
+        return sum(getattr(r, attr) for r in rows)
+
+    def delta(self, attr: str) -> int:
+        return self.total(attr) - self.total(attr, before=True)
+
+
+async def scope_of(storage: Any, roles: RoleSet) -> StatsScope | None:
+    """None = not allowed to see statistics."""
+    if roles.is_admin:
+        return StatsScope(True)
+    depts = {g.department_id for g in roles.grants if g.role == Role.OFFICER.value and g.department_id}
+    if not depts:
+        return None
+    counties = await storage.department_counties(depts)
+    if "" in counties:  # a city-level department
+        return StatsScope(True)
+    return StatsScope(False, frozenset(counties))
+
+
+async def build_report(storage: Any, scope: StatsScope, now: dt.datetime) -> StatsReport:
+    inst_ids = None
+    if not scope.everything:
+        inst_ids = set()
+        for county in scope.counties:
+            inst_ids |= await storage.institutions_in_county(county)
+    current = await storage.institution_stats(now, inst_ids)
+    before = {r.institution: r for r in await storage.institution_stats(now - WEEK, inst_ids)}
+    counties = await storage.county_events(now.year, now, None if scope.everything else set(scope.counties))
+    return StatsReport(now, scope, current, before, counties)
+
+
+@lru_cache(maxsize=1)
+def _cjk_font() -> str | None:
+    from matplotlib import font_manager
+
+    for f in font_manager.findSystemFonts():
+        name = f.lower()
+        if "notosanscjk" in name.replace("-", "") or "notoserifcjk" in name.replace("-", "") or "wqy" in name:
+            return f
+    return None
+
+
+def chart_png(report: StatsReport, labels: Any, top: int = 12) -> bytes:
+    """Grouped bars per institution: patents, assessed, transferable, rated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import font_manager
+    from matplotlib import pyplot as plt
+
+    font = _cjk_font()
+    prop = font_manager.FontProperties(fname=font) if font else None
+    rows = report.institutions[:top]
+    series = [("patents", labels.stats_series["patents"]), ("assessed", labels.stats_series["assessed"]),
+              ("transferable", labels.stats_series["transferable"]), ("rated", labels.stats_series["rated"])]
+    fig, ax = plt.subplots(figsize=(9, 4.8), dpi=110)
+    width = 0.2
+    xs = range(len(rows))
+    for k, (attr, name) in enumerate(series):
+        ax.bar([x + (k - 1.5) * width for x in xs], [getattr(r, attr) for r in rows], width, label=name)
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels([(r.institution or labels.stats_unassigned)[:10] for r in rows], rotation=20, ha="right", fontproperties=prop)
+    ax.set_title(labels.stats_chart_title.format(report.now.date().isoformat()), fontproperties=prop)
+    ax.legend(prop=prop)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    plt.close(fig)
+    return out.getvalue()
+
+
+def xlsx_bytes(report: StatsReport, labels: Any) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "institutions"
+    head = labels.stats_columns
+    ws.append(head)
+    for r in report.institutions:
+        prev = report.week_ago.get(r.institution)
+        ws.append([r.institution or labels.stats_unassigned, r.patents, r.assessed, round(r.inventory_rate, 4), r.transferable, r.rated,
+                   round(r.rating_rate, 4), r.transactions, r.assessed - (prev.assessed if prev else 0)])
+    ws2 = wb.create_sheet("counties")
+    ws2.append(labels.stats_county_columns)
+    for c in report.counties:
+        ws2.append([c.county, c.held, c.target, "✓" if c.held >= c.target else ""])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def text_table(report: StatsReport, labels: Any) -> str:
+    """A plain fixed-width table (terminal, and inside <pre> in Telegram)."""
+    lines = ["  ".join(labels.stats_short)]
+    for r in report.institutions:
+        prev = report.week_ago.get(r.institution)
+        wow = r.assessed - (prev.assessed if prev else 0)
+        lines.append(f"{(r.institution or labels.stats_unassigned)[:12]:<12}  {r.patents:>5}  {r.assessed:>5} {r.inventory_rate:>5.0%}  "
+                     f"{r.transferable:>5}  {r.rated:>5} {r.rating_rate:>5.0%}  {r.transactions:>4}  {wow:>+4}")
+    return "\n".join(lines)
+
+
+class WeeklyReportJob(PeriodicJob):
+    """Monday 09:00 Asia/Shanghai: each officer gets the week's statistics for their scope, once per
+    ISO week (outbox key), opted out by an inactive ``weekly_report`` subscription."""
+
+    name = "weekly-report"
+
+    async def tick(self) -> int:
+        from bot.digest import SHANGHAI
+        from bot.notify import push
+        from bot.roles import roles_of
+
+        services = self.services
+        now = services.clock()
+        local = now.astimezone(SHANGHAI)
+        if local.weekday() != 0 or local.hour < 9:
+            return 0
+        week = f"{local.isocalendar().year}-W{local.isocalendar().week:02d}"
+        queued = 0
+        cache: dict[StatsScope, StatsReport] = {}
+        for uid in await services.storage.weekly_report_recipients():
+            roles = await roles_of(services.storage, services.settings.admin_ids, uid)
+            scope = await scope_of(services.storage, roles)
+            if scope is None:
+                continue
+            if scope not in cache:
+                cache[scope] = await build_report(services.storage, scope, now)
+            report = cache[scope]
+            async with services.storage.session() as s:
+                queued += int(await push(s, services, uid, "weekly_report", key=f"weekly:{uid}:{week}",
+                                         report=report, week=week))
+        if queued and services.outbox is not None:
+            services.outbox.wake()
+        return queued

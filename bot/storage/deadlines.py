@@ -1,0 +1,44 @@
+"""Deadlines (the plan's task table, seeded by migration 0005, plus officers' own) and the bookkeeping
+of their reminders: ``last_reminder_at`` is the newest reminder slot already handled, moved by a
+guarded UPDATE in the same transaction that enqueues the reminders (see bot/scheduler.py)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import Deadline
+from bot.storage.base import StorageBase
+
+
+class DeadlineQueries(StorageBase):
+    async def all_deadlines(self) -> list[Deadline]:
+        async with self.session() as s:
+            return list(await s.scalars(select(Deadline).order_by(Deadline.due_date, Deadline.id)))
+
+    async def deadlines_from(self, day: dt.date, limit: int = 20) -> list[Deadline]:
+        async with self.session() as s:
+            return list(await s.scalars(select(Deadline).where(Deadline.due_date >= day)
+                                        .order_by(Deadline.due_date, Deadline.id).limit(limit)))
+
+    async def create_deadline(self, session: AsyncSession, user_id: int, *, title: str, due_date: dt.date,
+                              lead_days: list[int], departments: list[str], now: dt.datetime) -> Deadline:
+        """A new deadline; reminder slots before ``now`` are not sent (they were never promised)."""
+        d = Deadline(title=title, due_date=due_date, lead_days=lead_days, departments=departments,
+                     created_by=user_id, created_at=now, last_reminder_at=now)
+        session.add(d)
+        await session.flush()
+        self.audit(session, user_id, "create_deadline", "deadline", str(d.id), None,
+                   {"title": title, "due_date": due_date.isoformat(), "lead_days": lead_days})
+        return d
+
+    @staticmethod
+    async def mark_deadline_reminder(session: AsyncSession, deadline_id: int, old: dt.datetime | None,
+                                     new: dt.datetime) -> bool:
+        """Guarded move of ``last_reminder_at`` from ``old`` to ``new``: a second process (or a tick
+        that read the same state) gets False and sends nothing."""
+        cond = Deadline.last_reminder_at.is_(None) if old is None else Deadline.last_reminder_at == old
+        res = await session.execute(update(Deadline).where(Deadline.id == deadline_id, cond)
+                                    .values(last_reminder_at=new).execution_options(synchronize_session=False))
+        return res.rowcount == 1

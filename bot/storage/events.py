@@ -1,0 +1,297 @@
+"""Matchmaking events (对接会 / 路演推介 / 交易撮合): creation, signups with capacity, waitlist, reminders.
+
+Capacity under concurrency: a signup is one transaction that (1) inserts the signup row — waitlisted,
+``ON CONFLICT DO NOTHING`` on (event, user), so a double tap cannot create a second row — and (2)
+claims a seat with the conditional ``UPDATE events SET confirmed_count = confirmed_count + 1 WHERE id
+= :id AND (capacity = 0 OR confirmed_count < capacity)``. Only when that UPDATE changed a row does the
+signup become confirmed. On PostgreSQL the UPDATE row-locks the event and re-checks the condition on
+the newest row version (READ COMMITTED), on SQLite writers are serialised: either way 100 concurrent
+taps confirm exactly ``capacity`` people. A cancellation of a confirmed seat hands it to the first
+waitlisted signup in the same transaction (or gives the seat back).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import Department, Event, EventSignup, SignupStatus, User
+from bot.storage.base import StorageBase
+
+CONFIRMED = SignupStatus.CONFIRMED.value
+WAITLISTED = SignupStatus.WAITLISTED.value
+CANCELLED = SignupStatus.CANCELLED.value
+PUBLISHED = "published"
+
+#: the county-level divisions of Fuzhou (6 districts, 1 county-level city, 6 counties): each holds ≥ 1
+#: event a year (各县（市）区每年组织活动不少于1场次)
+COUNTIES = ("鼓楼区", "台江区", "仓山区", "晋安区", "马尾区", "长乐区", "福清市", "闽侯县", "连江县", "罗源县",
+            "闽清县", "永泰县", "平潭县")
+COUNTY_TARGET = 1
+
+
+@dataclass(frozen=True)
+class SignupOutcome:
+    status: str  # confirmed | waitlisted | already_confirmed | already_waitlisted | closed | missing
+    event: Event | None
+    position: int | None = None  # place on the waitlist (1 = next)
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    status: str  # cancelled (a seat) | left_waitlist | none
+    event: Event | None
+    promoted_user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Attendee:
+    user_id: int
+    first_name: str
+    username: str | None
+    status: str
+    signed_up_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class CountyCount:
+    county: str
+    held: int
+    planned: int
+
+
+def _signup(event_id: int, user_id: int):
+    return and_(EventSignup.event_id == event_id, EventSignup.user_id == user_id)
+
+
+def _insert_signup(session: AsyncSession):
+    bind = session.bind if session.bind is not None else session.sync_session.get_bind()
+    if bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(EventSignup)
+
+
+_NOSYNC = {"synchronize_session": False}
+
+
+class EventQueries(StorageBase):
+    # -- events ------------------------------------------------------------------------------------
+    async def create_event(self, session: AsyncSession, organiser_id: int, *, title: str, kind: str,
+                           starts_at: dt.datetime, place: str | None, online_link: str | None, capacity: int,
+                           eligibility: list[str], description: str | None, county: str,
+                           department_id: int | None, industry: str | None, now: dt.datetime) -> Event:
+        """A published event, in the caller's transaction (its notices are enqueued in the same one)."""
+        ev = Event(title=title, kind=kind, starts_at=starts_at, place=place, online_link=online_link,
+                   capacity=capacity, eligibility=eligibility, description=description, county=county,
+                   organiser_department_id=department_id, organiser_user_id=organiser_id, status=PUBLISHED,
+                   confirmed_count=0, industry=industry, reminder_stage=0, created_at=now)
+        session.add(ev)
+        await session.flush()
+        self.audit(session, organiser_id, "create_event", "event", str(ev.id), None,
+                   {"title": title, "kind": kind, "starts_at": starts_at.isoformat(), "capacity": capacity,
+                    "county": county})
+        return ev
+
+    async def get_event(self, event_id: int) -> Event | None:
+        async with self.session() as s:
+            return await s.get(Event, event_id)
+
+    async def upcoming_events(self, now: dt.datetime, *, limit: int = 5, offset: int = 0
+                              ) -> tuple[list[Event], int]:
+        cond = and_(Event.status == PUBLISHED, Event.starts_at > now)
+        async with self.session() as s:
+            total = await s.scalar(select(func.count()).select_from(Event).where(cond)) or 0
+            rows = await s.scalars(select(Event).where(cond).order_by(Event.starts_at, Event.id)
+                                   .limit(limit).offset(offset))
+            return list(rows), int(total)
+
+    async def organised_by(self, user_id: int, since: dt.datetime, limit: int = 10) -> list[Event]:
+        async with self.session() as s:
+            return list(await s.scalars(select(Event).where(Event.organiser_user_id == user_id,
+                                                            Event.starts_at > since)
+                                        .order_by(Event.starts_at, Event.id).limit(limit)))
+
+    async def signup_status(self, event_id: int, user_id: int) -> str | None:
+        async with self.session() as s:
+            return await s.scalar(select(EventSignup.status).where(_signup(event_id, user_id)))
+
+    async def waitlist_count(self, event_id: int) -> int:
+        async with self.session() as s:
+            return int(await s.scalar(select(func.count()).select_from(EventSignup).where(
+                EventSignup.event_id == event_id, EventSignup.status == WAITLISTED)) or 0)
+
+    async def my_signups(self, user_id: int, now: dt.datetime) -> list[tuple[Event, str]]:
+        async with self.session() as s:
+            rows = await s.execute(select(Event, EventSignup.status).join(EventSignup, EventSignup.event_id == Event.id)
+                                   .where(EventSignup.user_id == user_id,
+                                          EventSignup.status.in_([CONFIRMED, WAITLISTED]),
+                                          Event.starts_at > now, Event.status == PUBLISHED)
+                                   .order_by(Event.starts_at, Event.id))
+            return [(e, st) for e, st in rows]
+
+    async def attendees(self, event_id: int) -> list[Attendee]:
+        async with self.session() as s:
+            rows = await s.execute(
+                select(EventSignup, User.first_name, User.username).join(User, User.id == EventSignup.user_id)
+                .where(EventSignup.event_id == event_id, EventSignup.status.in_([CONFIRMED, WAITLISTED]))
+                .order_by(EventSignup.status, EventSignup.created_at, EventSignup.id))
+            return [Attendee(su.user_id, name or "", username, su.status, su.created_at) for su, name, username in rows]
+
+    async def county_counts(self, year_start: dt.datetime, year_end: dt.datetime, now: dt.datetime
+                            ) -> dict[str, CountyCount]:
+        """Published events per county this year: held (started before ``now``) and planned."""
+        held = func.sum(case((Event.starts_at <= now, 1), else_=0))
+        async with self.session() as s:
+            rows = await s.execute(select(Event.county, func.count(), held)
+                                   .where(Event.status == PUBLISHED, Event.starts_at >= year_start,
+                                          Event.starts_at < year_end)
+                                   .group_by(Event.county))
+            return {c or "": CountyCount(c or "", int(h or 0), int(n) - int(h or 0)) for c, n, h in rows}
+
+    async def department_county(self, department_id: int) -> tuple[str, str] | None:
+        async with self.session() as s:
+            d = await s.get(Department, department_id)
+            return (d.name, d.county or "") if d else None
+
+    # -- signups -----------------------------------------------------------------------------------
+    async def sign_up(self, event_id: int, user_id: int, now: dt.datetime, *,
+                      on_done: Callable[[AsyncSession, SignupOutcome], Awaitable[None]] | None = None
+                      ) -> SignupOutcome:
+        """One tap = one signup: confirmed while seats last, then waitlisted; never two rows, never
+        more confirmed than ``capacity`` (see the module docstring). ``on_done`` runs in the same
+        transaction for a new signup (to enqueue the confirmation)."""
+        async with self.session() as s:
+            ev = await s.get(Event, event_id)
+            if ev is None:
+                return SignupOutcome("missing", None)
+            if ev.status != PUBLISHED or ev.starts_at <= now:
+                return SignupOutcome("closed", ev)
+            res = await s.execute(_insert_signup(s).values(
+                event_id=event_id, user_id=user_id, status=WAITLISTED, created_at=now, updated_at=now)
+                .on_conflict_do_nothing(index_elements=["event_id", "user_id"]))
+            if res.rowcount != 1:  # signed up before: only a cancelled signup may be renewed
+                res = await s.execute(update(EventSignup).where(_signup(event_id, user_id),
+                                                                EventSignup.status == CANCELLED)
+                                      .values(status=WAITLISTED, created_at=now, updated_at=now)
+                                      .execution_options(**_NOSYNC))
+                if res.rowcount != 1:
+                    current = await s.scalar(select(EventSignup.status).where(_signup(event_id, user_id)))
+                    return SignupOutcome(f"already_{current}", ev)
+            seat = await s.execute(update(Event).where(
+                Event.id == event_id, Event.status == PUBLISHED,
+                or_(Event.capacity == 0, Event.confirmed_count < Event.capacity))
+                .values(confirmed_count=Event.confirmed_count + 1).execution_options(**_NOSYNC))
+            position = None
+            if seat.rowcount == 1:
+                await s.execute(update(EventSignup).where(_signup(event_id, user_id))
+                                .values(status=CONFIRMED, updated_at=now).execution_options(**_NOSYNC))
+                status = CONFIRMED
+            else:
+                status = WAITLISTED
+                mine = await s.scalar(select(EventSignup.id).where(_signup(event_id, user_id)))
+                position = int(await s.scalar(select(func.count()).select_from(EventSignup).where(
+                    EventSignup.event_id == event_id, EventSignup.status == WAITLISTED,
+                    or_(EventSignup.created_at < now, and_(EventSignup.created_at == now, EventSignup.id <= mine))))
+                    or 1)
+            await s.refresh(ev)
+            outcome = SignupOutcome(status, ev, position)
+            self.audit(s, user_id, "event_signup", "event", str(event_id), None, {"status": status})
+            if on_done is not None:
+                await on_done(s, outcome)
+            return outcome
+
+    async def cancel_signup(self, event_id: int, user_id: int, now: dt.datetime, *,
+                            on_promoted: Callable[[AsyncSession, Event, int], Awaitable[None]] | None = None
+                            ) -> CancelOutcome:
+        """Cancel my signup. A confirmed seat goes to the first waitlisted person (``on_promoted`` runs
+        in the same transaction to tell them) or back to the pool."""
+        async with self.session() as s:
+            res = await s.execute(update(EventSignup).where(_signup(event_id, user_id), EventSignup.status == CONFIRMED)
+                                  .values(status=CANCELLED, updated_at=now).execution_options(**_NOSYNC))
+            if res.rowcount != 1:
+                res = await s.execute(update(EventSignup).where(_signup(event_id, user_id),
+                                                                EventSignup.status == WAITLISTED)
+                                      .values(status=CANCELLED, updated_at=now).execution_options(**_NOSYNC))
+                ev = await s.get(Event, event_id)
+                if res.rowcount == 1:
+                    self.audit(s, user_id, "event_cancel", "event", str(event_id), {"status": WAITLISTED}, None)
+                    return CancelOutcome("left_waitlist", ev)
+                return CancelOutcome("none", ev)
+            ev = await s.get(Event, event_id)
+            promoted = None
+            if ev is not None and ev.status == PUBLISHED and ev.starts_at > now:
+                promoted = await self._promote_first(s, event_id, now)
+            if promoted is None:
+                await s.execute(update(Event).where(Event.id == event_id, Event.confirmed_count > 0)
+                                .values(confirmed_count=Event.confirmed_count - 1).execution_options(**_NOSYNC))
+            if ev is not None:
+                await s.refresh(ev)
+            self.audit(s, user_id, "event_cancel", "event", str(event_id), {"status": CONFIRMED},
+                       {"promoted": promoted})
+            if promoted is not None and on_promoted is not None:
+                await on_promoted(s, ev, promoted)
+            return CancelOutcome("cancelled", ev, promoted)
+
+    async def _promote_first(self, s: AsyncSession, event_id: int, now: dt.datetime) -> int | None:
+        while True:
+            q = (select(EventSignup.id, EventSignup.user_id)
+                 .where(EventSignup.event_id == event_id, EventSignup.status == WAITLISTED)
+                 .order_by(EventSignup.created_at, EventSignup.id).limit(1))
+            if s.bind.dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            first = (await s.execute(q)).first()
+            if first is None:
+                return None
+            res = await s.execute(update(EventSignup).where(EventSignup.id == first.id, EventSignup.status == WAITLISTED)
+                                  .values(status=CONFIRMED, updated_at=now).execution_options(**_NOSYNC))
+            if res.rowcount == 1:
+                return int(first.user_id)
+
+    async def signup_counts(self, event_id: int) -> dict[str, int]:
+        async with self.session() as s:
+            return dict((await s.execute(select(EventSignup.status, func.count()).where(
+                EventSignup.event_id == event_id).group_by(EventSignup.status))).all())
+
+    # -- reminders (bot/scheduler.py) ------------------------------------------------------------------
+    async def events_needing_reminders(self, now: dt.datetime) -> list[Event]:
+        """Published events whose next reminder (1 day / 1 hour before the start) is due."""
+        async with self.session() as s:
+            return list(await s.scalars(select(Event).where(Event.status == PUBLISHED, or_(
+                and_(Event.reminder_stage == 0, Event.starts_at <= now + dt.timedelta(days=1)),
+                and_(Event.reminder_stage == 1, Event.starts_at <= now + dt.timedelta(hours=1))))
+                .order_by(Event.starts_at)))
+
+    async def next_event_reminder(self) -> dt.datetime | None:
+        async with self.session() as s:
+            day = await s.scalar(select(func.min(Event.starts_at)).where(Event.status == PUBLISHED,
+                                                                         Event.reminder_stage == 0))
+            hour = await s.scalar(select(func.min(Event.starts_at)).where(Event.status == PUBLISHED,
+                                                                          Event.reminder_stage == 1))
+        times = [_aware(day) - dt.timedelta(days=1) if day is not None else None,
+                 _aware(hour) - dt.timedelta(hours=1) if hour is not None else None]
+        times = [t for t in times if t is not None]
+        return min(times) if times else None
+
+    @staticmethod
+    async def advance_event_reminder(session: AsyncSession, event_id: int, old: int, new: int) -> bool:
+        """Guarded: only one process (and one tick) moves an event from ``old`` to ``new``."""
+        res = await session.execute(update(Event).where(Event.id == event_id, Event.reminder_stage == old)
+                                    .values(reminder_stage=new).execution_options(**_NOSYNC))
+        return res.rowcount == 1
+
+    @staticmethod
+    async def confirmed_user_ids(session: AsyncSession, event_id: int) -> list[int]:
+        return list(await session.scalars(select(EventSignup.user_id).where(
+            EventSignup.event_id == event_id, EventSignup.status == CONFIRMED).order_by(EventSignup.id)))
+
+
+def _aware(value) -> dt.datetime:
+    """Aggregates bypass the column type on SQLite (naive datetime or an ISO string)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)

@@ -1,0 +1,99 @@
+"""Deadline reminders end to end: the seeded task-table deadlines remind subscribers at 09:00 Beijing
+time, a missed due date gets one overdue notice (not a burst of the skipped reminders), nothing is
+lost or repeated across restarts; officers add their own deadlines through a dialog."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from sqlalchemy import select
+
+from bot.calendar import TZ, local
+from bot.events import deadline_plan
+from bot.models import Deadline
+from tests.test_events import drain, sh, with_role
+
+
+async def settle(bot, *users):
+    await asyncio.sleep(1.5)  # the scheduler notices clock jumps within a tick
+    await drain(bot)
+    for u in users:
+        await u.refresh()
+
+
+def texts(u, needle):
+    return [m for m in u.bot_messages() if needle in m.text]
+
+
+async def test_seeded_deadlines_remind_at_nine_and_overdue_once_across_restarts(bot):
+    officer = await with_role(bot, 6501, "officer", "市场监管局", "市局")
+    bot.clock.set(sh(2024, 7, 1, 8, 59, 0))
+    await settle(bot, officer)
+    assert not texts(officer, "任务节点提醒")
+    bot.clock.set(sh(2024, 7, 1, 9, 0, 1))
+    msg = await officer.wait_for("任务节点提醒", timeout=10)
+    assert "完成各类经营主体在综合服务平台的注册和专家入库" in msg.text and "还有 30 天" in msg.text
+    assert msg.labels == ["🔕 退订：任务节点提醒"]  # officers are subscribed by default
+    (row,) = [m for m in await bot.services.storage.outbox_messages(chat_id=6501)
+              if m.idempotency_key.startswith("deadline:")]
+    assert row.idempotency_key.endswith(":30:6501") and local(row.not_before).strftime("%H:%M") == "09:00"
+    await bot.restart()
+    await settle(bot, officer)
+    assert len(texts(officer, "任务节点提醒")) == 1  # computed from the database: not sent again
+    # the bot "sleeps" through the 7- and 1-day reminders and wakes after the due date: one overdue
+    # notice for it (no burst), and the next deadline's 30-day reminder due at the same 09:00
+    bot.clock.set(sh(2024, 8, 1, 9, 0, 5))
+    overdue = await officer.wait_for("任务节点已逾期", timeout=10)
+    assert "完成各类经营主体" in overdue.text and "已过 1 天" in overdue.text
+    await officer.wait_for("专利评价专家库建设完成", timeout=10)
+    await settle(bot, officer)
+    assert len(texts(officer, "完成各类经营主体")) == 2
+    await bot.restart()
+    bot.clock.advance(hours=1)
+    await settle(bot, officer)
+    assert len(texts(officer, "完成各类经营主体")) == 2 and len(texts(officer, "专利评价专家库")) == 1
+    async with bot.services.storage.session() as s:
+        d = (await s.scalars(select(Deadline).where(Deadline.key == "plan2024_registration"))).one()
+    assert d.last_reminder_at == sh(2024, 8, 1, 9, 0)
+
+
+def test_deadline_plan_is_pure_and_skips_missed_slots():
+    d = Deadline(id=1, title="t", due_date=dt.date(2030, 6, 30), lead_days=[30, 7, 1], last_reminder_at=None)
+    assert deadline_plan(d, sh(2030, 5, 31, 8, 0)) == (None, None, sh(2030, 5, 31, 9, 0))
+    assert deadline_plan(d, sh(2030, 6, 25, 12, 0))[:2] == ("7", sh(2030, 6, 23, 9, 0))  # newest missed only
+    d.last_reminder_at = sh(2030, 6, 23, 9, 0)
+    assert deadline_plan(d, sh(2030, 6, 25, 12, 0)) == (None, None, sh(2030, 6, 29, 9, 0))
+    assert deadline_plan(d, sh(2030, 7, 1, 9, 0))[:2] == ("overdue", sh(2030, 7, 1, 9, 0))
+    assert deadline_plan(d, sh(2030, 9, 1, 9, 0)) == (None, None, None)  # long past: history, not news
+
+
+async def test_officer_adds_a_deadline_and_bad_input_repeats_the_step(bot):
+    bot.clock.set(sh(2030, 5, 1, 10, 0))
+    officer = await with_role(bot, 6502, "officer", "科技局@长乐区", "区局")
+    (lst,) = await officer.send("/deadlines")
+    assert "任务节点" in lst.text and "09:00" in lst.text
+    await officer.press("➕ 添加任务节点")
+    r = await officer.send("长" * 201)
+    assert "200" in r.text and "请输入任务事项" in r.last.text
+    await officer.send("组织县区专利对接会")
+    for typed, expected in (("下个月", "看不懂这个日期"), ("2030-02-30", "看不懂这个日期"),
+                            ("2030-04-30", "不能早于今天"), ("2099-01-01", "太远")):
+        r = await officer.send(typed)
+        assert expected in r.text and "截止日期？" in r.last.text, typed
+    await officer.send("2030-05-20")
+    for typed in ("abc", "400", "1 2 3 4 5 6"):
+        r = await officer.send(typed)
+        assert "请输入 1 到 5 个" in r.text and "提前几天提醒" in r.last.text, typed
+    review = (await officer.send("7/1")).last
+    assert "请核对任务节点" in review.text and "7/1" in review.text
+    done = await officer.press("✅ 确认提交")
+    assert "已添加任务节点" in done.text
+    bot.clock.set(sh(2030, 5, 13, 8, 59, 58))
+    msg = await officer.wait_for(lambda m: "组织县区专利对接会" in m.text and "还有 7 天" in m.text, timeout=10)
+    assert "🔕 退订：任务节点提醒" in msg.labels
+    # not an officer: refused
+    nobody = await bot.user(6503, "路人")
+    (msg,) = await nobody.send("/deadlines")
+    assert "🔒" in msg.text
+    r = await nobody.press(callback_data="dl:n", message_id=msg.message_id, stale=True)
+    assert "权限" in r.toast

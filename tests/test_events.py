@@ -1,0 +1,347 @@
+"""Matchmaking events end to end: an officer publishes through the dialog, subscribers get the notice
+through the outbox, signups respect capacity under 100 concurrent taps (bot and storage, SQLite and
+PostgreSQL), the waitlist is promoted with a push, reminders fire once across restarts, attendee
+lists download, county targets, bad input and role checks."""
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import re
+import shutil
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from bot.calendar import TZ
+from bot.models import Event, EventSignup, Role
+from bot.storage import Storage
+
+ADMIN = 1000
+NOW = dt.datetime(2030, 9, 1, 10, 0, tzinfo=TZ)  # the tests' "today" (Beijing time)
+
+
+def sh(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=TZ)
+
+
+async def invite(admin, args: str) -> str:
+    (msg,) = await admin.send(f"/invite {args}")
+    m = re.search(r"start=(i_\w+)", msg.text)
+    assert m, msg.text
+    return m.group(1)
+
+
+async def with_role(bot, uid: int, role: str, scope: str, name: str = "用户", lang: str = "zh-hans"):
+    admin = bot.users.get(ADMIN) or await bot.user(ADMIN, "管理员")
+    code = await invite(admin, f"{role} {scope}".strip())
+    u = await bot.user(uid, name, language_code=lang)
+    await u.send(f"/start {code}")
+    return u
+
+
+async def create_event(officer, *, title="锂电池专利对接会", start="2030-09-20 14:30", place="福州大学科技园",
+                       capacity="2", eligibility=("所有人",), topics=("本部门的订阅者",), kind="对接会"):
+    await officer.send("/events")
+    await officer.press("➕ 发布活动")
+    await officer.send(title)
+    await officer.press(kind)
+    await officer.send(start)
+    await officer.send(place)
+    await officer.send(capacity)
+    for e in eligibility:
+        await officer.press("▫️ " + e)
+    await officer.press("✔️ 完成")
+    await officer.press("⏭ 跳过")  # industry
+    await officer.press("⏭ 跳过")  # description
+    for t in topics:
+        await officer.press("▫️ " + t)
+    review = (await officer.press("✔️ 完成")).last
+    assert "请核对活动信息" in review.text and title in review.text
+    done = await officer.press("✅ 确认提交")
+    return done
+
+
+async def event_id(bot, title: str) -> int:
+    async with bot.services.storage.session() as s:
+        return (await s.scalars(select(Event.id).where(Event.title == title))).one()
+
+
+async def drain(bot, timeout=20.0):
+    assert await bot.services.outbox.drain(timeout=timeout)
+
+
+async def test_publish_signup_waitlist_promotion_and_attendee_lists(bot):
+    bot.clock.set(NOW)
+    organiser = await with_role(bot, 6001, "officer", "科技局@鼓楼区", "王科长")
+    colleague = await with_role(bot, 6002, "officer", "科技局@鼓楼区", "李干事")  # department subscriber
+    company = await with_role(bot, 6003, "enterprise", "福耀科技", "陈经理")
+    bystander = await bot.user(6004, "路人")
+    await bystander.send("/start")
+    # the enterprise subscribes to matchmaking meetings; the message is edited in place
+    (view,) = await company.send("/subscriptions")
+    toggled = (await company.press("▫️ 对接会")).last
+    assert toggled.message_id == view.message_id and "✅ 对接会" in toggled.labels
+
+    done = await create_event(organiser, capacity="1", topics=("本部门的订阅者", "该活动类型的订阅者"))
+    assert "活动已发布" in done.text and "正在通知 2 位订阅者" in done.text
+    assert "📄 报名名单 CSV" in done.last.labels  # the organiser's admin card
+    eid = await event_id(bot, "锂电池专利对接会")
+    # both subscribers get the notice with a signup and an unsubscribe button; the bystander doesn't
+    notice = await company.wait_for("锂电池专利对接会", timeout=10)
+    assert "2030-09-20 14:30" in notice.text and "福州大学科技园" in notice.text
+    assert notice.labels == ["✍️ 报名", "🔕 退订：对接会"]
+    cnotice = await colleague.wait_for("锂电池专利对接会", timeout=10)
+    assert "🔕 退订：科技局@鼓楼区" in cnotice.labels
+    await drain(bot)
+    await bystander.refresh()
+    assert not any("锂电池专利对接会" in m.text for m in bystander.bot_messages())
+    keys = {m.idempotency_key for m in await bot.services.storage.outbox_messages(broadcast_id=f"event:{eid}")}
+    assert keys == {f"event:{eid}:notice:6002", f"event:{eid}:notice:6003"}
+    # the organiser's live progress message ends at "all sent"
+    prog = await bot.services.outbox.wait_broadcast(f"event:{eid}", timeout=10)
+    assert prog.sent == 2
+
+    # one tap signs up; the confirmation comes with a calendar file through the outbox
+    r = await company.press("✍️ 报名", message_id=notice.message_id)
+    assert "报名成功" in r.toast
+    doc = await company.wait_for(lambda m: m.document is not None, timeout=10)
+    assert doc.document["file_name"] == f"event-{eid}.ics" and "报名成功" in (doc.caption or doc.text)
+    ics = (await company.download(doc.document["file_id"])).decode()
+    assert "BEGIN:VCALENDAR" in ics and "DTSTART:20300920T063000Z" in ics and "锂电池专利对接会" in ics
+    again = await company.press("✍️ 报名", message_id=notice.message_id)  # a double tap
+    assert "已经报过名" in again.toast
+    # the colleague is second: waitlisted
+    r = await colleague.press("✍️ 报名", message_id=cnotice.message_id)
+    assert "候补名单（第 1 位）" in r.toast
+    # the company cancels from /myevents: the colleague is promoted with a push (and a calendar file)
+    (mine,) = await company.send("/myevents")
+    assert "锂电池专利对接会" in mine.text and "已确认" in mine.text
+    r = await company.press("✖️ 取消 1")
+    assert "已取消报名" in r.toast
+    promoted = await colleague.wait_for(lambda m: m.document is not None and "候补转为" in (m.caption or ""), timeout=10)
+    assert promoted.document["file_name"].endswith(".ics")
+    async with bot.services.storage.session() as s:
+        ev = await s.get(Event, eid)
+        statuses = dict((await s.execute(select(EventSignup.user_id, EventSignup.status)
+                                         .where(EventSignup.event_id == eid))).all())
+    assert ev.confirmed_count == 1 and statuses == {6003: "cancelled", 6002: "confirmed"}
+
+    # the organiser downloads the attendee list from the admin card: CSV with a BOM, and XLSX
+    await organiser.send("/myevents")
+    card = (await organiser.press("⚙️ 管理：锂电池专利对接会")).last
+    assert "组织方管理" in card.text and "已确认 1" in card.text and "已取消 1" in card.text
+    await organiser.press("📄 报名名单 CSV")
+    csv_doc = await organiser.wait_for(lambda m: m.document is not None and m.document["file_name"].endswith(".csv"))
+    raw = await organiser.download(csv_doc.document["file_id"])
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0][:2] == ["序号", "姓名"] and rows[1][1] == "李干事" and rows[1][4] == "已确认" and len(rows) == 2
+    await organiser.press("📊 报名名单 Excel")
+    x_doc = await organiser.wait_for(lambda m: m.document is not None and m.document["file_name"].endswith(".xlsx"))
+    wb = load_workbook(io.BytesIO(await organiser.download(x_doc.document["file_id"])))
+    assert [c.value for c in wb.active[2]][1] == "李干事"
+    # only the organiser side may download it
+    r = await company.press(callback_data=f"ev:f:{eid}:c", message_id=mine.message_id, stale=True)
+    assert "🔒" in r.toast
+
+
+async def test_hundred_concurrent_taps_through_the_bot(bot):
+    await _hundred_taps(bot)
+
+
+@pytest.mark.postgres
+async def test_hundred_concurrent_taps_through_the_bot_on_postgres(pg_url, tmp_path):
+    import logging
+
+    from tests.conftest import BotHarness, _ErrorCollector
+
+    h = BotHarness(tmp_path, pg_url, admin_ids=frozenset({ADMIN}))
+    errors = _ErrorCollector()
+    logging.getLogger("bot").addHandler(errors)
+    await h.start()
+    try:
+        await _hundred_taps(h)
+    finally:
+        await h.close()
+        logging.getLogger("bot").removeHandler(errors)
+    assert not errors.records, "\n".join(errors.records)
+
+
+async def _hundred_taps(bot, n=100, capacity=10):
+    bot.clock.set(NOW)
+    organiser = await with_role(bot, 6101, "officer", "工信局@仓山区", "组织者")
+    st = bot.services.storage
+    users = []
+    for i in range(n):  # 100 phone users subscribed to roadshows (set up directly: the test is the tapping)
+        uid = 7000 + i
+        await st.touch_user(uid, f"用户{i}", None, "zh", "zh")
+        await st.toggle_subscription(uid, "event_kind", "roadshow")
+        users.append(await bot.user(uid, f"用户{i}"))
+    await create_event(organiser, title="路演推介会", kind="路演推介", capacity=str(capacity),
+                       topics=("该活动类型的订阅者",))
+    eid = await event_id(bot, "路演推介会")
+    await bot.services.outbox.wait_broadcast(f"event:{eid}", timeout=30)
+    notices = await asyncio.gather(*(u.wait_for("路演推介会", timeout=10) for u in users))
+    replies = await asyncio.gather(*(u.press("✍️ 报名", message_id=m.message_id) for u, m in zip(users, notices)))
+    toasts = [r.toast or "" for r in replies]
+    assert sum("报名成功" in t for t in toasts) == capacity
+    assert sum("候补名单" in t for t in toasts) == n - capacity
+    async with st.session() as s:
+        ev = await s.get(Event, eid)
+        counts = dict((await s.execute(select(EventSignup.status, func.count()).where(EventSignup.event_id == eid)
+                                       .group_by(EventSignup.status))).all())
+    assert ev.confirmed_count == capacity and counts == {"confirmed": capacity, "waitlisted": n - capacity}
+    await drain(bot, 30)
+    confirmations = [m for m in await st.outbox_messages() if m.idempotency_key.startswith(f"event:{eid}:confirmed:")]
+    assert len(confirmations) == capacity and all(m.kind == "document" and m.status == "sent" for m in confirmations)
+
+
+@pytest.mark.parametrize("n,capacity", [(100, 7)])
+async def test_concurrent_signups_in_storage(storage: Storage, n, capacity):
+    """Directly against the storage layer, on SQLite and PostgreSQL: 100 concurrent signups plus
+    double taps confirm exactly ``capacity``; concurrent cancellations promote from the waitlist."""
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    for i in range(n):
+        await storage.touch_user(8000 + i, f"u{i}", None, "zh", "zh")
+    async with storage.session() as s:
+        ev = await storage.create_event(s, 8000, title="t", kind="deal", starts_at=now + dt.timedelta(days=3),
+                                        place="p", online_link=None, capacity=capacity, eligibility=[],
+                                        description=None, county="", department_id=None, industry=None, now=now)
+        eid = ev.id
+    taps = [storage.sign_up(eid, 8000 + i, now) for i in range(n)] + [storage.sign_up(eid, 8000 + i, now)
+                                                                       for i in range(0, n, 10)]
+    outcomes = await asyncio.gather(*taps)
+    statuses = [o.status for o in outcomes]
+    assert statuses.count("confirmed") == capacity
+    assert statuses.count("waitlisted") == n - capacity
+    assert sum(s.startswith("already") for s in statuses) == n // 10
+
+    async def check():
+        async with storage.session() as s:
+            e = await s.get(Event, eid)
+            rows = dict((await s.execute(select(EventSignup.status, func.count())
+                                         .where(EventSignup.event_id == eid).group_by(EventSignup.status))).all())
+            total = await s.scalar(select(func.count()).select_from(EventSignup).where(EventSignup.event_id == eid))
+        assert total == n  # never two rows for one user
+        assert e.confirmed_count == rows.get("confirmed", 0) <= capacity
+        return rows
+
+    await check()
+    confirmed = [8000 + i for i, o in enumerate(outcomes[:n]) if o.status == "confirmed"]
+    promoted = []
+
+    async def on_promoted(s, ev, uid):
+        promoted.append(uid)
+
+    cancels = await asyncio.gather(*(storage.cancel_signup(eid, uid, now, on_promoted=on_promoted)
+                                     for uid in confirmed[:4]))
+    assert all(c.status == "cancelled" for c in cancels)
+    assert len(set(promoted)) == 4 and not set(promoted) & set(confirmed)
+    rows = await check()
+    assert rows == {"confirmed": capacity, "waitlisted": n - capacity - 4, "cancelled": 4}
+
+
+async def test_event_reminders_fire_once_across_restarts(bot):
+    bot.clock.set(NOW)
+    organiser = await with_role(bot, 6201, "officer", "市场监管局@晋安区", "组织者")
+    member = await with_role(bot, 6202, "officer", "市场监管局@晋安区", "参会者")
+    await create_event(organiser, title="交易撮合会", kind="交易撮合", start="2030-09-10 15:00", capacity="0")
+    notice = await member.wait_for("交易撮合会", timeout=10)
+    await member.press("✍️ 报名", message_id=notice.message_id)
+    await member.wait_for(lambda m: m.document is not None, timeout=10)
+    start = sh(2030, 9, 10, 15, 0)
+
+    def reminders(which):
+        return [m for m in member.bot_messages() if "活动提醒" in m.text and which in m.text]
+
+    bot.clock.set(start - dt.timedelta(days=1, minutes=1))
+    await asyncio.sleep(1.5)
+    await member.refresh()
+    assert not reminders("明天")
+    bot.clock.set(start - dt.timedelta(days=1) + dt.timedelta(seconds=5))
+    day = await member.wait_for(lambda m: "活动提醒" in m.text and "明天" in m.text, timeout=10)
+    assert "🔕 退订：已报名活动的提醒" in day.labels
+    await bot.restart()  # the new process recomputes from the database: nothing is sent again
+    await asyncio.sleep(1.5)
+    await drain(bot)
+    await member.refresh()
+    assert len(reminders("明天")) == 1
+    bot.clock.set(start - dt.timedelta(minutes=59))
+    await member.wait_for(lambda m: "活动提醒" in m.text and "1 小时后" in m.text, timeout=10)
+    await bot.restart()
+    bot.clock.set(start + dt.timedelta(hours=2))
+    await asyncio.sleep(1.5)
+    await drain(bot)
+    await member.refresh()
+    assert len(reminders("明天")) == 1 and len(reminders("1 小时后")) == 1
+    eid = await event_id(bot, "交易撮合会")
+    keys = [m.idempotency_key for m in await bot.services.storage.outbox_messages(chat_id=6202)]
+    assert keys.count(f"event:{eid}:remind:day:6202") == 1 and keys.count(f"event:{eid}:remind:hour:6202") == 1
+
+
+async def test_bad_input_repeats_the_step_and_roles_are_checked(bot):
+    bot.clock.set(NOW)
+    officer = await with_role(bot, 6301, "officer", "教育局@福清市", "officer")
+    await officer.send("/events")
+    await officer.press("➕ 发布活动")
+    too_long = await officer.send("长" * 101)
+    assert "100" in too_long.text and "请输入活动名称" in too_long.last.text
+    await officer.send("专利路演")
+    await officer.press("路演推介")
+    for typed, expected in (("明天下午", "看不懂这个时间"), ("2030-02-30 10:00", "看不懂这个时间"),
+                            ("2030-08-31 10:00", "已经过去"), ("2040-01-01 10:00", "太远")):
+        r = await officer.send(typed)
+        assert expected in r.text, (typed, r.text)
+        assert "开始时间" in r.last.text  # the same step again
+    await officer.send("2030-09-05 09:30")
+    r = await officer.send("http://broken")
+    assert "链接格式不对" in r.text and "地点" in r.last.text
+    await officer.send("https://meeting.example.org/j/123")
+    for typed in ("abc", "-1", "1000001", "十"):
+        r = await officer.send(typed)
+        assert "名额请输入" in r.text and "名额有多少" in r.last.text
+    await officer.send("30")
+    r = await officer.press("✔️ 完成")
+    assert r.toast == "请至少选择一项。"
+    await officer.send("/cancel")
+
+    # not an officer: refused everywhere an officer acts
+    company = await with_role(bot, 6302, "enterprise", "某公司", "企业")
+    (msg,) = await company.send("/newevent")
+    assert "🔒" in msg.text
+    (lst,) = await company.send("/events")
+    assert "➕ 发布活动" not in lst.labels and "📊 县（市）区年度目标" not in lst.labels
+    for data in ("ev:n", "ev:t", "ev:f:1:c"):
+        r = await company.press(callback_data=data, message_id=lst.message_id, stale=True)
+        assert "权限" in (r.toast or "") or "🔒" in (r.toast or ""), data
+    # forged and stale event ids get a polite toast
+    r = await company.press(callback_data="ev:s:999999", message_id=lst.message_id, stale=True)
+    assert r.toast == "这个菜单已过期，请重新操作。"
+    r = await company.press(callback_data="ev:c:abc", message_id=lst.message_id, stale=True)
+    assert r.toast == "这个菜单已过期，请重新操作。"
+    # eligibility: an inventors-only event refuses the enterprise
+    await create_event(officer, title="发明人专场", eligibility=("发明人",), topics=("本地区的订阅者",))
+    eid = await event_id(bot, "发明人专场")
+    r = await company.press(callback_data=f"ev:s:{eid}", message_id=lst.message_id, stale=True)
+    assert "特定对象" in r.toast
+
+
+async def test_county_targets_for_city_level_officers(bot):
+    bot.clock.set(sh(2030, 3, 1, 10, 0))
+    city = await with_role(bot, 6401, "officer", "市场监管局", "市局")
+    county = await with_role(bot, 6402, "officer", "市场监管局@鼓楼区", "区局")
+    await create_event(county, title="鼓楼区对接会", start="2030-03-05 14:00", topics=("本部门的订阅者",))
+    await create_event(county, title="鼓楼区下半年对接会", start="2030-10-05 14:00", topics=("本部门的订阅者",))
+    (lst,) = await county.send("/events")
+    assert "📊 县（市）区年度目标" not in lst.labels  # county level: no targets view
+    r = await county.press(callback_data="ev:t", message_id=lst.message_id, stale=True)
+    assert "市级" in r.toast
+    bot.clock.set(sh(2030, 4, 1, 10, 0))  # the first one has been held
+    (lst,) = await city.send("/events")
+    view = (await city.press("📊 县（市）区年度目标")).last
+    assert view.message_id == lst.message_id and "2030 年" in view.text
+    assert "✅ 鼓楼区：已举办 1，计划 1" in view.text and "⚠️ 台江区：已举办 0" in view.text
+    assert "已完成：1/13" in view.text
