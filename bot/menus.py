@@ -11,7 +11,7 @@ from bot.roles import RoleSet
 MENU_COMMANDS = ("start", "browse", "help", "lang")
 # extra commands shown (per chat) to holders of a role
 ROLE_COMMANDS = {"inventor": ("mypatents", "leads"), "tto": ("review", "candidates", "export"),
-                 "enterprise": ("profile", "leads"), "expert": (), "agency": ("leads", "experts"),
+                 "enterprise": ("profile", "leads"), "expert": (), "agency": ("leads", "experts", "events"),
                  "officer": ("stats", "experts", "candidates", "export"),
                  "admin": ("invite", "stats", "audit", "export")}
 # events, subscriptions and reminders (issue 6): every role holder; officers and admins also deadlines

@@ -236,8 +236,7 @@ class TokenBucket:
         """No refill up to ``now``: as if the last take happened now. Telegram counts a message when it
         processes it, somewhere between our take and the answer; crediting no refill for that time
         keeps this bucket behind Telegram's, never ahead of it."""
-        if now > self.ts:
-            self.ts = now
+        self.ts = max(self.ts, now)
 
     def empty(self, now: float) -> None:
         self._refill(now)
@@ -406,7 +405,7 @@ class Outbox:
                 try:
                     if await self.storage.outbox_busy(horizon) == 0 and not self._inflight:
                         return True
-                except Exception:  # noqa: BLE001 - keep waiting
+                except Exception:
                     log.exception("outbox: drain could not read the queue")
             if remaining <= 0:
                 return False
@@ -452,7 +451,7 @@ class Outbox:
                 delay = await self._pump()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - the sender must never die
+            except Exception:
                 self.stats["loop_errors"] += 1
                 log.exception("outbox: sender loop error (continuing)")
                 delay = self.limits.poll_interval
@@ -574,7 +573,7 @@ class Outbox:
             await self._attempt(job, st)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - an outcome could not be written: the row stays 'sending'
+        except Exception:
             self.stats["outcome_errors"] += 1
             log.exception("outbox: row %s: could not record the outcome (recovered later as stale)", job.id)
         finally:
@@ -718,7 +717,7 @@ class Outbox:
                     break
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - delivered rows must be marked, never resent: retry
+                except Exception:
                     attempt += 1
                     self.stats["mark_errors"] += 1
                     log.exception("outbox: could not record %d sent row(s); retrying", len(batch))

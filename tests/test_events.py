@@ -345,3 +345,21 @@ async def test_county_targets_for_city_level_officers(bot):
     assert view.message_id == lst.message_id and "2030 年" in view.text
     assert "✅ 鼓楼区：已举办 1，计划 1" in view.text and "⚠️ 台江区：已举办 0" in view.text
     assert "已完成：1/13" in view.text
+
+
+async def test_service_agency_organises_its_own_events_only(bot):
+    bot.clock.set(NOW)
+    agency = await with_role(bot, 7701, "agency", "海峡技术转移中心", "机构")
+    officer = await with_role(bot, 7702, "officer", "科技局", "科长")
+    done = await create_event(agency, title="专利路演推介会", topics=("本地区的订阅者",), kind="路演推介")
+    assert "已发布" in done.text or "专利路演推介会" in done.text
+    eid = await event_id(bot, "专利路演推介会")
+    async with bot.services.storage.session() as s:
+        ev = await s.get(Event, eid)
+        assert ev.organiser_user_id == 7701 and ev.organiser_department_id is None
+    # an officer's event is not the agency's to manage
+    await create_event(officer, title="官方对接会")
+    other = await event_id(bot, "官方对接会")
+    r = await agency.press(callback_data=f"ev:f:{other}:c", message_id=agency.last_bot_message().message_id,
+                           stale=True)
+    assert r.toast or r.alert

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import random
 import time
 
@@ -58,7 +59,7 @@ class Env:
         self.bot: Bot | None = None
         self.outboxes: list[Outbox] = []
 
-    async def __aenter__(self) -> "Env":
+    async def __aenter__(self) -> Env:
         await self.emu.start()
         self.bot = Bot(TOKEN, base_url=self.emu.base_url, base_file_url=self.emu.base_file_url)
         await self.bot.initialize()
@@ -259,7 +260,7 @@ async def test_concurrent_claims_never_overlap(storage, db_url):
             while True:
                 try:
                     jobs = await st.claim_outbox(name, utcnow(), 7)
-                except Exception as e:  # SQLite: "database is locked" under contention is fine, retry
+                except Exception as e:  # noqa: BLE001 - SQLite: "database is locked" under contention, retry
                     assert storage.dialect == "sqlite", e
                     await asyncio.sleep(0.01)
                     continue
@@ -530,7 +531,7 @@ async def test_5xx_and_network_errors_are_retried_with_backoff(env, storage):
         assert await ob.drain(10)
         calls = e.emu.calls("sendMessage", 1)
         assert [c["status"] for c in calls] == [500, 502, 0, 200]
-        gaps = [b["t"] - a["t"] for a, b in zip(calls, calls[1:])]
+        gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(calls)]
         assert gaps[0] >= 0.95 and gaps[1] >= 1.95 and gaps[2] >= 3.9  # 1 s, 2 s, 4 s
         [row] = await rows(storage, chat_id=1)
         assert row.status == "sent" and row.attempts == 4 and "NetworkError" in row.last_error
@@ -795,7 +796,7 @@ async def test_broadcast_progress_message(env, storage, lang):
         assert await ob.drain(5)  # the last edit
         edits = e.emu.calls("editMessageText", officer)
         assert len(edits) >= 2 and all(c["status"] == 200 for c in edits)
-        gaps = [b["t"] - a["t"] for a, b in zip(edits, edits[1:])]
+        gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(edits)]
         assert min(gaps) >= 2.9  # at most one edit per 3 s
         final = e.got(officer)[0]["text"]
         assert f"{n - 2} / {n}" in final

@@ -265,7 +265,11 @@ class DialogEngine:
             return
         if version != snap.version:
             if query.message is not None and query.message.message_id == snap.message_id:
-                await _answer(query, context.i18n.render(lang, "dialog_double_tap"))  # same message, already acted
+                # same message, already acted on. Re-render it too: if the earlier edit failed (5xx,
+                # timeout) the message still shows old buttons and this puts the current step back;
+                # after a successful edit Telegram answers "not modified" and nothing changes.
+                await _answer(query, context.i18n.render(lang, "dialog_double_tap"))
+                await self._show(update, context, self.dialogs[snap.dialog], snap, new_message=False)
             else:
                 await _answer(query, context.i18n.render(lang, "expired_button"))
                 await _drop_keyboard(query)
@@ -279,7 +283,7 @@ class DialogEngine:
         turn = self.apply_callback(dialog, snap.data, step, op, arg, extra)
         await _answer(query, context.i18n.render(lang, turn.error.template, **turn.error.ctx)
                       if turn.error and turn.step == step.name else None)
-        await self._commit(update, context, dialog, snap, turn, edit=True)
+        await self._commit(update, context, dialog, snap, turn, edit=True, extra=extra)
 
     async def on_text(self, update: Update, context: Any) -> bool:
         """Feed typed text to the active dialog; False if there is none (the text is a search then)."""
@@ -292,7 +296,7 @@ class DialogEngine:
         step = dialog.step(snap.step)
         extra = await self._extra(context, dialog, snap.data)
         turn = self.apply_text(dialog, snap.data, step, update.effective_message.text or "", extra)
-        await self._commit(update, context, dialog, snap, turn, edit=False)
+        await self._commit(update, context, dialog, snap, turn, edit=False, extra=extra)
         return True
 
     async def cancel(self, update: Update, context: Any) -> str | None:
@@ -311,7 +315,7 @@ class DialogEngine:
         return dialog.cancel_template if dialog else "dialog_cancelled"
 
     async def _commit(self, update: Update, context: Any, dialog: Dialog, snap: DialogSnapshot, turn: Turn,
-                      *, edit: bool) -> None:
+                      *, edit: bool, extra: dict | None = None) -> None:
         storage = context.services.storage
         if turn.cancelled:
             await storage.end_dialog(snap.user_id, snap.chat_id)
@@ -340,7 +344,10 @@ class DialogEngine:
                                             persist=self._persist_cb(context, dialog, snap, turn.data))
         except StaleDialog:
             return
-        await self._show(update, context, dialog, new, new_message=not edit)
+        # the loaded context depends on the answers (e.g. search hits for a typed query): reuse it only
+        # when the answers did not change
+        same = extra is not None and new.data.get("answers") == snap.data.get("answers")
+        await self._show(update, context, dialog, new, new_message=not edit, extra=extra if same else None)
 
     def _persist_cb(self, context: Any, dialog: Dialog, snap: DialogSnapshot, data: dict, finished: bool = False):
         if dialog.persist is None:
@@ -357,11 +364,12 @@ class DialogEngine:
         return await dialog.load(context.services, data.get("ctx", {}), data.get("answers", {}))
 
     async def _show(self, update: Update, context: Any, dialog: Dialog, snap: DialogSnapshot, *,
-                    new_message: bool) -> None:
+                    new_message: bool, extra: dict | None = None) -> None:
         """Render the current step; edit the dialog's message when the user tapped on it."""
         lang = await _lang(update, context)
         step = dialog.step(snap.step)
-        extra = await self._extra(context, dialog, snap.data)
+        if extra is None:
+            extra = await self._extra(context, dialog, snap.data)
         text, markup = self.render(context.i18n, lang, dialog, step, snap, extra)
         bot = context.bot
         query = update.callback_query

@@ -110,4 +110,4 @@ async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: 
 
 
 EVENT_DIALOG = Dialog("event", STEPS, load=load_clock, persist=_persist, finish=_finish,
-                      cancel_template="events_cancelled", roles=(Role.OFFICER, Role.ADMIN))
+                      cancel_template="events_cancelled", roles=(Role.OFFICER, Role.ADMIN, Role.AGENCY))

@@ -114,7 +114,7 @@ async def _list(update: Update, context: BotContext, offset: int) -> None:
     if nav:
         rows.append(nav)
     rows.append([InlineKeyboardButton(L.btn_my_events, callback_data="ev:m")])
-    if roles.has(Role.OFFICER, Role.ADMIN):
+    if roles.has(Role.OFFICER, Role.ADMIN, Role.AGENCY):
         _, _, city = await _officer_scope(context, roles)
         officer = [InlineKeyboardButton(L.btn_new_event, callback_data="ev:n")]
         if city:
@@ -275,7 +275,8 @@ async def _my(update: Update, context: BotContext) -> None:
 # ------------------------------------------------------------------------------------------------
 
 async def new_event(update: Update, context: BotContext) -> None:
-    if not await require(update, context, Role.OFFICER, Role.ADMIN):
+    # service agencies organise 路演/撮合 events too; they manage only their own (see _may_manage)
+    if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.AGENCY):
         return
     if update.callback_query is not None:
         await update.callback_query.answer()
@@ -318,7 +319,7 @@ async def _targets(update: Update, context: BotContext) -> None:
 
 
 async def export_button(update: Update, context: BotContext) -> None:
-    if not await require(update, context, Role.OFFICER, Role.ADMIN):
+    if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.AGENCY):
         return
     ev = await _event_or_toast(update, context)
     if ev is None:

@@ -28,6 +28,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _discard_broken_connections(ctx: Any) -> None:
+    # After a PostgreSQL restart a pooled asyncpg connection can be left mid-protocol ("another
+    # operation is in progress"); treat it as a disconnect so the pool drops it instead of reusing it.
+    text = str(ctx.original_exception)
+    if "another operation is in progress" in text or "cannot switch to state" in text:
+        ctx.is_disconnect = True
+
+
 class StorageBase:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -42,6 +50,8 @@ class StorageBase:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine.sync_engine, "handle_error", _discard_broken_connections)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ class OutboxJob:
     attempts: int  # including this one
 
     @classmethod
-    def of(cls, row: Any) -> "OutboxJob":
+    def of(cls, row: Any) -> OutboxJob:
         m = row._mapping
         return cls(m["id"], m["chat_id"], m["chat_type"], m["kind"], m["text"], m["payload"], m["document"],
                    m["document_name"], m["parse_mode"], m["reply_markup"], m["idempotency_key"],
@@ -420,13 +420,13 @@ class OutboxQueries(StorageBase):
                 select(func.min(OutboxMessage.sent_at), func.max(OutboxMessage.sent_at))
                 .where(OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.status == SENT))).one()
         if first is not None and first.tzinfo is None:  # aggregates bypass the column type on SQLite
-            first = first.replace(tzinfo=dt.timezone.utc)
+            first = first.replace(tzinfo=dt.UTC)
         if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=dt.timezone.utc)
+            last = last.replace(tzinfo=dt.UTC)
         if isinstance(first, str):
-            first = dt.datetime.fromisoformat(first).replace(tzinfo=dt.timezone.utc)
+            first = dt.datetime.fromisoformat(first).replace(tzinfo=dt.UTC)
         if isinstance(last, str):
-            last = dt.datetime.fromisoformat(last).replace(tzinfo=dt.timezone.utc)
+            last = dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC)
         return BroadcastProgress(broadcast_id, total=sum(counts.values()), pending=counts.get(PENDING, 0),
                                  sending=counts.get(SENDING, 0), sent=counts.get(SENT, 0),
                                  failed=counts.get(FAILED, 0), dropped=counts.get(DROPPED, 0),

@@ -1,10 +1,15 @@
 """Users, languages and roles."""
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from bot.models import RoleGrant, User, utcnow
 from bot.storage.base import StorageBase
+
+
+LAST_SEEN_RESOLUTION = dt.timedelta(minutes=5)
 
 
 class UserQueries(StorageBase):
@@ -19,9 +24,13 @@ class UserQueries(StorageBase):
                 user = User(id=user_id, first_name=first_name[:128], username=username, language=lang)
                 s.add(user)
             else:
+                # assignments of unchanged values emit no UPDATE; last_seen_at is refreshed at most every
+                # few minutes, so an ordinary update writes nothing here (SQLite write contention)
                 user.first_name = first_name[:128]
                 user.username = username
-                user.last_seen_at = utcnow()
+                now = utcnow()
+                if now - user.last_seen_at > LAST_SEEN_RESOLUTION:
+                    user.last_seen_at = now
                 user.blocked_bot = False
                 if not user.language_chosen:
                     user.language = lang

@@ -1,0 +1,660 @@
+"""Dialog benchmark: N simulated inventors complete the self-assessment dialog concurrently.
+
+Everything is real except Telegram: the Bot API emulator (bot/devserver/emulator.py) over real HTTP,
+the real PTB ``Application`` long-polling it with ``ChatOrderedUpdateProcessor``, the real handlers,
+dialog engine, jinja templates and storage, on SQLite and on PostgreSQL. Each user loops over the
+whole self-assessment (19 actions: /mypatents, open, 12 questions with typing, multi-select taps and a
+skip, submit); after a submit the load generator deletes that assessment (not timed per step, but
+inside the wall clock) so the next round is a fresh dialog. No think time (closed loop), and the
+per-user flood guard is lifted (a person is throttled at 3 taps/s; a scripted user taps faster).
+
+A *step* is one user action; its latency runs from the action (the POST to the emulator's control
+API) until the bot has finished processing that update (``ChatOrderedUpdateProcessor.wait_done``)
+and the user has fetched the changed messages — i.e. until the answer is on the user's screen.
+
+    python benchmarks/dialog_bench.py --quick                    # CI: 8 users × 6 s per config (< 60 s)
+    python benchmarks/dialog_bench.py --users 40 --seconds 30    # the full run
+    python benchmarks/dialog_bench.py --db sqlite --emulator inproc
+    python benchmarks/dialog_bench.py --pg-url postgresql+asyncpg://postgres@127.0.0.1:55433/postgres
+    python benchmarks/dialog_bench.py --profile prof.html        # pyinstrument over one config
+
+Without ``--pg-url`` a throwaway PostgreSQL cluster is started from /usr/lib/postgresql/*/bin (as in
+.ci/pg.sh) and removed afterwards; without those binaries PostgreSQL is skipped with a message.
+
+Each configuration (database × emulator placement) runs in a fresh child process so that its peak RSS
+is its own. ``--emulator inproc``: emulator, bot and load generator share one process (one event
+loop, so on a 2-core box they also share ONE core); ``subprocess``: the emulator runs in its own
+process (the second core), the bot and the load generator stay together (the load generator needs
+the processor to know when an update is done).
+
+Prints a markdown table; exit status 1 if a step went unanswered or a handler logged an error.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import gzip
+import json
+import logging
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TOKEN = "123456:BENCH-TOKEN"
+FIRST_USER = 5_000_001
+INSTITUTION = "福州大学"
+
+# One round of the self-assessment, as a phone user does it: (kind, text/label).
+ROUND = (
+    ("send", "/mypatents"),
+    ("press", "📝 1."),
+    ("press", "高端装备制造"),
+    ("send", "7"),
+    ("press", "▫️ 智能制造"),
+    ("press", "▫️ 能源电力"),
+    ("send", "矿山开采"),
+    ("press", "✔️ 完成"),
+    ("press", "4 ⭐"),
+    ("press", "▫️ 转让"),
+    ("press", "▫️ 许可"),
+    ("press", "✔️ 完成"),
+    ("press", "未实施"),
+    ("press", "普通许可"),
+    ("press", "入门费 + 提成"),
+    ("press", "愿意开放许可"),
+    ("press", "⏭ 跳过"),
+    ("press", "通过本机器人留言"),
+    ("press", "✅ 确认提交"),
+)
+
+log = logging.getLogger("dialog_bench")
+
+
+# ---------------------------------------------------------------------------------------------------
+# database preparation
+# ---------------------------------------------------------------------------------------------------
+
+def write_subset(path: Path, n: int) -> list[str]:
+    """The first ``n`` patents of the shipped corpus as JSONL; returns their ids (publication numbers)."""
+    ids = []
+    with gzip.open(ROOT / "data" / "patents.jsonl.gz", "rt", encoding="utf-8") as f, \
+            open(path, "w", encoding="utf-8") as out:
+        for line in f:
+            if len(ids) >= n:
+                break
+            row = json.loads(line)
+            ids.append(row["pub_no"])
+            out.write(line)
+    return ids
+
+
+async def prepare_db(db_url: str, data_dir: Path, n_patents: int) -> list[str]:
+    from bot.catalog import PatentCatalog
+    from bot.importer import import_file
+    from bot.storage import Storage
+
+    from sqlalchemy import select
+
+    from bot.models import Patent
+
+    subset = data_dir / "subset.jsonl"
+    write_subset(subset, n_patents + 20)  # a few corpus rows may be skipped by the importer
+    st = Storage(db_url)
+    try:
+        await st.migrate()
+        await import_file(st, subset)
+        await PatentCatalog(st, cache_dir=data_dir / "cache").load()
+        async with st.session() as s:
+            ids = list(await s.scalars(select(Patent.id).order_by(Patent.id).limit(n_patents)))
+    finally:
+        await st.close()
+    if len(ids) < n_patents:
+        raise RuntimeError(f"only {len(ids)} patents imported, {n_patents} needed")
+    return ids
+
+
+# ---------------------------------------------------------------------------------------------------
+# a throwaway PostgreSQL cluster (the approach of .ci/pg.sh)
+# ---------------------------------------------------------------------------------------------------
+
+def pg_bin() -> Path | None:
+    cands = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+                   key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parent.parent.name.split(".")])
+    return cands[-1].parent if cands else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PgCluster:
+    """initdb + pg_ctl start on a free loopback port; ``stop()`` removes it."""
+
+    def __init__(self, bindir: Path, port: int | None = None):
+        self.bindir = bindir
+        self.port = port or free_port()
+        self.datadir = Path(tempfile.mkdtemp(prefix="dialogbench-pg."))
+        self.as_postgres = os.geteuid() == 0  # initdb refuses to run as root
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = list(args)
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=120)
+
+    def pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args, check=check)
+
+    def start(self) -> "PgCluster":
+        if self.as_postgres:
+            shutil.chown(self.datadir, "postgres", "postgres")
+        self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-A", "trust", "-U", "postgres",
+                  "-E", "UTF8", "--locale=C.UTF-8")
+        self.pg_ctl("-l", str(self.datadir / "server.log"), "-w", "-o", self.options(), "start")
+        return self
+
+    def options(self) -> str:
+        return (f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off "
+                f"-c synchronous_commit=off -c max_connections=200")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "immediate", "stop", check=False)
+        shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+async def pg_create_db(server_url: str) -> str:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(server_url)
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(u.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' "
+                           f"LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'")
+    finally:
+        await conn.close()
+    return u.set(database=name).render_as_string(hide_password=False)
+
+
+async def pg_drop_db(db_url: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(db_url)
+    name = u.database
+    conn = await asyncpg.connect(u.set(drivername="postgresql", database="postgres")
+                                 .render_as_string(hide_password=False))
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the emulator, in this process or in a child
+# ---------------------------------------------------------------------------------------------------
+
+class RemoteEmulator:
+    """Enough of BotAPIEmulator's surface for the harness, for an emulator in a child process."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--emulator-server"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        line = await asyncio.to_thread(self.proc.stdout.readline)
+        self.port = json.loads(line)["port"]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return self.url + "/file/bot"
+
+    def peak_rss_kb(self) -> int:
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(Exception):
+            self.proc.stdin.close()
+        try:
+            await asyncio.to_thread(self.proc.wait, 10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def emulator_server() -> None:
+    from bot.devserver.emulator import BotAPIEmulator
+
+    emu = BotAPIEmulator(token=TOKEN)
+    await emu.start()
+    print(json.dumps({"port": emu.port}), flush=True)
+    await asyncio.to_thread(sys.stdin.read)  # until the parent closes our stdin
+    await emu.stop()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the harness (as tests/conftest.BotHarness, with the flood guard lifted and DB instrumentation)
+# ---------------------------------------------------------------------------------------------------
+
+class DbMeter:
+    """Counts statements / transactions and the time spent waiting for the driver."""
+
+    def __init__(self, engine) -> None:
+        from sqlalchemy import event
+
+        self.statements = 0
+        self.commits = 0
+        self.seconds = 0.0
+        self._t: dict[int, float] = {}
+        sync = engine.sync_engine
+        event.listen(sync, "before_cursor_execute", self._before)
+        event.listen(sync, "after_cursor_execute", self._after)
+        event.listen(sync, "commit", self._commit)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        self._t[id(cursor)] = time.perf_counter()
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany):
+        t0 = self._t.pop(id(cursor), None)
+        self.statements += 1
+        if t0 is not None:
+            self.seconds += time.perf_counter() - t0
+
+    def _commit(self, conn):
+        self.commits += 1
+
+    def snapshot(self) -> tuple[int, int, float]:
+        return self.statements, self.commits, self.seconds + self.commit_seconds
+
+    commit_seconds = 0.0
+
+    def wrap_commits(self) -> None:
+        """Time COMMITs too (no engine event fires after a commit): wrap the async adapters' commit."""
+        from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+        from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
+
+        meter = self
+        for cls in (AsyncAdapt_aiosqlite_connection, AsyncAdapt_asyncpg_connection):
+            orig = cls.commit
+            if getattr(orig, "_bench_wrapped", False):
+                continue
+
+            def commit(conn, _orig=orig):
+                t = time.perf_counter()
+                try:
+                    return _orig(conn)
+                finally:
+                    meter.commit_seconds += time.perf_counter() - t
+
+            commit._bench_wrapped = True
+            cls.commit = commit
+
+
+class Harness:
+    def __init__(self, data_dir: Path, db_url: str, *, remote_emulator: bool) -> None:
+        from bot.config import Settings
+
+        fields = {f.name for f in dataclasses.fields(Settings)}
+        kw = {"data_dir": data_dir, "database_url": db_url, "seed_corpus": False}
+        if "flood_rate" in fields:  # scripted users tap far faster than people
+            kw.update(flood_rate=1e6, flood_burst=10**6)
+        self.settings = Settings(**kw)
+        self.remote = remote_emulator
+        self.emulator = None
+        self.app = None
+        self.services = None
+        self.processor = None
+        self.http = None
+        self.meter: DbMeter | None = None
+
+    async def start(self) -> None:
+        import aiohttp
+
+        from bot.app import build_application
+        from bot.devserver.emulator import BotAPIEmulator
+        from bot.processor import ChatOrderedUpdateProcessor
+        from bot.runtime import open_services
+
+        self.emulator = RemoteEmulator() if self.remote else BotAPIEmulator(token=TOKEN)
+        await self.emulator.start()
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self.services = await open_services(self.settings)
+        self.meter = DbMeter(self.services.storage.engine)
+        self.meter.wrap_commits()
+        self.processor = ChatOrderedUpdateProcessor()
+        self.app = build_application(self.services, token=TOKEN, base_url=self.emulator.base_url,
+                                     base_file_url=self.emulator.base_file_url, processor=self.processor)
+        await self.app.initialize()
+        await self.app.post_init(self.app)
+        await self.app.start()
+        await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
+
+    async def settle(self, update_id: int) -> None:
+        await self.processor.wait_done(update_id, timeout=60)
+
+    async def user(self, uid: int):
+        from bot.devserver.client import SimUser
+
+        u = SimUser(self.emulator.url, uid, f"发明人{uid % 1000}", language_code="zh-hans", session=self.http,
+                    settle=self.settle)
+        await u.register()
+        return u
+
+    async def api_calls(self) -> int:
+        async with self.http.get(self.emulator.url + "/_emu/calls", params={"method": "__none__"}) as r:
+            return (await r.json())["stats"]["calls"]
+
+    async def close(self) -> None:
+        if self.app is not None:
+            if self.app.updater.running:
+                await self.app.updater.stop()
+            if self.app.running:
+                await self.app.stop()
+            await self.app.shutdown()
+            await self.services.storage.close()
+        if self.http is not None:
+            await self.http.close()
+        if self.emulator is not None:
+            await self.emulator.stop()
+
+
+class ErrorCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record.getMessage()[:300])
+
+
+# ---------------------------------------------------------------------------------------------------
+# one configuration (runs in a child process)
+# ---------------------------------------------------------------------------------------------------
+
+async def run_config(cfg: dict) -> dict:
+    from sqlalchemy import delete
+
+    from bot.models import Role, SelfAssessment
+
+    users, seconds = cfg["users"], cfg["seconds"]
+    data_dir = Path(tempfile.mkdtemp(prefix="dialogbench."))
+    if cfg["db"] == "sqlite":
+        db_url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
+    else:
+        db_url = await pg_create_db(cfg["pg_url"])
+    errors = ErrorCollector()
+    logging.getLogger("bot").addHandler(errors)
+    logging.getLogger("telegram").addHandler(errors)
+    h = Harness(data_dir, db_url, remote_emulator=cfg["emulator"] == "subprocess")
+    profiler = None
+    try:
+        t0 = time.perf_counter()
+        patent_ids = await prepare_db(db_url, data_dir, max(users, 50))
+        await h.start()
+        st = h.services.storage
+        inst = await st.institution_by_name(INSTITUTION, create=True)
+        sims = []
+        for i in range(users):
+            uid = FIRST_USER + i
+            await st.grant_role(uid, Role.INVENTOR, institution_id=inst)
+            if not await st.link_patent(uid, patent_ids[i], inst):
+                raise RuntimeError(f"could not link {patent_ids[i]}")
+            sims.append(await h.user(uid))
+        setup = time.perf_counter() - t0
+
+        latencies: list[float] = []
+        unanswered: list[str] = []
+        rounds = [0]
+
+        async def act(u, kind: str, arg: str):
+            return await (u.send(arg) if kind == "send" else u.press(arg))
+
+        async def reset(uid: int) -> None:
+            async with st.session() as s:
+                await s.execute(delete(SelfAssessment).where(SelfAssessment.inventor_id == uid))
+
+        async def one_round(u, record: bool) -> None:
+            for kind, arg in ROUND:
+                t = time.perf_counter()
+                r = await act(u, kind, arg)
+                if record:
+                    latencies.append(time.perf_counter() - t)
+                    if not r and not r.toast:
+                        unanswered.append(f"{u.user_id} {kind} {arg!r}")
+            await reset(u.user_id)
+            if record:
+                rounds[0] += 1
+
+        # warm-up, not counted: a whole round for two users (template compilation, caches, connections),
+        # one message for everybody else
+        await asyncio.gather(*(one_round(u, False) for u in sims[:2]))
+        await asyncio.gather(*(u.send("/mypatents") for u in sims[2:]))
+
+        deadline = None
+
+        async def loop_user(u) -> None:
+            while time.perf_counter() < deadline:
+                await one_round(u, True)
+
+        q0, c0, d0 = h.meter.snapshot()
+        api0 = await h.api_calls()
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        if cfg.get("profile"):
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
+        start = time.perf_counter()
+        deadline = start + seconds
+        print(f"measuring: pid {os.getpid()} for {seconds:g} s", file=sys.stderr, flush=True)
+        await asyncio.gather(*(loop_user(u) for u in sims))
+        elapsed = time.perf_counter() - start
+        if profiler is not None:
+            profiler.stop()
+            Path(cfg["profile"]).write_text(profiler.output_html())
+            print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        q1, c1, d1 = h.meter.snapshot()
+        api1 = await h.api_calls()
+        emu_rss = h.emulator.peak_rss_kb() if isinstance(h.emulator, RemoteEmulator) else 0
+
+        # the database agrees: one submitted round per user at most (reset after each), no draft left
+        n = len(latencies)
+        lat = sorted(latencies)
+        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+        return {
+            "db": cfg["db"], "emulator": cfg["emulator"], "users": users, "seconds": round(elapsed, 1),
+            "steps": n, "rounds": rounds[0], "steps_per_s": n / elapsed if elapsed else 0.0,
+            "p50_ms": 1000 * lat[n // 2] if n else None,
+            "p95_ms": 1000 * lat[min(n - 1, int(n * 0.95))] if n else None,
+            "p99_ms": 1000 * lat[min(n - 1, int(n * 0.99))] if n else None,
+            "mean_ms": 1000 * statistics.fmean(lat) if n else None,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "emu_rss_mb": emu_rss / 1024,
+            "cpu_ms_per_step": 1000 * cpu / n if n else None,
+            "sql_per_step": (q1 - q0) / n if n else None,
+            "commits_per_step": (c1 - c0) / n if n else None,
+            "db_ms_per_step": 1000 * (d1 - d0) / n if n else None,
+            "api_calls_per_step": (api1 - api0) / n if n else None,
+            "unanswered": len(unanswered), "unanswered_sample": unanswered[:5],
+            "errors": len(errors.records), "errors_sample": errors.records[:5],
+            "setup_s": round(setup, 1),
+        }
+    finally:
+        await h.close()
+        logging.getLogger("bot").removeHandler(errors)
+        logging.getLogger("telegram").removeHandler(errors)
+        if cfg["db"] != "sqlite":
+            with contextlib.suppress(Exception):
+                await pg_drop_db(db_url)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the parent: configurations, PostgreSQL, the table
+# ---------------------------------------------------------------------------------------------------
+
+def run_child(cfg: dict, timeout: float) -> dict:
+    p = subprocess.run([sys.executable, __file__, "--run-one", json.dumps(cfg)], capture_output=True, text=True,
+                       timeout=timeout)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        return {"db": cfg["db"], "emulator": cfg["emulator"], "users": cfg["users"],
+                "failed": (p.stderr or p.stdout)[-2000:]}
+    if cfg.get("profile"):
+        sys.stderr.write(p.stderr)
+    return json.loads(lines[-1])
+
+
+def fmt(v, spec: str = ".0f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def table(results: list[dict]) -> str:
+    head = ("| DB | emulator | users | steps/s | p50 ms | p95 ms | p99 ms | peak RSS bot MB (emu MB) "
+            "| CPU ms/step | SQL/step | commits/step | DB-wait ms/step | API calls/step | steps | errors |")
+    out = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in results:
+        if "failed" in r:
+            out.append(f"| {r['db']} | {r['emulator']} | {r['users']} | FAILED: "
+                       f"{r['failed'].strip().splitlines()[-1][:120] if r['failed'].strip() else '?'} |")
+            continue
+        if "skipped" in r:
+            out.append(f"| {r['db']} | {r['emulator']} | {r['users']} | skipped: {r['skipped']} |")
+            continue
+        emu = f" ({r['emu_rss_mb']:.0f})" if r.get("emu_rss_mb") else ""
+        out.append(
+            f"| {r['db']} | {r['emulator']} | {r['users']} | {r['steps_per_s']:.0f} | {fmt(r['p50_ms'], '.1f')} | "
+            f"{fmt(r['p95_ms'], '.1f')} | {fmt(r['p99_ms'], '.1f')} | {r['rss_mb']:.0f}{emu} | "
+            f"{fmt(r['cpu_ms_per_step'], '.2f')} | {fmt(r['sql_per_step'], '.1f')} | "
+            f"{fmt(r['commits_per_step'], '.1f')} | {fmt(r['db_ms_per_step'], '.2f')} | "
+            f"{fmt(r['api_calls_per_step'], '.1f')} | {r['steps']} | {r['errors'] + r['unanswered']} |")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small run for CI (< 60 s in all)")
+    ap.add_argument("--users", type=int, default=40)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--emulator", choices=("inproc", "subprocess", "both"), default="both")
+    ap.add_argument("--pg-url", default=None, help="a PostgreSQL server (a fresh database is created in it)")
+    ap.add_argument("--profile", metavar="HTML", help="pyinstrument the measured phase (first config only)")
+    ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")
+    ap.add_argument("--run-one", help=argparse.SUPPRESS)
+    ap.add_argument("--emulator-server", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.emulator_server:
+        asyncio.run(emulator_server())
+        return 0
+    if args.run_one:
+        print(json.dumps(asyncio.run(run_config(json.loads(args.run_one)))), flush=True)
+        return 0
+
+    if args.quick:
+        args.users, args.seconds = 6, 3.0
+        if args.emulator == "both":
+            args.emulator = "inproc"
+    dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    emus = ["inproc", "subprocess"] if args.emulator == "both" else [args.emulator]
+
+    cluster = None
+    pg_note = ""
+    if "postgres" in dbs and not args.pg_url:
+        bindir = pg_bin()
+        if bindir is None:
+            pg_note = "PostgreSQL skipped: no binaries under /usr/lib/postgresql/*/bin and no --pg-url"
+            dbs.remove("postgres")
+        else:
+            cluster = PgCluster(bindir).start()
+            args.pg_url = cluster.url
+            pg_note = f"PostgreSQL: throwaway cluster {bindir.parent.name} on port {cluster.port} (fsync=off)"
+    elif "postgres" in dbs:
+        pg_note = "PostgreSQL: " + args.pg_url.split("@")[-1]
+
+    results = []
+    t0 = time.time()
+    try:
+        for db in dbs:
+            for emu in emus:
+                cfg = {"db": db, "emulator": emu, "users": args.users, "seconds": args.seconds,
+                       "pg_url": args.pg_url, "profile": args.profile if args.profile and not results else None}
+                r = run_child(cfg, timeout=args.seconds * 4 + 240)
+                results.append(r)
+                print(f"  done: {db}/{emu} in {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+    print(f"\n## Dialog benchmark — {args.users} users × {args.seconds:g} s, self-assessment dialog "
+          f"({len(ROUND)} actions per round)\n")
+    load = os.getloadavg()
+    print(f"Machine: {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end "
+          "(other processes share the cores: compare CPU ms/step, it is less sensitive to that), "
+          f"Python {sys.version.split()[0]}. "
+          "`inproc`: the emulator, the bot and the load generator share ONE process and event loop (so "
+          "one core); `subprocess`: the emulator has its own process. The load generator always shares the "
+          "bot's process and loop. Latency = user action → answer fetched by the user. Target: "
+          "≥ 300 steps/s, p95 < 50 ms.")
+    if pg_note:
+        print(f"\n{pg_note}")
+    print()
+    print(table(results))
+    bad = [r for r in results if "failed" in r or r.get("errors") or r.get("unanswered")]
+    for r in bad:
+        print(f"\n{r['db']}/{r['emulator']}: " + json.dumps({k: r.get(k) for k in
+                                                              ("failed", "errors_sample", "unanswered_sample")},
+                                                             ensure_ascii=False)[:2000])
+    ok = [r for r in results if "steps_per_s" in r]
+    if ok:
+        meets = all(r["steps_per_s"] >= 300 and r["p95_ms"] < 50 for r in ok)
+        print(f"\nTarget met in all configurations: {'yes' if meets else 'NO'} "
+              f"(total wall time {time.time() - t0:.0f} s)")
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=1))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
