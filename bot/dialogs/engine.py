@@ -339,9 +339,12 @@ class DialogEngine:
             await _send(update, context, turn.error.template, turn.error.ctx)
         if not turn.changed:
             return
+        # a multi-select tick or a navigation changes only the dialog state: no domain write needed
+        answers_changed = turn.data.get("answers") != snap.data.get("answers")
         try:
             new = await storage.save_dialog(snap, turn.step, turn.data,
-                                            persist=self._persist_cb(context, dialog, snap, turn.data))
+                                            persist=self._persist_cb(context, dialog, snap, turn.data)
+                                            if answers_changed else None)
         except StaleDialog:
             return
         # the loaded context depends on the answers (e.g. search hits for a typed query): reuse it only
