@@ -25,7 +25,7 @@ import json
 import random
 import re
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -134,8 +134,6 @@ def build() -> dict:
     rng = random.Random(SEED)
     docs = load_docs(derived_titles=False)
     raw_title = {d.id: d.title for d in docs}
-    texts = {d.id: st.normalize((d.title or "") + "\n" + (d.abstract or "")) for d in docs}
-    titles = {d.id: st.normalize(d.title or "") for d in docs}
     full_texts = {d.id: st.normalize("\n".join((d.title or "", d.abstract or "", d.claims or ""))) for d in docs}
 
     # ---------------------------------------------------------------- known-item

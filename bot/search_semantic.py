@@ -24,7 +24,6 @@ class Semantic:
     @classmethod
     def fit(cls, indptr, pdoc, psat, terms: list[str], n_docs: int, *, k: int = 160,
             max_fit_docs: int = 60_000, min_df: int = 3, max_df_frac: float = 0.3, seed: int = 0):
-        from scipy import sparse
         from scipy.sparse.linalg import svds
 
         if n_docs < 30:

@@ -76,7 +76,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # ---------------------------------------------------------------------------------------------------
 import datetime as dt  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from types import SimpleNamespace  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
 
 import aiohttp  # noqa: E402
 
@@ -203,12 +203,18 @@ class BotHarness:
             await self.emulator.stop()
 
 
-@pytest.fixture
-async def bot(seeded_db, tmp_path):
-    """A running bot on a copy of the seeded corpus database (SQLite)."""
-    shutil.copy(seeded_db / "patents.db", tmp_path / "patents.db")
-    shutil.copytree(seeded_db / "cache", tmp_path / "cache")
-    h = BotHarness(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'patents.db'}", admin_ids=frozenset({1000}))
+def seeded_copy(seeded_db: Path, folder: Path) -> str:
+    """A private copy of the seeded database and its index cache; returns its URL."""
+    shutil.copy(seeded_db / "patents.db", folder / "patents.db")
+    shutil.copytree(seeded_db / "cache", folder / "cache")
+    return f"sqlite+aiosqlite:///{folder / 'patents.db'}"
+
+
+@asynccontextmanager
+async def running_bot(seeded_db: Path, folder: Path, **kw):
+    """A started BotHarness on a seeded copy. A handler exception is answered politely by on_error,
+    so a test could pass over a crash; leaving the block therefore also asserts no handler failed."""
+    h = BotHarness(folder, seeded_copy(seeded_db, folder), **{"admin_ids": frozenset({1000}), **kw})
     errors = _ErrorCollector()
     logging.getLogger("bot").addHandler(errors)
     await h.start()
@@ -217,9 +223,14 @@ async def bot(seeded_db, tmp_path):
     finally:
         await h.close()
         logging.getLogger("bot").removeHandler(errors)
-    # A handler exception is answered politely by on_error, so a test could pass over a crash;
-    # every end-to-end test therefore also asserts that no handler failed.
     assert not errors.records, "handler errors:\n" + "\n".join(errors.records)
+
+
+@pytest.fixture
+async def bot(seeded_db, tmp_path):
+    """A running bot on a copy of the seeded corpus database (SQLite)."""
+    async with running_bot(seeded_db, tmp_path) as h:
+        yield h
 
 
 class _ErrorCollector(logging.Handler):

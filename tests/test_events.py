@@ -9,14 +9,13 @@ import csv
 import datetime as dt
 import io
 import re
-import shutil
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from bot.calendar import TZ
-from bot.models import Event, EventSignup, Role
+from bot.models import Event, EventSignup
 from bot.storage import Storage
 
 ADMIN = 1000

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import dataclasses
 import gzip
-import json
 import logging
 import os
 import shutil

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from openpyxl import Workbook
 
 from bot.config import PROJECT_ROOT, SHIPPED_CORPUS

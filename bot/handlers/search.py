@@ -99,25 +99,26 @@ async def _put(update: Update, context: BotContext, text: str, markup: InlineKey
                                    link_preview_options={"is_disabled": True})
 
 
-async def _saved(update: Update, context: BotContext, qid_text: str) -> tuple[int, str, dict] | None:
-    """The saved search behind a button, or None (and a polite toast) if it is unknown or not the user's."""
+async def _saved(update: Update, context: BotContext) -> tuple[int, str, dict, list[str]] | None:
+    """The saved search behind a button (``xx:<qid>:…``) and the callback's parts, or None (and a
+    polite toast) if it is unknown or not the user's."""
+    parts = (update.callback_query.data or "").split(":")
     try:
-        qid = int(qid_text)
-    except ValueError:
+        qid = int(parts[1])
+    except (IndexError, ValueError):
         qid = -1
     saved = await context.services.storage.get_query(qid, update.effective_user.id) if qid > 0 else None
     if saved is None:
         await update.callback_query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
         return None
-    return qid, saved[0], saved[1]
+    return qid, saved[0], saved[1], parts
 
 
 async def page_button(update: Update, context: BotContext) -> None:
-    parts = (update.callback_query.data or "").split(":")
-    got = await _saved(update, context, parts[1] if len(parts) > 1 else "")
+    got = await _saved(update, context)
     if got is None:
         return
-    qid, query, flt = got
+    qid, query, flt, parts = got
     try:
         page = max(0, int(parts[2]))
     except (IndexError, ValueError):
@@ -127,11 +128,10 @@ async def page_button(update: Update, context: BotContext) -> None:
 
 
 async def filter_button(update: Update, context: BotContext) -> None:
-    parts = (update.callback_query.data or "").split(":")
-    got = await _saved(update, context, parts[1] if len(parts) > 1 else "")
+    got = await _saved(update, context)
     if got is None:
         return
-    qid, query, flt = got
+    qid, query, flt, parts = got
     lang = await user_lang(update, context)
     labels = context.i18n.label_module(lang)
     await update.callback_query.answer()
@@ -153,11 +153,10 @@ async def filter_button(update: Update, context: BotContext) -> None:
 
 
 async def set_filter(update: Update, context: BotContext) -> None:
-    parts = (update.callback_query.data or "").split(":")
-    got = await _saved(update, context, parts[1] if len(parts) > 1 else "")
+    got = await _saved(update, context)
     if got is None:
         return
-    _qid, query, flt = got
+    _qid, query, flt, parts = got
     key = parts[2] if len(parts) > 2 else ""
     try:
         value = FILTER_VALUES[key][int(parts[3])]
@@ -176,11 +175,10 @@ async def set_filter(update: Update, context: BotContext) -> None:
 
 
 async def clear_filters(update: Update, context: BotContext) -> None:
-    parts = (update.callback_query.data or "").split(":")
-    got = await _saved(update, context, parts[1] if len(parts) > 1 else "")
+    got = await _saved(update, context)
     if got is None:
         return
-    _qid, query, _flt = got
+    _qid, query, _flt, _parts = got
     await update.callback_query.answer()
     new_qid = await context.services.storage.save_query(update.effective_user.id, query, {})
     await show_page(update, context, new_qid, query, {}, 0, edit=True)

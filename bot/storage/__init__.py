@@ -19,7 +19,10 @@ from bot.storage.patents import PatentQueries, PatentRow, UpsertCounts
 from bot.storage.stats import CountyEvents, InstitutionStats, StatsQueries
 from bot.storage.users import UserQueries, language_from_telegram
 
-__all__ = ["ALEMBIC_INI", "LeadView", "RatingSummary", "TransactionView", "AssessedPatent", "PatentCardData", "AssessmentView", "ReviewOutcome", "DialogSnapshot", "StaleDialog", "Grant", "RedeemResult", "PatentRow", "Storage", "UpsertCounts", "language_from_telegram", "open_storage"]
+__all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "CountyEvents", "DialogSnapshot", "Grant",
+           "InstitutionStats", "LeadView", "PatentCardData", "PatentRow", "RatingSummary", "RedeemResult",
+           "ReviewOutcome", "StaleDialog", "Storage", "TransactionView", "UpsertCounts",
+           "language_from_telegram", "open_storage"]
 
 
 class Storage(PatentQueries, UserQueries, RoleQueries, AssessmentQueries, LibraryQueries, RatingQueries,
