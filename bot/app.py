@@ -69,7 +69,8 @@ async def _post_init(app: Application) -> None:
     if services.catalog.index is None:
         await services.catalog.load()
     # every push (notifications, broadcasts, reminders) goes through the durable, rate-limited outbox
-    services.outbox = Outbox(services.storage, app.bot, clock=services.clock, i18n=services.i18n)
+    services.outbox = Outbox(services.storage, app.bot, clock=services.clock, i18n=services.i18n,
+                             worker_id=services.settings.outbox_worker_id)
     await services.outbox.start()
     services.digests = DigestJob(services)
     await services.digests.start()

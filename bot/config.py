@@ -38,6 +38,7 @@ class Settings:
     log_level: str = "INFO"
     flood_rate: float = 3.0  # per-user messages/taps per second, sustained
     flood_burst: int = 8  # per-user burst
+    outbox_worker_id: str | None = None  # stable per process slot: a restart takes over its own pushes at once
 
     @property
     def effective_database_url(self) -> str:
@@ -67,4 +68,5 @@ class Settings:
             log_level=e.get("LOG_LEVEL", "INFO"),
             flood_rate=float(e.get("FLOOD_RATE", "3")),
             flood_burst=int(e.get("FLOOD_BURST", "8")),
+            outbox_worker_id=e.get("OUTBOX_WORKER_ID") or None,
         )

@@ -62,14 +62,20 @@ the same way (the request may have arrived) and are retried (at-least-once).
 
 **The remaining window.** Under the default policy a duplicate needs a crash inside
 [Telegram has processed a message, its sent-mark has committed]: the answer's trip back, PTB parsing
-it and one small UPDATE (sent-marks are group-committed, one statement, no ORM session). Claims are
-committed only for rows that are sent at once (a row never sits claimed waiting for tokens), and under
-a backlog the next claim waits until the previous burst is recorded, so the marks never queue behind
-it. On this machine against the local emulator that is a few milliseconds per message; measured as
-a share of the sending time it is the probability that a kill -9 at a random instant produces a
-duplicate (``benchmarks/broadcast_bench.py`` prints it: "ambiguous window open … %"). Against the
-real Telegram it is at least half a network round trip per message. At the instant of a crash at
-most the rows in flight — one burst, ≤ ``concurrency`` — can be ambiguous; most instants, none.
+it and one small UPDATE. That is kept short: claims are committed only for rows sent at once (a row
+never sits claimed waiting for tokens); the calls of a burst are started one event-loop turn apart,
+so early answers are read while later requests are built; sent-marks are group-committed as one
+executemany (on SQLite through a plain sqlite3 connection, ~0.2 ms, not aiosqlite's thread hops);
+and under a backlog the next claim waits until the previous burst is recorded. Measured with
+``benchmarks/broadcast_bench.py`` (10,000 recipients, local emulator, a shared 2-CPU machine): median
+11 ms (SQLite) / 32 ms (PostgreSQL) from "the emulator processed it" to "recorded", and some message
+was in that state during ~14 % of the sending time — the chance that a kill -9 at a random instant
+during a broadcast causes duplicates (then 2–6 of them, the answered part of one burst; 30 random
+kills during 3,000-recipient runs: 5 found a burst in flight, 14 duplicates in all, nothing lost).
+Against the real Telegram it is at least half a network round trip per burst. At the instant of a
+crash at most the rows in flight — one burst, ≤ ``concurrency`` — are ambiguous; at most instants,
+none. A graceful stop (SIGTERM → ``stop()``) finishes the calls in flight and leaves nothing
+ambiguous.
 
 Rows in 'sending' are taken over by a restarted process with the same ``worker_id`` at once (give
 each process slot a stable id, e.g. the host/pod name + slot number) and by any process once

@@ -12,6 +12,7 @@ import datetime as dt
 import itertools
 import random
 import time
+from typing import Self
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -59,7 +60,7 @@ class Env:
         self.bot: Bot | None = None
         self.outboxes: list[Outbox] = []
 
-    async def __aenter__(self) -> Env:
+    async def __aenter__(self) -> Self:
         await self.emu.start()
         self.bot = Bot(TOKEN, base_url=self.emu.base_url, base_file_url=self.emu.base_file_url)
         await self.bot.initialize()
