@@ -461,6 +461,11 @@ class DialogEngine:
         return text, InlineKeyboardMarkup(rows)
 
 
+async def load_patent(services: Any, ctx: dict, answers: Answers) -> dict:
+    """The usual ``Dialog.load``: the patent the dialog is about (``ctx["patent_id"]``)."""
+    return {"patent": await services.storage.get_patent(ctx.get("patent_id", ""))}
+
+
 def _copy(data: dict) -> dict:
     import copy
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dialogs.engine import Dialog, Step
+from bot.dialogs.engine import Dialog, Step, load_patent
 from bot.dialogs.self_assessment import PRICE_RANGES
 from bot.models import Role
 
@@ -40,10 +40,6 @@ def columns_to_answers(c: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in pairs.items() if v not in (None, [], "")}
 
 
-async def _load(services: Any, ctx: dict, answers: dict) -> dict:
-    return {"patent": await services.storage.get_patent(ctx.get("patent_id", ""))}
-
-
 async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict, answers: dict,
                    finished: bool) -> None:
     if not finished:
@@ -71,4 +67,4 @@ async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: 
     return "rating_saved", {"patent": await services.storage.get_patent(ctx["patent_id"])}
 
 
-RATING = Dialog("rate", STEPS, load=_load, persist=_persist, finish=_finish, roles=(Role.ENTERPRISE, Role.EXPERT))
+RATING = Dialog("rate", STEPS, load=load_patent, persist=_persist, finish=_finish, roles=(Role.ENTERPRISE, Role.EXPERT))

@@ -3,12 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.dialogs.engine import Dialog, Step
+from bot.dialogs.engine import Dialog, Step, load_patent
 from bot.models import Role
-
-
-async def _load(services: Any, ctx: dict, answers: dict) -> dict:
-    return {"patent": await services.storage.get_patent(ctx.get("patent_id", ""))}
 
 
 async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: dict) -> tuple[str, dict]:
@@ -17,5 +13,5 @@ async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: 
     return await apply_review(update, context, ctx["assessment_id"], approve=False, note=answers["note"])
 
 
-REVIEW_NOTE = Dialog("rnote", (Step("note", "text", max_len=500, min_len=2),), load=_load, finish=_finish,
+REVIEW_NOTE = Dialog("rnote", (Step("note", "text", max_len=500, min_len=2),), load=load_patent, finish=_finish,
                      roles=(Role.TECH_TRANSFER,))

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dialogs.engine import Dialog, Invalid, Step
+from bot.dialogs.engine import Dialog, Invalid, Step, load_patent
 from bot.models import Role
 
 KINDS = ("transfer", "license", "equity")
@@ -31,10 +31,6 @@ STEPS = (
 )
 
 
-async def _load(services: Any, ctx: dict, answers: dict) -> dict:
-    return {"patent": await services.storage.get_patent(ctx.get("patent_id", ""))}
-
-
 async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict, answers: dict,
                    finished: bool) -> None:
     if not finished:
@@ -51,4 +47,4 @@ async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: 
     return "transaction_saved", {"patent": await services.storage.get_patent(ctx["patent_id"])}
 
 
-TRANSACTION = Dialog("txn", STEPS, load=_load, persist=_persist, finish=_finish, roles=(Role.TECH_TRANSFER,))
+TRANSACTION = Dialog("txn", STEPS, load=load_patent, persist=_persist, finish=_finish, roles=(Role.TECH_TRANSFER,))
