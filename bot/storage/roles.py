@@ -85,25 +85,21 @@ class RoleQueries(StorageBase):
                        {"role": g.role, "scope": g.scope_key})
             return True
 
-    async def institution_by_name(self, name: str, *, create: bool = False) -> int | None:
+    async def _id_by_name(self, model: type[Institution] | type[Enterprise], name: str, create: bool) -> int | None:
         async with self.session() as s:
-            found = await s.scalar(select(Institution.id).where(Institution.name == name))
+            found = await s.scalar(select(model.id).where(model.name == name))
             if found is None and create:
-                inst = Institution(name=name)
-                s.add(inst)
+                row = model(name=name)
+                s.add(row)
                 await s.flush()
-                found = inst.id
+                found = row.id
             return found
 
+    async def institution_by_name(self, name: str, *, create: bool = False) -> int | None:
+        return await self._id_by_name(Institution, name, create)
+
     async def enterprise_by_name(self, name: str, *, create: bool = False) -> int | None:
-        async with self.session() as s:
-            found = await s.scalar(select(Enterprise.id).where(Enterprise.name == name))
-            if found is None and create:
-                ent = Enterprise(name=name)
-                s.add(ent)
-                await s.flush()
-                found = ent.id
-            return found
+        return await self._id_by_name(Enterprise, name, create)
 
     async def department_by(self, kind: str, county: str, *, create_name: str | None = None) -> int | None:
         async with self.session() as s:
