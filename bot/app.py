@@ -14,6 +14,7 @@ from bot.menus import MENU_COMMANDS
 from bot.outbox import Outbox
 from bot.processor import ChatOrderedUpdateProcessor
 from bot.scheduler import start_scheduler, stop_scheduler
+from bot.telegram_http import AiohttpRequest
 from bot.handlers import deadlines, events, subscriptions  # issue 6: events, subscriptions, deadlines
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,10 @@ def build_application(services: Services, *, token: str, base_url: str | None = 
                .context_types(ContextTypes(context=BotContext))
                .concurrent_updates(processor or ChatOrderedUpdateProcessor())
                .post_init(_post_init)
-               .post_stop(_post_stop))
+               .post_stop(_post_stop)
+               # aiohttp transport: a Bot API call costs ~7x less CPU than with httpx (bot/telegram_http.py)
+               .request(AiohttpRequest(connection_pool_size=256))
+               .get_updates_request(AiohttpRequest(connection_pool_size=1)))
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:

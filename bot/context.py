@@ -34,11 +34,17 @@ class Services:
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
-    """One per update; ``user()`` is cached so several handler groups share one DB round trip."""
+    """One per update. The sender (user row, role grants, dialog state) is loaded once, in one DB
+    transaction, and shared by every handler group that runs on the update (bot.handlers.common)."""
 
     def __init__(self, application: Application, chat_id: int | None = None, user_id: int | None = None):
         super().__init__(application, chat_id=chat_id, user_id=user_id)
         self._user: User | None = None
+        self._grants: tuple | None = None  # bot.storage.Grant rows as loaded with the user
+        # the dialog state as loaded with the user; handed out once (``take_dialog``), because the dialog
+        # engine writes it and a second reader must then see the database's version
+        self._dialog: Any = None
+        self._dialog_loaded = False
 
     @property
     def services(self) -> Services:

@@ -23,7 +23,7 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         self._waiting: dict[Any, int] = {}
         self._done: OrderedDict[int, None] = OrderedDict()
         self._remember = remember
-        self._cond: asyncio.Condition | None = None
+        self._waiters: dict[int, list[asyncio.Future]] = {}
 
     @staticmethod
     def _key(update: object) -> Any:
@@ -53,23 +53,32 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         self._done[update_id] = None
         while len(self._done) > self._remember:
             self._done.popitem(last=False)
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        async with self._cond:
-            self._cond.notify_all()
+        # wake only the waiters of this update (a shared Condition woke every waiter on every update:
+        # O(waiters) work per update under load)
+        for fut in self._waiters.pop(update_id, ()):
+            if not fut.done():
+                fut.set_result(None)
 
     def is_done(self, update_id: int) -> bool:
         return update_id in self._done
 
     async def wait_done(self, update_id: int, timeout: float = 10.0) -> None:
         """Wait until the update with this id has been fully processed by the handlers."""
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        async with self._cond:
-            await asyncio.wait_for(self._cond.wait_for(lambda: update_id in self._done), timeout)
+        if update_id in self._done:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(update_id, []).append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        finally:
+            waiters = self._waiters.get(update_id)
+            if waiters is not None and fut in waiters:
+                waiters.remove(fut)
+                if not waiters:
+                    del self._waiters[update_id]
 
     async def initialize(self) -> None:
-        self._cond = asyncio.Condition()
+        pass
 
     async def shutdown(self) -> None:
         pass

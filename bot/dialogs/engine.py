@@ -252,7 +252,7 @@ class DialogEngine:
         storage = context.services.storage
         lang = await _lang(update, context)
         parts = (query.data or "").split(":")
-        snap = await storage.get_dialog(update.effective_user.id, update.effective_chat.id)
+        snap = await _take_dialog(update, context)
         try:
             version = int(parts[1])
             op = parts[2]
@@ -287,7 +287,7 @@ class DialogEngine:
 
     async def on_text(self, update: Update, context: Any) -> bool:
         """Feed typed text to the active dialog; False if there is none (the text is a search then)."""
-        snap = await context.services.storage.get_dialog(update.effective_user.id, update.effective_chat.id)
+        snap = await _take_dialog(update, context)
         if snap is None or snap.dialog not in self.dialogs:
             return False
         dialog = self.dialogs[snap.dialog]
@@ -463,7 +463,7 @@ class DialogEngine:
 
 async def load_patent(services: Any, ctx: dict, answers: Answers) -> dict:
     """The usual ``Dialog.load``: the patent the dialog is about (``ctx["patent_id"]``)."""
-    return {"patent": await services.storage.get_patent(ctx.get("patent_id", ""))}
+    return {"patent": await services.storage.patent_for_display(ctx.get("patent_id", ""))}
 
 
 def _copy(data: dict) -> dict:
@@ -493,6 +493,12 @@ async def _allowed(update: Update, context: Any, dialog: Dialog) -> bool:
     from bot.handlers.common import require
 
     return await require(update, context, *dialog.roles)
+
+
+async def _take_dialog(update: Update, context: Any) -> DialogSnapshot | None:
+    from bot.handlers.common import take_dialog
+
+    return await take_dialog(update, context)
 
 
 async def _lang(update: Update, context: Any) -> str:

@@ -120,7 +120,7 @@ def columns_to_answers(c: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _load(services: Any, ctx: dict, answers: dict) -> dict:
-    patent = await services.storage.get_patent(ctx.get("patent_id", ""))
+    patent = await services.storage.patent_for_display(ctx.get("patent_id", ""))
     return {"patent": patent, "suggested_industry": ctx.get("suggested_industry")}
 
 

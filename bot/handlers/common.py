@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
@@ -13,20 +13,48 @@ from bot.context import BotContext
 from bot.i18n import fit_message
 from bot.models import User
 
+if TYPE_CHECKING:
+    from bot.roles import RoleSet
+    from bot.storage import DialogSnapshot
+
 log = logging.getLogger(__name__)
 
 
 async def current_user(update: Update, context: BotContext) -> User | None:
-    """The DB user behind this update (created or refreshed once per update)."""
+    """The DB user behind this update (created or refreshed once per update, together with the user's
+    role grants and dialog state in this chat: one transaction)."""
     if context._user is not None:
         return context._user
     tg = update.effective_user
     if tg is None:
         return None
     s = context.services
-    context._user = await s.storage.touch_user(tg.id, tg.first_name or "", tg.username, tg.language_code,
-                                               s.settings.default_language)
+    chat = update.effective_chat
+    actor = await s.storage.load_actor(tg.id, chat.id if chat is not None else None, tg.first_name or "",
+                                       tg.username, tg.language_code, s.settings.default_language)
+    context._user, context._grants = actor.user, actor.grants
+    context._dialog, context._dialog_loaded = actor.dialog, True
     return context._user
+
+
+async def take_dialog(update: Update, context: BotContext) -> DialogSnapshot | None:
+    """The sender's dialog state in this chat: the copy loaded with the user the first time, from the
+    database after that (the dialog engine may have changed it in between)."""
+    await current_user(update, context)
+    if context._dialog_loaded:
+        snap, context._dialog, context._dialog_loaded = context._dialog, None, False
+        return snap
+    return await context.services.storage.get_dialog(update.effective_user.id, update.effective_chat.id)
+
+
+async def sender_roles(update: Update, context: BotContext) -> RoleSet | None:
+    """The sender's roles as loaded with the user for this update (None without a user)."""
+    from bot.roles import RoleSet
+
+    user = await current_user(update, context)
+    if user is None:
+        return None
+    return RoleSet(user.id, tuple(context._grants or ()), user.id in context.services.settings.admin_ids)
 
 
 async def user_lang(update: Update, context: BotContext) -> str:
@@ -65,13 +93,9 @@ async def on_error(update: object, context: BotContext) -> None:
 
 async def require(update: Update, context: BotContext, *roles) -> bool:
     """Role check inside the handler: True if the user holds one of ``roles``; otherwise a refusal."""
-    from bot.roles import roles_of
-
-    user = await current_user(update, context)
-    if user is not None:
-        held = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
-        if held.has(*roles):
-            return True
+    held = await sender_roles(update, context)
+    if held is not None and held.has(*roles):
+        return True
     if update.callback_query is not None:
         lang = await user_lang(update, context)
         try:

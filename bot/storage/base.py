@@ -1,6 +1,7 @@
 """Engine, sessions, migrations and the audit helper shared by every query module."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import PROJECT_ROOT
 from bot.models import AuditLog
+from bot.storage.sqlite_inline import InlineConnection, inline_creator
 
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 
@@ -24,7 +26,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    # inline connections must never sleep on the event loop's thread: they wait for a busy database
+    # with asyncio back-off instead (bot/storage/sqlite_inline.py)
+    inline = isinstance(getattr(dbapi_conn, "driver_connection", None), InlineConnection)
+    cur.execute(f"PRAGMA busy_timeout={0 if inline else 10000}")
     cur.close()
 
 
@@ -43,8 +48,10 @@ class StorageBase:
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
+            if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                if parsed.get_driver_name() == "aiosqlite" and not parsed.query:
+                    kwargs["async_creator"] = inline_creator(parsed.database)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -53,6 +60,9 @@ class StorageBase:
         else:
             event.listen(self.engine.sync_engine, "handle_error", _discard_broken_connections)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.display_cache: dict[str, Any] = {}  # PatentQueries.patent_for_display
+        self._serial: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._serial_owner: asyncio.Task | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def migrate(self) -> None:
@@ -74,9 +84,30 @@ class StorageBase:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits on success, rolls back on error."""
-        async with self.sessions() as s:
-            async with s.begin():
-                yield s
+        if self._serial is None:
+            async with self.sessions() as s:
+                async with s.begin():
+                    yield s
+            return
+        # SQLite has one writer at a time; two of our own transactions racing for it made the loser
+        # sleep in SQLite's busy handler (1, 2, 5 … 100 ms steps) — 100+ ms of waiting per dialog step
+        # under load. Units of work in this process take turns on an asyncio lock instead (handed over
+        # at once); other processes (the CLI) still meet busy_timeout. Re-entrant for the task that
+        # holds it, so a nested unit of work can't deadlock itself.
+        task = asyncio.current_task()
+        if self._serial_owner is task:
+            async with self.sessions() as s:
+                async with s.begin():
+                    yield s
+            return
+        async with self._serial:
+            self._serial_owner = task
+            try:
+                async with self.sessions() as s:
+                    async with s.begin():
+                        yield s
+            finally:
+                self._serial_owner = None
 
     # -- audit -----------------------------------------------------------------------------------
     @staticmethod

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -12,6 +13,9 @@ from sqlalchemy import func, select
 
 from bot.models import Institution, Patent
 from bot.storage.base import StorageBase
+
+DISPLAY_CACHE_SECONDS = 30.0  # an import in another process shows up in dialog prompts within this
+DISPLAY_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,21 @@ class PatentQueries(StorageBase):
         async with self.session() as s:
             p = await s.get(Patent, patent_id)
             return PatentRow.of(p) if p else None
+
+    async def patent_for_display(self, patent_id: str) -> PatentRow | None:
+        """``get_patent`` through a small in-process cache of at most ``DISPLAY_CACHE_SECONDS``: a dialog
+        shows the same patent's title on every step, and that read was a transaction per step.
+        Only for display — anything that decides or writes reads the database."""
+        now = time.monotonic()
+        cache = self.display_cache
+        hit = cache.get(patent_id)
+        if hit is not None and now - hit[0] < DISPLAY_CACHE_SECONDS:
+            return hit[1]
+        row = await self.get_patent(patent_id)
+        if len(cache) >= DISPLAY_CACHE_SIZE:
+            cache.clear()
+        cache[patent_id] = (now, row)
+        return row
 
     async def get_patents(self, ids: Sequence[str]) -> dict[str, PatentRow]:
         if not ids:
@@ -121,6 +140,7 @@ class PatentQueries(StorageBase):
                     changed.append(p.id)
                 else:
                     counts.unchanged += 1
+        self.display_cache.clear()
         return counts, changed
 
     async def pub_no_owners(self, pub_nos: Sequence[str]) -> dict[str, str]:

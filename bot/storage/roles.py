@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import Department, Enterprise, Institution, Invite, Role, RoleGrant, User
 from bot.storage.base import StorageBase
@@ -53,15 +54,19 @@ def scope_key(g: RoleGrant | Invite) -> str:
 class RoleQueries(StorageBase):
     async def grants_of(self, user_id: int) -> list[Grant]:
         async with self.session() as s:
-            rows = await s.execute(
-                select(RoleGrant, Institution.name, Department.name, Enterprise.name)
-                .outerjoin(Institution, Institution.id == RoleGrant.institution_id)
-                .outerjoin(Department, Department.id == RoleGrant.department_id)
-                .outerjoin(Enterprise, Enterprise.id == RoleGrant.enterprise_id)
-                .where(RoleGrant.user_id == user_id, RoleGrant.revoked_at.is_(None))
-                .order_by(RoleGrant.id))
-            return [Grant(g.role, g.institution_id, g.department_id, g.enterprise_id, g.industry,
-                          inst or dept or ent or g.industry) for g, inst, dept, ent in rows]
+            return await self._grants(s, user_id)
+
+    @staticmethod
+    async def _grants(s: AsyncSession, user_id: int) -> list[Grant]:
+        rows = await s.execute(
+            select(RoleGrant, Institution.name, Department.name, Enterprise.name)
+            .outerjoin(Institution, Institution.id == RoleGrant.institution_id)
+            .outerjoin(Department, Department.id == RoleGrant.department_id)
+            .outerjoin(Enterprise, Enterprise.id == RoleGrant.enterprise_id)
+            .where(RoleGrant.user_id == user_id, RoleGrant.revoked_at.is_(None))
+            .order_by(RoleGrant.id))
+        return [Grant(g.role, g.institution_id, g.department_id, g.enterprise_id, g.industry,
+                      inst or dept or ent or g.industry) for g, inst, dept, ent in rows]
 
     async def grant_role(self, user_id: int, role: Role, *, granted_by: int | None = None,
                          institution_id: int | None = None, department_id: int | None = None,
