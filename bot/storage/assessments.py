@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import AssessmentStatus, InventorPatent, Patent, SelfAssessment, utcnow
@@ -35,6 +35,13 @@ class ReviewOutcome:
     patent: PatentRow | None = None
     status: str | None = None
     reviewed_at: Any = None
+
+
+_T = SelfAssessment.__table__
+# built once (every answer in the self-assessment dialog runs them)
+_SELECT_OWN = select(_T).where(_T.c.patent_id == bindparam("b_patent"), _T.c.inventor_id == bindparam("b_user"))
+_INSERT = insert(_T)
+_UPDATE_BY_ID = update(_T).where(_T.c.id == bindparam("b_id"))
 
 
 def _columns(a: SelfAssessment) -> dict[str, Any]:
@@ -81,28 +88,29 @@ class AssessmentQueries(StorageBase):
                               *, submit: bool = False, now: Any = None) -> None:
         """Write the answers so far (in the caller's transaction); ``submit`` also submits for review.
 
-        Any edit of a submitted or reviewed assessment makes it a draft again until re-submitted."""
-        a = await s.scalar(select(SelfAssessment).where(SelfAssessment.patent_id == patent_id,
-                                                        SelfAssessment.inventor_id == user_id))
-        before = None
-        if a is None:
-            a = SelfAssessment(patent_id=patent_id, inventor_id=user_id, status=AssessmentStatus.DRAFT.value)
-            s.add(a)
-        else:
-            before = {**_columns(a), "status": a.status}
+        Any edit of a submitted or reviewed assessment makes it a draft again until re-submitted.
+        Core statements on the session's connection: a dialog step runs this on every answer."""
+        conn = await s.connection()
+        row = (await conn.execute(_SELECT_OWN, {"b_patent": patent_id, "b_user": user_id})).first()
+        before = None if row is None else {**{c: getattr(row, c) for c in ASSESSMENT_COLUMNS}, "status": row.status}
         changed = before is None or any(before.get(k) != v for k, v in columns.items())
-        for k, v in columns.items():
-            setattr(a, k, v)
+        if not (changed or submit):
+            return
+        values = dict(columns)
         if submit:
-            a.status = AssessmentStatus.SUBMITTED.value
-            a.submitted_at = now or utcnow()  # the service clock, so schedules (digests) agree with it
-            a.reviewer_note = None
-        elif changed:
-            a.status = AssessmentStatus.DRAFT.value
-        if changed or submit:
-            await s.flush()
-            self.audit(s, user_id, "submit_assessment" if submit else "save_assessment", "assessment",
-                       str(a.id), _jsonable(before), _jsonable({**columns, "status": a.status, "patent": patent_id}))
+            values.update(status=AssessmentStatus.SUBMITTED.value, reviewer_note=None,
+                          submitted_at=now or utcnow())  # the service clock, so schedules (digests) agree
+        else:
+            values["status"] = AssessmentStatus.DRAFT.value
+        if row is None:
+            res = await conn.execute(_INSERT, {"patent_id": patent_id, "inventor_id": user_id, **values})
+            assessment_id = res.inserted_primary_key[0]
+        else:
+            await conn.execute(_UPDATE_BY_ID, {"b_id": row.id, **values})
+            assessment_id = row.id
+        await self.audit_core(conn, user_id, "submit_assessment" if submit else "save_assessment", "assessment",
+                              str(assessment_id), _jsonable(before),
+                              _jsonable({**columns, "status": values["status"], "patent": patent_id}))
 
     async def submitted_for_institution(self, institution_id: int, *, limit: int = 5, offset: int = 0
                                         ) -> tuple[list[AssessmentView], int]:

@@ -9,15 +9,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, cast, event, select
+from sqlalchemy import String, cast, event, insert, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.config import PROJECT_ROOT
 from bot.models import AuditLog
 from bot.storage.sqlite_inline import InlineConnection, inline_creator
 
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+_INSERT_AUDIT = insert(AuditLog.__table__)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -82,34 +83,48 @@ class StorageBase:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits on success, rolls back on error."""
-        if self._serial is None:
-            async with self.sessions() as s:
-                async with s.begin():
-                    yield s
+    async def _turn(self) -> AsyncIterator[None]:
+        """On SQLite, units of work of this process take turns (see ``session``); a no-op elsewhere."""
+        task = asyncio.current_task()
+        if self._serial is None or self._serial_owner is task:
+            yield
             return
         # SQLite has one writer at a time; two of our own transactions racing for it made the loser
         # sleep in SQLite's busy handler (1, 2, 5 … 100 ms steps) — 100+ ms of waiting per dialog step
         # under load. Units of work in this process take turns on an asyncio lock instead (handed over
-        # at once); other processes (the CLI) still meet busy_timeout. Re-entrant for the task that
-        # holds it, so a nested unit of work can't deadlock itself.
-        task = asyncio.current_task()
-        if self._serial_owner is task:
-            async with self.sessions() as s:
-                async with s.begin():
-                    yield s
-            return
+        # at once); other processes (the CLI) are waited for in bot/storage/sqlite_inline.py.
+        # Re-entrant for the task that holds it, so a nested unit of work can't deadlock itself.
         async with self._serial:
             self._serial_owner = task
             try:
-                async with self.sessions() as s:
-                    async with s.begin():
-                        yield s
+                yield
             finally:
                 self._serial_owner = None
 
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commits on success, rolls back on error."""
+        async with self._turn():
+            async with self.sessions() as s:
+                async with s.begin():
+                    yield s
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A unit of work in SQLAlchemy Core, for the hottest paths (a dialog step): the same
+        transaction semantics as ``session`` at about half the CPU of the ORM."""
+        async with self._turn():
+            async with self.engine.begin() as conn:
+                yield conn
+
     # -- audit -----------------------------------------------------------------------------------
+    @staticmethod
+    async def audit_core(conn: AsyncConnection, actor_id: int | None, action: str, entity_kind: str,
+                         entity_id: str, before: dict | None, after: dict | None) -> None:
+        """``audit`` for Core units of work (same row, same transaction as the change)."""
+        await conn.execute(_INSERT_AUDIT, {"actor_id": actor_id, "action": action, "entity_kind": entity_kind,
+                                           "entity_id": entity_id, "before": before, "after": after})
+
     @staticmethod
     def audit(s: AsyncSession, actor_id: int | None, action: str, entity_kind: str, entity_id: str,
               before: dict | None, after: dict | None) -> None:

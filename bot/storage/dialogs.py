@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import DialogState
@@ -13,6 +13,14 @@ from bot.storage.base import StorageBase
 
 class StaleDialog(Exception):
     """The state changed under us (another process or a raced update); the caller re-reads."""
+
+
+_T = DialogState.__table__
+_GUARD = ((_T.c.user_id == bindparam("b_user")) & (_T.c.chat_id == bindparam("b_chat"))
+          & (_T.c.version == bindparam("b_version")))
+# built once (a dialog step runs one of them): no per-step statement construction
+_UPDATE_GUARDED = update(_T).where(_GUARD)
+_DELETE_GUARDED = delete(_T).where(_GUARD)
 
 
 @dataclass(frozen=True)
@@ -59,14 +67,13 @@ class DialogQueries(StorageBase):
         and nothing is written.
         """
         async with self.session() as s:
+            conn = await s.connection()  # Core statements on the session's transaction: every step runs this
+            key = {"b_user": snap.user_id, "b_chat": snap.chat_id, "b_version": snap.version}
             if step is None:
-                res = await s.execute(delete(DialogState).where(
-                    DialogState.user_id == snap.user_id, DialogState.chat_id == snap.chat_id,
-                    DialogState.version == snap.version))
+                res = await conn.execute(_DELETE_GUARDED, key)
             else:
-                res = await s.execute(update(DialogState).where(
-                    DialogState.user_id == snap.user_id, DialogState.chat_id == snap.chat_id,
-                    DialogState.version == snap.version).values(step=step, data=data, version=snap.version + 1))
+                res = await conn.execute(_UPDATE_GUARDED, {**key, "step": step, "data": data,
+                                                           "version": snap.version + 1})
             if res.rowcount != 1:
                 raise StaleDialog()
             if persist is not None:

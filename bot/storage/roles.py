@@ -5,8 +5,8 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.models import Department, Enterprise, Institution, Invite, Role, RoleGrant, User
 from bot.storage.base import StorageBase
@@ -51,22 +51,29 @@ def scope_key(g: RoleGrant | Invite) -> str:
     return ""
 
 
+# plain columns, not entities: the same statement runs on an ORM session or a Core connection; built
+# once because it runs on every update
+_SELECT_GRANTS = (
+    select(RoleGrant.role, RoleGrant.institution_id, RoleGrant.department_id, RoleGrant.enterprise_id,
+           RoleGrant.industry, Institution.name, Department.name, Enterprise.name)
+    .select_from(RoleGrant)
+    .outerjoin(Institution, Institution.id == RoleGrant.institution_id)
+    .outerjoin(Department, Department.id == RoleGrant.department_id)
+    .outerjoin(Enterprise, Enterprise.id == RoleGrant.enterprise_id)
+    .where(RoleGrant.user_id == bindparam("b_user"), RoleGrant.revoked_at.is_(None))
+    .order_by(RoleGrant.id))
+
+
 class RoleQueries(StorageBase):
     async def grants_of(self, user_id: int) -> list[Grant]:
         async with self.session() as s:
             return await self._grants(s, user_id)
 
     @staticmethod
-    async def _grants(s: AsyncSession, user_id: int) -> list[Grant]:
-        rows = await s.execute(
-            select(RoleGrant, Institution.name, Department.name, Enterprise.name)
-            .outerjoin(Institution, Institution.id == RoleGrant.institution_id)
-            .outerjoin(Department, Department.id == RoleGrant.department_id)
-            .outerjoin(Enterprise, Enterprise.id == RoleGrant.enterprise_id)
-            .where(RoleGrant.user_id == user_id, RoleGrant.revoked_at.is_(None))
-            .order_by(RoleGrant.id))
-        return [Grant(g.role, g.institution_id, g.department_id, g.enterprise_id, g.industry,
-                      inst or dept or ent or g.industry) for g, inst, dept, ent in rows]
+    async def _grants(s: AsyncSession | AsyncConnection, user_id: int) -> list[Grant]:
+        rows = await s.execute(_SELECT_GRANTS, {"b_user": user_id})
+        return [Grant(role, inst_id, dept_id, ent_id, industry, inst or dept or ent or industry)
+                for role, inst_id, dept_id, ent_id, industry, inst, dept, ent in rows]
 
     async def grant_role(self, user_id: int, role: Role, *, granted_by: int | None = None,
                          institution_id: int | None = None, department_id: int | None = None,

@@ -5,13 +5,22 @@ import datetime as dt
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import DialogState, RoleGrant, User, utcnow
 from bot.storage.base import StorageBase
 from bot.storage.dialogs import DialogSnapshot
 from bot.storage.roles import Grant
+
+_USERS = User.__table__
+_DIALOGS = DialogState.__table__
+# built once: SQLAlchemy then memoizes their cache keys, and a statement per update costs no construction
+_SELECT_USER = select(_USERS).where(_USERS.c.id == bindparam("b_user"))
+_INSERT_USER = insert(_USERS)
+_UPDATE_USER = update(_USERS).where(_USERS.c.id == bindparam("b_user"))
+_SELECT_DIALOG = select(_DIALOGS).where(_DIALOGS.c.user_id == bindparam("b_user"),
+                                        _DIALOGS.c.chat_id == bindparam("b_chat"))
 
 
 @dataclass(frozen=True)
@@ -38,15 +47,40 @@ class UserQueries(StorageBase):
                          telegram_language: str | None, default_language: str) -> Actor:
         """Everything an update needs to know about its sender, in ONE transaction: the refreshed user,
         their active role grants and their dialog state in this chat (a dialog step used to open four
-        transactions for these)."""
-        async with self.session() as s:
-            user = await self._touch_user(s, user_id, first_name, username, telegram_language, default_language)
-            grants = await self._grants(s, user_id)
+        transactions for these). Core statements: this runs on every update."""
+        lang = language_from_telegram(telegram_language, default_language)
+        first_name = first_name[:128]
+        async with self.connection() as c:
+            found = (await c.execute(_SELECT_USER, {"b_user": user_id})).first()
+            now = utcnow()
+            if found is None:
+                row = {"id": user_id, "first_name": first_name, "username": username, "language": lang,
+                       "language_chosen": False, "blocked_bot": False, "phone": None, "last_digest_at": None,
+                       "created_at": now, "last_seen_at": now}
+                await c.execute(_INSERT_USER, row)
+            else:
+                row = dict(found._mapping)
+                # the same rules as _touch_user; an ordinary update writes nothing
+                changes: dict = {}
+                if row["first_name"] != first_name:
+                    changes["first_name"] = first_name
+                if row["username"] != username:
+                    changes["username"] = username
+                if row["last_seen_at"] is None or now - row["last_seen_at"] > LAST_SEEN_RESOLUTION:
+                    changes["last_seen_at"] = now
+                if row["blocked_bot"]:
+                    changes["blocked_bot"] = False
+                if not row["language_chosen"] and row["language"] != lang:
+                    changes["language"] = lang
+                if changes:
+                    await c.execute(_UPDATE_USER, {"b_user": user_id, **changes})
+                    row.update(changes)
+            grants = await self._grants(c, user_id)
             dialog = None
             if chat_id is not None:
-                row = await s.get(DialogState, (user_id, chat_id))
-                dialog = DialogSnapshot.of(row) if row else None
-            return Actor(user, tuple(grants), dialog)
+                found = (await c.execute(_SELECT_DIALOG, {"b_user": user_id, "b_chat": chat_id})).first()
+                dialog = DialogSnapshot.of(found) if found is not None else None
+        return Actor(User(**row), tuple(grants), dialog)
 
     async def _touch_user(self, s: AsyncSession, user_id: int, first_name: str, username: str | None,
                           telegram_language: str | None, default_language: str) -> User:
