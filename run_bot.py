@@ -15,7 +15,6 @@ All settings come from the environment; see README.md and .env.example.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -211,29 +210,31 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level if args.command in (None, "run", "playground") else "WARNING",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from bot.loop import run_loop
+
     cmd = args.command or "run"
     if cmd == "import":
-        return asyncio.run(_cmd_import(settings, args))
+        return run_loop(_cmd_import(settings, args))
     if cmd == "search":
-        return asyncio.run(_cmd_search(settings, args))
+        return run_loop(_cmd_search(settings, args))
     if cmd == "migrate":
-        return asyncio.run(_cmd_migrate(settings))
+        return run_loop(_cmd_migrate(settings))
     if cmd == "export":
-        return asyncio.run(_cmd_export(settings, args))
+        return run_loop(_cmd_export(settings, args))
     if cmd == "stats":
-        return asyncio.run(_cmd_stats(settings, args))
+        return run_loop(_cmd_stats(settings, args))
     if cmd == "invite":
-        return asyncio.run(_cmd_invite(settings, args))
+        return run_loop(_cmd_invite(settings, args))
     from bot import runtime
 
     if cmd == "playground" or not settings.bot_token:
         from bot.playground import run_playground
 
-        asyncio.run(run_playground(settings))
+        run_loop(run_playground(settings))
     elif settings.webhook_url:
-        asyncio.run(runtime.run_webhook(settings))
+        run_loop(runtime.run_webhook(settings))
     else:
-        asyncio.run(runtime.run_polling(settings))
+        run_loop(runtime.run_polling(settings))
     return 0
 
 

@@ -12,9 +12,9 @@ A *step* is one user action; its latency runs from the action (the POST to the e
 API) until the bot has finished processing that update (``ChatOrderedUpdateProcessor.wait_done``)
 and the user has fetched the changed messages — i.e. until the answer is on the user's screen.
 
-    python benchmarks/dialog_bench.py --quick                    # CI: 8 users × 6 s per config (< 60 s)
+    python benchmarks/dialog_bench.py --quick                    # CI: 6 users × 3 s, inproc + split
     python benchmarks/dialog_bench.py --users 40 --seconds 30    # the full run
-    python benchmarks/dialog_bench.py --db sqlite --emulator inproc
+    python benchmarks/dialog_bench.py --db sqlite --emulator split     # the bot alone in its process
     python benchmarks/dialog_bench.py --pg-url postgresql+asyncpg://postgres@127.0.0.1:55433/postgres
     python benchmarks/dialog_bench.py --profile prof.html        # pyinstrument over one config
 
@@ -24,8 +24,11 @@ Without ``--pg-url`` a throwaway PostgreSQL cluster is started from /usr/lib/pos
 Each configuration (database × emulator placement) runs in a fresh child process so that its peak RSS
 is its own. ``--emulator inproc``: emulator, bot and load generator share one process (one event
 loop, so on a 2-core box they also share ONE core); ``subprocess``: the emulator runs in its own
-process (the second core), the bot and the load generator stay together (the load generator needs
-the processor to know when an update is done).
+process (the second core), the bot and the load generator stay together; ``split``: the emulator
+and the simulated users run in a child process and the bot alone in its own — as in production,
+where Telegram and the phones are elsewhere. The bot process tells the users' process over a
+loopback socket when it has finished an update (the ``wait_done`` signal), so latency still runs
+until the answer is on the user's screen. Bot processes run on uvloop, as run_bot.py does.
 
 Prints a markdown table; exit status 1 if a step went unanswered or a handler logged an error.
 """
@@ -279,6 +282,149 @@ async def emulator_server() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
+# --emulator split: the emulator AND the simulated users in a child process, the bot alone in its own
+# ---------------------------------------------------------------------------------------------------
+# The bot process tells the child, over a loopback TCP line protocol, when it has finished an update
+# ("d <update_id>"), and resets a user's assessment between rounds on request ("r <uid>" -> "k <uid>").
+# The child starts measuring on "start <json>", says "m" when the measured phase begins and
+# "e <json>" with the latencies when it ends. So the bot's CPU per step is the bot's alone, as in
+# production where the phones and Telegram are elsewhere.
+
+async def users_server(ctrl_port: int) -> None:
+    from bot.devserver.client import SimUser
+    from bot.devserver.emulator import BotAPIEmulator
+
+    import aiohttp
+
+    emu = BotAPIEmulator(token=TOKEN)
+    await emu.start()
+    print(json.dumps({"port": emu.port}), flush=True)
+    reader, writer = await asyncio.open_connection("127.0.0.1", ctrl_port)
+    loop = asyncio.get_running_loop()
+    done: set[int] = set()
+    waiting: dict[int, asyncio.Future] = {}
+    resets: dict[int, asyncio.Future] = {}
+    started: asyncio.Future = loop.create_future()
+
+    async def read_ctrl() -> None:
+        while line := await reader.readline():
+            kind, _, arg = line.decode().rstrip("\n").partition(" ")
+            if kind == "d":
+                uid = int(arg)
+                fut = waiting.pop(uid, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+                else:
+                    done.add(uid)
+            elif kind == "k":
+                fut = resets.pop(int(arg), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+            elif kind == "start" and not started.done():
+                started.set_result(json.loads(arg))
+
+    ctrl_task = asyncio.create_task(read_ctrl())
+
+    async def settle(update_id: int) -> None:
+        if update_id in done:
+            done.discard(update_id)
+            return
+        fut = waiting.setdefault(update_id, loop.create_future())
+        await asyncio.wait_for(fut, 60)
+
+    async def reset(uid: int) -> None:
+        fut = resets[uid] = loop.create_future()
+        writer.write(f"r {uid}\n".encode())
+        await asyncio.wait_for(fut, 60)
+
+    cfg = await started
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    sims = []
+    for uid in cfg["uids"]:
+        u = SimUser(emu.url, uid, f"发明人{uid % 1000}", language_code="zh-hans", session=http, settle=settle)
+        await u.register()
+        sims.append(u)
+    latencies: list[float] = []
+    unanswered: list[str] = []
+    rounds = [0]
+
+    async def one_round(u, record: bool) -> None:
+        for kind, arg in ROUND:
+            t = time.perf_counter()
+            r = await (u.send(arg) if kind == "send" else u.press(arg))
+            if record:
+                latencies.append(time.perf_counter() - t)
+                if not r and not r.toast:
+                    unanswered.append(f"{u.user_id} {kind} {arg!r}")
+        await reset(u.user_id)
+        if record:
+            rounds[0] += 1
+
+    await asyncio.gather(*(one_round(u, False) for u in sims[:2]))
+    await asyncio.gather(*(u.send("/mypatents") for u in sims[2:]))
+    writer.write(b"m\n")
+    start = time.perf_counter()
+    deadline = start + cfg["seconds"]
+
+    async def loop_user(u) -> None:
+        while time.perf_counter() < deadline:
+            await one_round(u, True)
+
+    await asyncio.gather(*(loop_user(u) for u in sims))
+    elapsed = time.perf_counter() - start
+    writer.write(("e " + json.dumps({"latencies": latencies, "elapsed": elapsed, "rounds": rounds[0],
+                                     "unanswered": unanswered[:5], "n_unanswered": len(unanswered)}) + "\n")
+                 .encode())
+    await writer.drain()
+    await asyncio.to_thread(sys.stdin.read)  # until the bot process closes our stdin
+    ctrl_task.cancel()
+    await http.close()
+    await emu.stop()
+
+
+class SplitUsers(RemoteEmulator):
+    """The child of ``users_server``: the emulator's surface for the harness plus the control link."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server: asyncio.base_events.Server | None = None
+        self.lines: asyncio.Queue = asyncio.Queue()
+        self.writer: asyncio.StreamWriter | None = None
+        self.connected = asyncio.Event()
+        self.on_reset = None  # async (uid) -> None, set by run_config
+
+    async def start(self) -> None:
+        async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.writer = writer
+            self.connected.set()
+            while line := await reader.readline():
+                kind, _, arg = line.decode().rstrip("\n").partition(" ")
+                if kind == "r":
+                    asyncio.create_task(self._reset(int(arg)))
+                else:
+                    await self.lines.put((kind, arg))
+
+        self.server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        self.proc = subprocess.Popen([sys.executable, __file__, "--users-server", str(port)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = await asyncio.to_thread(self.proc.stdout.readline)
+        self.port = json.loads(line)["port"]
+
+    async def _reset(self, uid: int) -> None:
+        await self.on_reset(uid)
+        self.writer.write(f"k {uid}\n".encode())
+
+    def send(self, line: str) -> None:
+        self.writer.write((line + "\n").encode())
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.server is not None:
+            self.server.close()
+
+
+# ---------------------------------------------------------------------------------------------------
 # the harness (as tests/conftest.BotHarness, with the flood guard lifted and DB instrumentation)
 # ---------------------------------------------------------------------------------------------------
 
@@ -361,7 +507,8 @@ class Harness:
         from bot.processor import ChatOrderedUpdateProcessor
         from bot.runtime import open_services
 
-        self.emulator = RemoteEmulator() if self.remote else BotAPIEmulator(token=TOKEN)
+        self.emulator = ({"split": SplitUsers, True: RemoteEmulator}[self.remote]() if self.remote
+                         else BotAPIEmulator(token=TOKEN))
         await self.emulator.start()
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self.services = await open_services(self.settings)
@@ -431,7 +578,8 @@ async def run_config(cfg: dict) -> dict:
     errors = ErrorCollector()
     logging.getLogger("bot").addHandler(errors)
     logging.getLogger("telegram").addHandler(errors)
-    h = Harness(data_dir, db_url, remote_emulator=cfg["emulator"] == "subprocess")
+    remote = {"subprocess": True, "split": "split"}.get(cfg["emulator"], False)
+    h = Harness(data_dir, db_url, remote_emulator=remote)
     profiler = None
     try:
         t0 = time.perf_counter()
@@ -439,13 +587,15 @@ async def run_config(cfg: dict) -> dict:
         await h.start()
         st = h.services.storage
         inst = await st.institution_by_name(INSTITUTION, create=True)
+        split = cfg["emulator"] == "split"
+        uids = [FIRST_USER + i for i in range(users)]
         sims = []
-        for i in range(users):
-            uid = FIRST_USER + i
+        for i, uid in enumerate(uids):
             await st.grant_role(uid, Role.INVENTOR, institution_id=inst)
             if not await st.link_patent(uid, patent_ids[i], inst):
                 raise RuntimeError(f"could not link {patent_ids[i]}")
-            sims.append(await h.user(uid))
+            if not split:
+                sims.append(await h.user(uid))
         setup = time.perf_counter() - t0
 
         latencies: list[float] = []
@@ -471,10 +621,33 @@ async def run_config(cfg: dict) -> dict:
             if record:
                 rounds[0] += 1
 
-        # warm-up, not counted: a whole round for two users (template compilation, caches, connections),
-        # one message for everybody else
-        await asyncio.gather(*(one_round(u, False) for u in sims[:2]))
-        await asyncio.gather(*(u.send("/mypatents") for u in sims[2:]))
+        if split:
+            emu = h.emulator
+            emu.on_reset = reset
+            mark_done = h.processor._mark_done
+
+            pending_done: list[int] = []
+
+            def flush_done() -> None:
+                emu.writer.write("".join(f"d {i}\n" for i in pending_done).encode())
+                pending_done.clear()
+
+            async def mark_done_and_tell(update_id: int) -> None:
+                await mark_done(update_id)
+                # updates finished in the same loop iteration share one socket write
+                if not pending_done:
+                    asyncio.get_running_loop().call_soon(flush_done)
+                pending_done.append(update_id)
+
+            h.processor._mark_done = mark_done_and_tell
+            await asyncio.wait_for(emu.connected.wait(), 60)
+            emu.send("start " + json.dumps({"uids": uids, "seconds": seconds}))
+            kind, _ = await emu.lines.get()  # warm-up done, measuring
+        else:
+            # warm-up, not counted: a whole round for two users (template compilation, caches,
+            # connections), one message for everybody else
+            await asyncio.gather(*(one_round(u, False) for u in sims[:2]))
+            await asyncio.gather(*(u.send("/mypatents") for u in sims[2:]))
 
         deadline = None
 
@@ -494,8 +667,14 @@ async def run_config(cfg: dict) -> dict:
         start = time.perf_counter()
         deadline = start + seconds
         print(f"measuring: pid {os.getpid()} for {seconds:g} s", file=sys.stderr, flush=True)
-        await asyncio.gather(*(loop_user(u) for u in sims))
-        elapsed = time.perf_counter() - start
+        if split:
+            kind, arg = await emu.lines.get()  # the users' results
+            res = json.loads(arg)
+            latencies, elapsed, rounds[0] = res["latencies"], res["elapsed"], res["rounds"]
+            unanswered = res["unanswered"] + [""] * (res["n_unanswered"] - len(res["unanswered"]))
+        else:
+            await asyncio.gather(*(loop_user(u) for u in sims))
+            elapsed = time.perf_counter() - start
         if profiler is not None:
             profiler.stop()
             Path(cfg["profile"]).write_text(profiler.output_html())
@@ -590,27 +769,39 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=40)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    ap.add_argument("--emulator", choices=("inproc", "subprocess", "both"), default="both")
+    ap.add_argument("--emulator", default="all",
+                    help="where the emulator (and the simulated users) run, comma-separated: inproc = all in "
+                         "the bot's process; subprocess = the emulator in a child, the users with the bot; "
+                         "split = the emulator and the users in a child, the bot alone in its process "
+                         "(as in production); all = the three")
     ap.add_argument("--pg-url", default=None, help="a PostgreSQL server (a fresh database is created in it)")
     ap.add_argument("--profile", metavar="HTML", help="pyinstrument the measured phase (first config only)")
     ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")
     ap.add_argument("--run-one", help=argparse.SUPPRESS)
     ap.add_argument("--emulator-server", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--users-server", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bot.loop import run_loop  # uvloop, as the bot runs in production (run_bot.py)
+
     if args.emulator_server:
-        asyncio.run(emulator_server())
+        run_loop(emulator_server())
+        return 0
+    if args.users_server:
+        run_loop(users_server(args.users_server))
         return 0
     if args.run_one:
-        print(json.dumps(asyncio.run(run_config(json.loads(args.run_one)))), flush=True)
+        print(json.dumps(run_loop(run_config(json.loads(args.run_one)))), flush=True)
         return 0
 
     if args.quick:
         args.users, args.seconds = 6, 3.0
-        if args.emulator == "both":
-            args.emulator = "inproc"
+        if args.emulator in ("all", "both"):
+            args.emulator = "inproc,split"
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    emus = ["inproc", "subprocess"] if args.emulator == "both" else [args.emulator]
+    emus = ["inproc", "subprocess", "split"] if args.emulator in ("all", "both") else args.emulator.split(",")
+    if set(emus) - {"inproc", "subprocess", "split"}:
+        ap.error(f"--emulator: unknown placement in {args.emulator!r}")
 
     cluster = None
     pg_note = ""

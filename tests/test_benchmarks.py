@@ -29,7 +29,7 @@ def test_broadcast_bench_quick_loses_and_duplicates_nothing():
 
 
 def test_dialog_bench_quick_answers_every_step():
-    args = ["--quick", "--db", "both" if os.environ.get("TEST_POSTGRES_URL") else "sqlite", "--emulator", "inproc"]
+    args = ["--quick", "--db", "both" if os.environ.get("TEST_POSTGRES_URL") else "sqlite", "--emulator", "inproc,split"]
     if os.environ.get("TEST_POSTGRES_URL"):
         args += ["--pg-url", os.environ["TEST_POSTGRES_URL"]]
     text = run("dialog_bench.py", *args)

@@ -249,7 +249,6 @@ class DialogEngine:
 
     async def on_callback(self, update: Update, context: Any) -> None:
         query = update.callback_query
-        storage = context.services.storage
         lang = await _lang(update, context)
         parts = (query.data or "").split(":")
         snap = await _take_dialog(update, context)
