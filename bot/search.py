@@ -17,7 +17,12 @@ Design (see benchmarks/README.md for numbers):
   (one character inserted, found through a corpus trigram table: "掘机" -> "掘进机") weighted by
   how much more frequent the variant is; docs are ranked by the number of terms matched
   (AND first, then OR) and then by BM25F; exact pub_no hits come first.
-* pseudo-relevance feedback adds a few corpus terms from the top documents (topical recall).
+* only the documents in the union of the query's postings are scored (``_score_sparse``: local
+  arrays, no per-query arrays of corpus length), unless every document can get a score (the LSA
+  cosine, only built up to ``sem_max_docs``); that path (``_score_dense``) gives the same scores.
+  Low-weight typo variants of a common term are skipped when scoring them would walk huge
+  posting lists (``typo_big_postings``; never on small corpora).
+* pseudo-relevance feedback / RM3 (off by default: no gain on the dev split).
 * incremental upsert/remove: a small in-memory delta segment + tombstones, merged automatically.
 """
 from __future__ import annotations
@@ -46,6 +51,7 @@ normalize = st.normalize
 ENGINE_VERSION = "1"
 
 FIELDS = ("title", "abstract", "claims")
+_POSMAP_MIN_CAND = 4096     # sparse scoring: above this many candidates, map doc -> slot densely
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class Params:
     coord: float = 30.0          # bonus per fully matched user term (AND first, then OR)
     typo_min_len: int = 2
     typo_max_variants: int = 3
+    typo_big_postings: int = 200_000   # a variant walking more postings than this ...
+    typo_big_min_weight: float = 0.15  # ... is dropped when its weight is below this
     abbrev_weight: float = 0.0   # compound variants (锂电池 <-> 锂离子电池): same first/last char,
     abbrev_max_variants: int = 4 # query chars in order, 2 chars more or fewer; 0 = off
     max_terms: int = 8
@@ -166,6 +174,7 @@ class SearchIndex:
         self._alive = np.zeros(0, dtype=bool)
         self._n_alive = 0
         self._pubno: dict[str, int] = {}
+        self._pub_more: dict[str, list[int]] = {}   # key -> later docs sharing it (rare)
         self._doc_pubkeys: list[list[str]] = []
         self._doc_fp: list[bytes] = []
         self._avglen = np.ones(3, dtype=np.float64)
@@ -174,6 +183,7 @@ class SearchIndex:
         self._tri_delta: dict[int, set[int]] = {}    # (a<<21|b) -> middle chars, from upserts
         self._sem: Semantic | None = None
         self._fwd = None            # lazily built doc -> word-feature matrix (RM3 feedback)
+        self._exhaustive = False    # True: score every doc even when postings suffice (tests)
 
     def __len__(self) -> int:
         return self._n_alive
@@ -364,8 +374,13 @@ class SearchIndex:
         keys = _pubno_keys(d.pub_no)
         self._doc_pubkeys[num] = keys
         for k in keys:
-            self._pubno.setdefault(k, num)
+            self._add_pubkey(k, num)
         self._doc_fp[num] = _fingerprint_doc(d)
+
+    def _add_pubkey(self, k: str, num: int) -> None:
+        first = self._pubno.setdefault(k, num)
+        if first != num:
+            self._pub_more.setdefault(k, []).append(num)
 
     # ------------------------------------------------------------------ incremental updates
     def upsert(self, doc: SearchDoc) -> None:
@@ -414,9 +429,10 @@ class SearchIndex:
         for k in self._doc_pubkeys[num]:
             if self._pubno.get(k) == num:
                 del self._pubno[k]
-                # another live doc may share the key
-                for other, keys in enumerate(self._doc_pubkeys):
-                    if other != num and k in keys and other < len(self._alive) and self._alive[other]:
+                # another live doc may share the key: the first one registered
+                for other in sorted(self._pub_more.get(k, ())):
+                    if other != num and other < len(self._alive) and self._alive[other] \
+                            and k in self._doc_pubkeys[other]:
                         self._pubno[k] = other
                         break
 
@@ -482,9 +498,10 @@ class SearchIndex:
         self._doc_fp = [self._doc_fp[i] for i in live]
         self._id2num = {x: i for i, x in enumerate(self._ids)}
         self._pubno = {}
+        self._pub_more = {}
         for i, keys in enumerate(self._doc_pubkeys):
             for k in keys:
-                self._pubno.setdefault(k, i)
+                self._add_pubkey(k, i)
         self._alive = np.ones(len(live), dtype=bool)
         self._n_alive = len(live)
         if self._sem is not None:
@@ -630,9 +647,15 @@ class SearchIndex:
             feats = self._term_features(s)
             df = max((self._df(f[0]) for f in feats if f[0] >= 0), default=0) if feats else 0
         t.alts.append((s, 1.0 if df else 0.0))
+        p = self.params
         for v, vdf in self._typo_variants(s):
             w = vdf / (vdf + df + 0.5)
             if w > 0.05:
+                # a low-weight variant of a term that is itself common adds at most w * coord
+                # points, but scoring it means walking its (huge, at 1M docs) posting lists:
+                # skip it when it is that expensive (never happens on small corpora)
+                if w < p.typo_big_min_weight and self._alt_postings(v) > p.typo_big_postings:
+                    continue
                 t.alts.append((v, w))
         if self.params.abbrev_weight > 0:
             have = {a for a, _ in t.alts}
@@ -640,6 +663,10 @@ class SearchIndex:
                 if v not in have:
                     t.alts.append((v, self.params.abbrev_weight))
         return t
+
+    def _alt_postings(self, s: str) -> int:
+        """Number of postings scoring alternative ``s`` walks."""
+        return sum(self._df(tid) for tid, _, _ in self._term_features(s) if tid >= 0)
 
     def _compound_variants(self, s: str) -> list[str]:
         """Compound / abbreviation variants found in the corpus: two characters inserted at one
@@ -766,6 +793,71 @@ class SearchIndex:
         if n == 0 or self._n_alive == 0:
             return SearchResult([], 0, term_strings, ())
 
+        # exact publication-number hits first
+        pub_hits: list[int] = []
+        pub_surface: dict[int, str] = {}
+        for cand_no in st.pubno_candidates(q[:1000]):
+            for k in _pubno_keys(cand_no):
+                num = self._pubno.get(k)
+                if num is not None and num not in pub_hits:
+                    pub_hits.append(num)
+                    pub_surface[num] = cand_no
+                    break
+        if self._dense_needed():
+            cand, total_score, per_term_best = self._score_dense(terms, n)
+        else:
+            cand, total_score, per_term_best = self._score_sparse(terms, n, pub_hits)
+        if pub_hits:
+            top = total_score.max() if len(total_score) else 0.0
+            at = np.searchsorted(cand, np.asarray(pub_hits, dtype=cand.dtype))
+            for r, i in enumerate(at.tolist()):
+                total_score[i] = top + 1e6 * (len(pub_hits) - r)
+
+        mask = (total_score > 0) & self._alive[cand]
+        if allowed_ids is not None:
+            if isinstance(allowed_ids, IdFilter) and allowed_ids._index is self:
+                mask &= allowed_ids._mask(n)[cand]
+            else:
+                dense = np.zeros(n, dtype=bool)
+                dense[cand[mask]] = True
+                mask &= self._allowed_mask(allowed_ids, dense)[cand]
+        local = np.nonzero(mask)[0]
+        total = len(local)
+        k = offset + limit
+        if k == 0 or offset >= total:
+            return SearchResult([], total, term_strings, self._suggest(terms) if total == 0 else ())
+        sc = total_score[local]
+        if total > k and total > 2048:
+            kth = np.partition(-sc, k - 1)[k - 1]
+            sel = -sc <= kth
+            local, sc = local[sel], sc[sel]
+        order = np.lexsort((cand[local], -sc))[offset:k]
+        hits = []
+        for i in order:
+            li = int(local[i])
+            num = int(cand[li])
+            matched = []
+            for which in per_term_best:
+                for m, s in which:
+                    if m[li] > 0:
+                        matched.append(s)
+                        break
+            if num in pub_surface:
+                matched.insert(0, pub_surface[num])
+            hits.append(SearchHit(self._ids[num], float(sc[i]), tuple(dict.fromkeys(matched))))
+        suggestions = self._suggest(terms) if not any(h.matched_terms for h in hits) else ()
+        return SearchResult(hits, total, term_strings, suggestions)
+
+    def _dense_needed(self) -> bool:
+        """Whole-corpus score arrays are needed when every doc may get a non-lexical score
+        (the LSA cosine) or for RM3; otherwise only the docs in the query's postings are scored."""
+        p = self.params
+        if self._exhaustive:
+            return True
+        return (self._sem is not None and p.sem_weight > 0) or (p.rm3_weight > 0 and p.rm3_terms > 0)
+
+    def _score_dense(self, terms: list[_Term], n: int):
+        """Exhaustive scoring: (all doc numbers, score per doc, per-term [(matched mask, alt)])."""
         p = self.params
         total_score = np.zeros(n, dtype=np.float32)
         per_term_best: list[list[tuple[np.ndarray, str]]] = []
@@ -795,51 +887,112 @@ class SearchIndex:
             self._add_rm3(terms, total_score, n)
         if self._sem is not None and p.sem_weight > 0 and terms:
             self._add_semantic(terms, total_score, n)
+        return np.arange(n, dtype=np.int64), total_score, per_term_best
 
-        # exact publication-number hits first
-        pub_hits: list[int] = []
-        pub_surface: dict[int, str] = {}
-        for cand_no in st.pubno_candidates(q[:1000]):
-            for k in _pubno_keys(cand_no):
-                num = self._pubno.get(k)
-                if num is not None and num not in pub_hits:
-                    pub_hits.append(num)
-                    pub_surface[num] = cand_no
-                    break
-        if pub_hits:
-            top = total_score.max() if n else 0.0
-            for r, num in enumerate(pub_hits):
-                total_score[num] = top + 1e6 * (len(pub_hits) - r)
+    def _score_sparse(self, terms: list[_Term], n: int, extra_docs: list[int]):
+        """Same scores as :meth:`_score_dense` (bit for bit: the same float32 operations in the
+        same order per doc), computed only for the docs in the union of the query's postings
+        (the only docs with a non-zero lexical score) -- no per-query arrays of corpus length
+        except one bool marker for large unions."""
+        p = self.params
+        plan = []
+        tids: dict[int, None] = {}
+        for t in terms:
+            alts = []
+            for s, w in t.alts:
+                if w <= 0:
+                    continue
+                feats = self._term_features(s)
+                alts.append((s, w, feats))
+                for tid, _, _ in feats:
+                    if tid >= 0:
+                        tids[tid] = None
+            plan.append(alts)
+        posts = {}
+        size = 0
+        for tid in tids:
+            d, sat = self._postings(tid)
+            if len(d):
+                posts[tid] = (d, sat)
+                size += len(d)
+        lists = [d for d, _ in posts.values()]
+        if extra_docs:
+            lists.append(np.unique(np.asarray(extra_docs, dtype=np.int32)))     # sorted
+        if not lists:
+            cand = np.zeros(0, dtype=np.int64)
+        elif len(lists) == 1:
+            cand = lists[0].astype(np.int64)
+        elif size <= n >> 4:
+            cand = np.unique(np.concatenate(lists)).astype(np.int64)
+        else:
+            mark = np.zeros(n, dtype=bool)
+            for d in lists:
+                mark[d] = True
+            cand = np.flatnonzero(mark)
+        c = len(cand)
+        big = c > _POSMAP_MIN_CAND and size > n >> 4
+        if big:
+            posmap = np.empty(n, dtype=np.intp)
+            posmap[cand] = np.arange(c, dtype=np.intp)
+        local: dict = {}
+        ones = None
 
-        alive = self._alive[:n]
-        mask = (total_score > 0) & alive
-        if allowed_ids is not None:
-            mask &= self._allowed_mask(allowed_ids, mask)
-        cand = np.nonzero(mask)[0]
-        total = len(cand)
-        k = offset + limit
-        if k == 0 or offset >= total:
-            return SearchResult([], total, term_strings, self._suggest(terms) if total == 0 else ())
-        sc = total_score[cand]
-        if total > k and total > 2048:
-            kth = np.partition(-sc, k - 1)[k - 1]
-            sel = -sc <= kth
-            cand, sc = cand[sel], sc[sel]
-        order = np.lexsort((cand, -sc))[offset:k]
-        hits = []
-        for i in order:
-            num = int(cand[i])
-            matched = []
-            for which in per_term_best:
-                for m, s in which:
-                    if m[num] > 0:
-                        matched.append(s)
-                        break
-            if num in pub_surface:
-                matched.insert(0, pub_surface[num])
-            hits.append(SearchHit(self._ids[num], float(sc[i]), tuple(dict.fromkeys(matched))))
-        suggestions = self._suggest(terms) if not any(h.matched_terms for h in hits) else ()
-        return SearchResult(hits, total, term_strings, suggestions)
+        # np.add.at with intp indices: ~2-3x faster than fancy "+=" on numpy >= 1.25; every
+        # posting list holds a doc once, so both give the same float32 sums
+        def feat(tid, qw):
+            e = local.get((tid, qw))
+            if e is None:
+                base = local.get(tid)
+                if base is None:
+                    d, sat = posts[tid]
+                    li = posmap[d] if big else np.searchsorted(cand, d)
+                    val = sat.astype(np.float32) * np.float32(self._idf(self._df(tid)))
+                    pos = val > 0
+                    base = (li, val, li if pos.all() else li[pos])
+                    local[tid] = base
+                e = base if qw == 1.0 else (base[0], base[1] * np.float32(qw), base[2])
+                local[(tid, qw)] = e
+            return e
+
+        total_score = np.zeros(c, dtype=np.float32)
+        per_term_best: list[list[tuple[np.ndarray, str]]] = []
+        for alts in plan:
+            best_s = None
+            best_m = np.zeros(c, dtype=np.float32)
+            which = []
+            for s, w, feats in alts:
+                score = np.zeros(c, dtype=np.float32)
+                cnt = np.zeros(c, dtype=np.int8)
+                need = 0
+                missing = False
+                for tid, qw, req in feats:
+                    need += req
+                    if tid < 0 or tid not in posts:
+                        missing = missing or req
+                        continue
+                    li, val, pos_li = feat(tid, qw)
+                    np.add.at(score, li, val)
+                    if req and not missing:
+                        if ones is None or len(ones) < len(pos_li):
+                            ones = np.ones(max(len(pos_li), 1024), dtype=np.int8)
+                        np.add.at(cnt, pos_li, ones[: len(pos_li)])
+                if missing or not need:
+                    m = np.zeros(c, dtype=bool)
+                else:
+                    m = cnt >= min(need, 127)
+                if w != 1.0:
+                    score *= np.float32(w)
+                if best_s is None:
+                    best_s = score
+                else:
+                    np.maximum(best_s, score, out=best_s)
+                np.maximum(best_m, np.float32(w * p.coord), out=best_m, where=m)
+                which.append((m, s))
+            if best_s is not None:
+                total_score += best_s
+                total_score += best_m
+            per_term_best.append(which)
+        return cand, total_score, per_term_best
 
     def _forward(self):
         """doc x word-feature CSR (only 'w' features of the main segment) for RM3 feedback."""
@@ -1033,7 +1186,7 @@ class SearchIndex:
         self._doc_pubkeys = meta["pubkeys"]
         for i, keys in enumerate(self._doc_pubkeys):
             for k in keys:
-                self._pubno.setdefault(k, i)
+                self._add_pubkey(k, i)
         fp = bytes(z["docfp"])
         self._doc_fp = [fp[i * 16:(i + 1) * 16] for i in range(len(self._ids))]
         self._avglen = np.asarray(meta["avglen"], dtype=np.float64)

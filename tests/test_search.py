@@ -206,3 +206,126 @@ def test_random_queries(real_idx, q, limit, offset):
         big = real_idx.search(q, limit=offset + limit, offset=0)
         assert ids(big)[offset:offset + limit] == ids(r)
         assert big.total == r.total
+
+
+# ---------------------------------------------------------------- sparse (postings-only) scoring
+@pytest.fixture(scope="module")
+def lex_idx() -> SearchIndex:
+    """1,200 real patents, no LSA space, so queries take the sparse path by default."""
+    from bot.search import Params
+    docs = []
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i >= 1200:
+                break
+            r = json.loads(line)
+            pid = r.get("pub_no") or f"{r['source'].split('/')[-1]}-{int(r['idx'])}"
+            docs.append(SearchDoc(pid, r.get("title") or "", r.get("abstract") or "", r.get("claims") or "",
+                                  r.get("pub_no") or None))
+    ix = SearchIndex.build(docs, Params(semantic=False))
+    ix._test_docs = docs
+    return ix
+
+
+def _random_queries(docs, n, seed):
+    import random
+    import re
+    rng = random.Random(seed)
+    pubs = [d.pub_no for d in docs if d.pub_no]
+    out = ["一种 方法", "装置 系统 方法", "的", "电池", "掘机", "CN113914863A", "锂电池的正极材料", "pvc 3d",
+           f"{pubs[-1]} {pubs[0]}", f"{pubs[-5]} 电池 {pubs[3]}", f"{pubs[-2]}{pubs[1]}"]     # numbers out of order
+    for _ in range(n):
+        terms = []
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            d = docs[rng.randrange(len(docs))]
+            runs = re.findall(r"[\u4e00-\u9fff]{2,}", (d.title or "") + (d.abstract or "")[:200])
+            if not runs:
+                continue
+            run = rng.choice(runs)
+            k = rng.randint(2, min(6, len(run)))
+            i = rng.randrange(len(run) - k + 1)
+            t = run[i:i + k]
+            if len(t) >= 3 and rng.random() < 0.3:          # drop a character
+                j = rng.randrange(len(t))
+                t = t[:j] + t[j + 1:]
+            terms.append(t)
+        if rng.random() < 0.1:
+            terms.append(docs[rng.randrange(len(docs))].id)
+        out.append(" ".join(terms))
+    return out
+
+
+def _same_both_ways(ix, q, **kw):
+    ix._exhaustive = False
+    try:
+        a = ix.search(q, **kw)
+    finally:
+        ix._exhaustive = True
+    try:
+        b = ix.search(q, **kw)
+    finally:
+        ix._exhaustive = False
+    assert a == b, (q, kw, ids(a), ids(b), a.total, b.total)
+
+
+def test_sparse_scoring_equals_exhaustive(lex_idx, monkeypatch):
+    """Scoring only the docs in the query's postings gives exactly (hits, scores, matched terms,
+    total) what scoring every document gives, on random queries over the real corpus."""
+    import bot.search as bs
+    docs = lex_idx._test_docs
+    qs = _random_queries(docs, 150, seed=11)
+    allowed = {d.id for d in docs[::5]}
+    for q in qs:
+        _same_both_ways(lex_idx, q)
+    for q in qs[:60]:
+        _same_both_ways(lex_idx, q, limit=5, offset=7)
+        _same_both_ways(lex_idx, q, allowed_ids=allowed)
+        _same_both_ways(lex_idx, q, allowed_ids=lex_idx.id_filter(allowed))
+    monkeypatch.setattr(bs, "_POSMAP_MIN_CAND", 0)       # the large-candidate-set code path
+    for q in qs[:80]:
+        _same_both_ways(lex_idx, q)
+
+
+def test_sparse_scoring_with_delta_segment(lex_idx):
+    import random
+    from bot.search import Params
+    docs = lex_idx._test_docs[:400]
+    ix = SearchIndex.build(docs, Params(semantic=False))
+    rng = random.Random(5)
+    for i in range(40):                                   # new docs, replacements, removals
+        d = docs[rng.randrange(len(docs))]
+        ix.upsert(SearchDoc(d.id if i % 2 else f"new-{i}", (d.title or "") + "改进型", d.abstract, "",
+                            d.pub_no if i % 2 else None))
+        if i % 5 == 0:
+            ix.remove(docs[rng.randrange(len(docs))].id)
+    assert ix._delta
+    for q in _random_queries(docs, 60, seed=12) + ["改进型", "改进型 电池"]:
+        _same_both_ways(ix, q)
+
+
+def test_typo_variant_fanout_limit(idx):
+    from bot.search import Params
+    p = Params(typo_big_postings=0, typo_big_min_weight=0.99)   # every variant counts as "huge"
+    ix = SearchIndex.build(DOCS, p)
+    # "掘机" has no verbatim match: its variant 掘进机 weighs df/(df+0+0.5) < 0.99 and is dropped
+    assert [a for a, _ in ix._analyse_term("掘机").alts] == ["掘机"]
+    assert "掘进机" in [a for a, _ in idx._analyse_term("掘机").alts]      # default: kept
+
+
+def test_shared_pub_no_survives_removals():
+    docs = [SearchDoc("a", "甲", "一种甲", "", "CN100000001A"), SearchDoc("b", "乙", "一种乙", "", "CN100000001A"),
+            SearchDoc("c", "丙", "一种丙", "", "CN100000001A"), SearchDoc("d", "丁", "一种丁", "", "CN100000002A")]
+    ix = SearchIndex.build(docs)
+    assert ids(ix.search("CN100000001A"))[0] == "a"
+    ix.remove("a")
+    assert ids(ix.search("CN100000001A"))[0] == "b"
+    ix.upsert(SearchDoc("b", "乙二", "一种乙二", "", "CN100000009A"))   # b moves to another number
+    assert ids(ix.search("CN100000001A"))[0] == "c"
+    assert ids(ix.search("CN100000009"))[0] == "b"
+    ix.upsert(SearchDoc("e", "戊", "一种戊", "", "CN100000001A"))
+    ix.remove("c")
+    assert ids(ix.search("CN100000001A"))[0] == "e"
+    ix.compact()
+    assert ids(ix.search("CN100000001A"))[0] == "e"
+    ix.remove("e")
+    assert ix.search("CN100000001A").total == 0 or ids(ix.search("CN100000001A"))[0] != "e"
