@@ -397,14 +397,19 @@ class SplitUsers(RemoteEmulator):
         async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.writer = writer
             self.connected.set()
-            while line := await reader.readline():
-                kind, _, arg = line.decode().rstrip("\n").partition(" ")
-                if kind == "r":
-                    asyncio.create_task(self._reset(int(arg)))
-                else:
-                    await self.lines.put((kind, arg))
+            try:
+                while line := await reader.readline():
+                    kind, _, arg = line.decode().rstrip("\n").partition(" ")
+                    if kind == "r":
+                        asyncio.create_task(self._reset(int(arg)))
+                    else:
+                        await self.lines.put((kind, arg))
+            except Exception as e:  # a broken link must end the run, not hang it
+                await self.lines.put(("x", repr(e)))
+            await self.lines.put(("x", "the users' process closed the control link"))
 
-        self.server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+        # the users' final report (every latency) is one long line
+        self.server = await asyncio.start_server(on_conn, "127.0.0.1", 0, limit=2**26)
         port = self.server.sockets[0].getsockname()[1]
         self.proc = subprocess.Popen([sys.executable, __file__, "--users-server", str(port)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -642,7 +647,9 @@ async def run_config(cfg: dict) -> dict:
             h.processor._mark_done = mark_done_and_tell
             await asyncio.wait_for(emu.connected.wait(), 60)
             emu.send("start " + json.dumps({"uids": uids, "seconds": seconds}))
-            kind, _ = await emu.lines.get()  # warm-up done, measuring
+            kind, arg = await emu.lines.get()  # warm-up done, measuring
+            if kind != "m":
+                raise RuntimeError(f"users' process: {arg}")
         else:
             # warm-up, not counted: a whole round for two users (template compilation, caches,
             # connections), one message for everybody else
@@ -669,6 +676,8 @@ async def run_config(cfg: dict) -> dict:
         print(f"measuring: pid {os.getpid()} for {seconds:g} s", file=sys.stderr, flush=True)
         if split:
             kind, arg = await emu.lines.get()  # the users' results
+            if kind != "e":
+                raise RuntimeError(f"users' process: {arg}")
             res = json.loads(arg)
             latencies, elapsed, rounds[0] = res["latencies"], res["elapsed"], res["rounds"]
             unanswered = res["unanswered"] + [""] * (res["n_unanswered"] - len(res["unanswered"]))

@@ -50,7 +50,8 @@ class UserQueries(StorageBase):
         transactions for these). Core statements: this runs on every update."""
         lang = language_from_telegram(telegram_language, default_language)
         first_name = first_name[:128]
-        async with self.connection() as c:
+        # the three reads (and the rare user write) don't depend on each other: no transaction around them
+        async with self.connection(statement_by_statement=True) as c:
             found = (await c.execute(_SELECT_USER, {"b_user": user_id})).first()
             now = utcnow()
             if found is None:
