@@ -82,10 +82,9 @@ class DialogQueries(StorageBase):
                               snap.message_id)
 
     async def set_dialog_message(self, user_id: int, chat_id: int, version: int, message_id: int) -> None:
-        async with self.session() as s:
-            await s.execute(update(DialogState).where(
-                DialogState.user_id == user_id, DialogState.chat_id == chat_id,
-                DialogState.version == version).values(message_id=message_id))
+        async with self.connection() as conn:  # after every step that sends a new message: Core
+            await conn.execute(_UPDATE_GUARDED, {"b_user": user_id, "b_chat": chat_id, "b_version": version,
+                                                 "message_id": message_id})
 
     async def end_dialog(self, user_id: int, chat_id: int) -> None:
         async with self.session() as s:
