@@ -290,6 +290,21 @@ async def emulator_server() -> None:
 # "e <json>" with the latencies when it ends. So the bot's CPU per step is the bot's alone, as in
 # production where the phones and Telegram are elsewhere.
 
+async def play_round(u, reset, latencies: list[float], unanswered: list[str], rounds: list[int],
+                     record: bool) -> None:
+    """One user's whole self-assessment (ROUND), timing each action; then the assessment is reset."""
+    for kind, arg in ROUND:
+        t = time.perf_counter()
+        r = await (u.send(arg) if kind == "send" else u.press(arg))
+        if record:
+            latencies.append(time.perf_counter() - t)
+            if not r and not r.toast:
+                unanswered.append(f"{u.user_id} {kind} {arg!r}")
+    await reset(u.user_id)
+    if record:
+        rounds[0] += 1
+
+
 async def users_server(ctrl_port: int) -> None:
     from bot.devserver.client import SimUser
     from bot.devserver.emulator import BotAPIEmulator
@@ -349,16 +364,7 @@ async def users_server(ctrl_port: int) -> None:
     rounds = [0]
 
     async def one_round(u, record: bool) -> None:
-        for kind, arg in ROUND:
-            t = time.perf_counter()
-            r = await (u.send(arg) if kind == "send" else u.press(arg))
-            if record:
-                latencies.append(time.perf_counter() - t)
-                if not r and not r.toast:
-                    unanswered.append(f"{u.user_id} {kind} {arg!r}")
-        await reset(u.user_id)
-        if record:
-            rounds[0] += 1
+        await play_round(u, reset, latencies, unanswered, rounds, record)
 
     await asyncio.gather(*(one_round(u, False) for u in sims[:2]))
     await asyncio.gather(*(u.send("/mypatents") for u in sims[2:]))
@@ -607,24 +613,12 @@ async def run_config(cfg: dict) -> dict:
         unanswered: list[str] = []
         rounds = [0]
 
-        async def act(u, kind: str, arg: str):
-            return await (u.send(arg) if kind == "send" else u.press(arg))
-
         async def reset(uid: int) -> None:
             async with st.session() as s:
                 await s.execute(delete(SelfAssessment).where(SelfAssessment.inventor_id == uid))
 
         async def one_round(u, record: bool) -> None:
-            for kind, arg in ROUND:
-                t = time.perf_counter()
-                r = await act(u, kind, arg)
-                if record:
-                    latencies.append(time.perf_counter() - t)
-                    if not r and not r.toast:
-                        unanswered.append(f"{u.user_id} {kind} {arg!r}")
-            await reset(u.user_id)
-            if record:
-                rounds[0] += 1
+            await play_round(u, reset, latencies, unanswered, rounds, record)
 
         if split:
             emu = h.emulator
@@ -847,9 +841,9 @@ def main() -> int:
           "(other processes share the cores: compare CPU ms/step, it is less sensitive to that), "
           f"Python {sys.version.split()[0]}. "
           "`inproc`: the emulator, the bot and the load generator share ONE process and event loop (so "
-          "one core); `subprocess`: the emulator has its own process. The load generator always shares the "
-          "bot's process and loop. Latency = user action → answer fetched by the user. Target: "
-          "≥ 300 steps/s, p95 < 50 ms.")
+          "one core); `subprocess`: the emulator has its own process, the simulated users share the bot's; "
+          "`split`: the emulator and the users in one process, the bot alone in its own (as in production). "
+          "Latency = user action → answer fetched by the user. Target: ≥ 300 steps/s, p95 < 50 ms.")
     if pg_note:
         print(f"\n{pg_note}")
     print()

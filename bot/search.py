@@ -155,6 +155,20 @@ class _Term:
         self.alts: list[tuple[str, float]] = []   # (string, weight)
 
 
+def _take_alt(best_s: np.ndarray | None, best_m: np.ndarray, score: np.ndarray, matched: np.ndarray,
+              weight: float, coord: float) -> np.ndarray:
+    """Fold one variant of a query term into the term's best score (max over variants, weighted) and
+    its match bonus; both scoring paths (dense and sparse) use it. Returns the new best score."""
+    if weight != 1.0:
+        score *= np.float32(weight)
+    if best_s is None:
+        best_s = score
+    else:
+        np.maximum(best_s, score, out=best_s)
+    np.maximum(best_m, np.float32(weight * coord), out=best_m, where=matched)
+    return best_s
+
+
 class SearchIndex:
     # ------------------------------------------------------------------ construction
     def __init__(self, params: Params | None = None):
@@ -870,13 +884,7 @@ class SearchIndex:
                 if w <= 0:
                     continue
                 sc, m = self._score_alt(s, n, fcache)
-                if w != 1.0:
-                    sc *= np.float32(w)
-                if best_s is None:
-                    best_s = sc
-                else:
-                    np.maximum(best_s, sc, out=best_s)
-                np.maximum(best_m, np.float32(w * p.coord), out=best_m, where=m)
+                best_s = _take_alt(best_s, best_m, sc, m, w, p.coord)
                 which.append((m, s))
             if best_s is not None:
                 total_score += best_s
@@ -980,13 +988,7 @@ class SearchIndex:
                     m = np.zeros(c, dtype=bool)
                 else:
                     m = cnt >= min(need, 127)
-                if w != 1.0:
-                    score *= np.float32(w)
-                if best_s is None:
-                    best_s = score
-                else:
-                    np.maximum(best_s, score, out=best_s)
-                np.maximum(best_m, np.float32(w * p.coord), out=best_m, where=m)
+                best_s = _take_alt(best_s, best_m, score, m, w, p.coord)
                 which.append((m, s))
             if best_s is not None:
                 total_score += best_s
