@@ -23,6 +23,7 @@ from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.calendar import at_local, event_ics, fmt_local, local_today
+from bot.notify import push
 from bot.models import Deadline, Event, User
 from bot.storage.events import Attendee, CancelOutcome, SignupOutcome
 from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
@@ -172,6 +173,23 @@ async def cancel(services: Any, event_id: int, user_id: int) -> CancelOutcome:
     outcome = await services.storage.cancel_signup(event_id, user_id, now, on_promoted=on_promoted)
     wake(services)
     return outcome
+
+
+async def call_off(services: Any, event_id: int, actor_id: int) -> tuple[bool, Event | None, int]:
+    """Call an event off: everyone confirmed or waitlisted gets a notice through the outbox, in the
+    same transaction. Returns (done now, the event, how many were told)."""
+    told = 0
+
+    async def on_done(session: AsyncSession, ev: Event, uids: list[int]) -> None:
+        nonlocal told
+        view = event_view(ev)
+        for uid in uids:
+            told += int(await push(session, services, uid, "events_called_off", key=f"event:{ev.id}:called_off:{uid}",
+                                   **view))
+
+    ok, ev = await services.storage.call_off_event(event_id, actor_id, on_done=on_done)
+    wake(services)
+    return ok, ev, told
 
 
 def wake(services: Any) -> None:

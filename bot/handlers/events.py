@@ -158,6 +158,8 @@ async def card_view(update: Update, context: BotContext, ev: Event) -> tuple[dic
         ctx["progress"] = await st.broadcast_progress(f"event:{ev.id}")
         rows.append([InlineKeyboardButton(L.btn_attendees_csv, callback_data=f"ev:f:{ev.id}:c"),
                      InlineKeyboardButton(L.btn_attendees_xlsx, callback_data=f"ev:f:{ev.id}:x")])
+        if open_:
+            rows.append([InlineKeyboardButton(L.btn_call_off, callback_data=f"ev:k:{ev.id}")])
     rows.append([InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")])
     return ctx, InlineKeyboardMarkup(rows)
 
@@ -236,6 +238,52 @@ async def cancel_button(update: Update, context: BotContext) -> None:
         await _show(update, context, "events_card", kb, **ctx)
     elif where == "m":
         await _my(update, context)
+
+
+# ------------------------------------------------------------------------------------------------
+# the organiser calls an event off (asked once more, then everyone signed up is told)
+# ------------------------------------------------------------------------------------------------
+
+async def _managed_event_or_toast(update: Update, context: BotContext) -> Event | None:
+    ev = await _event_or_toast(update, context)
+    if ev is None:
+        return None
+    user = await current_user(update, context)
+    if not _may_manage(ev, user.id, await _roles(update, context)):  # forged or forwarded buttons
+        await _toast(update, context, "toast_not_manager", alert=True)
+        return None
+    if ev.status != "published" or ev.starts_at <= context.services.clock():
+        await _toast(update, context, "toast_already_called_off")
+        ctx, kb = await card_view(update, context, ev)
+        await _show(update, context, "events_card", kb, **ctx)
+        return None
+    return ev
+
+
+async def call_off_button(update: Update, context: BotContext) -> None:
+    ev = await _managed_event_or_toast(update, context)
+    if ev is None:
+        return
+    await update.callback_query.answer()
+    lang = await user_lang(update, context)
+    L = context.i18n.label_module(lang)
+    counts = await context.services.storage.signup_counts(ev.id)
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_call_off_confirm, callback_data=f"ev:K:{ev.id}")],
+                               [InlineKeyboardButton(L.btn_keep_event, callback_data=f"ev:c:{ev.id}")]])
+    await _show(update, context, "events_call_off_confirm", kb, **svc.event_view(ev),
+                affected=counts.get("confirmed", 0) + counts.get("waitlisted", 0))
+
+
+async def call_off_confirm(update: Update, context: BotContext) -> None:
+    ev = await _managed_event_or_toast(update, context)
+    if ev is None:
+        return
+    user = await current_user(update, context)
+    done, ev, told = await svc.call_off(context.services, ev.id, user.id)
+    await _toast(update, context, "toast_called_off" if done else "toast_already_called_off", n=told)
+    if ev is not None:
+        ctx, kb = await card_view(update, context, ev)
+        await _show(update, context, "events_card", kb, **ctx)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -354,3 +402,5 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(new_event, pattern=r"^ev:n$"))
     app.add_handler(CallbackQueryHandler(targets_button, pattern=r"^ev:t$"))
     app.add_handler(CallbackQueryHandler(export_button, pattern=r"^ev:f:"))
+    app.add_handler(CallbackQueryHandler(call_off_button, pattern=r"^ev:k:"))
+    app.add_handler(CallbackQueryHandler(call_off_confirm, pattern=r"^ev:K:"))

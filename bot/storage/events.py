@@ -25,6 +25,7 @@ CONFIRMED = SignupStatus.CONFIRMED.value
 WAITLISTED = SignupStatus.WAITLISTED.value
 CANCELLED = SignupStatus.CANCELLED.value
 PUBLISHED = "published"
+CALLED_OFF = "cancelled"  # Event.status of an event its organiser called off
 
 #: the county-level divisions of Fuzhou (6 districts, 1 county-level city, 6 counties): each holds ≥ 1
 #: event a year (各县（市）区每年组织活动不少于1场次)
@@ -204,6 +205,28 @@ class EventQueries(StorageBase):
             if on_done is not None:
                 await on_done(s, outcome)
             return outcome
+
+    async def call_off_event(self, event_id: int, actor_id: int, *,
+                             on_done: Callable[[AsyncSession, Event, list[int]], Awaitable[None]] | None = None
+                             ) -> tuple[bool, Event | None]:
+        """The organiser calls a published event off. Guarded on the status, so a double tap or a
+        second organiser changes (and notifies) nothing; ``on_done`` gets everyone who was confirmed or
+        waitlisted and runs in the same transaction (their notices commit with the change)."""
+        async with self.session() as s:
+            res = await s.execute(update(Event).where(Event.id == event_id, Event.status == PUBLISHED)
+                                  .values(status=CALLED_OFF).execution_options(**_NOSYNC))
+            ev = await s.get(Event, event_id)
+            if res.rowcount != 1:
+                return False, ev
+            await s.refresh(ev)
+            uids = list(await s.scalars(select(EventSignup.user_id).where(
+                EventSignup.event_id == event_id, EventSignup.status.in_([CONFIRMED, WAITLISTED]))
+                .order_by(EventSignup.id)))
+            self.audit(s, actor_id, "event_called_off", "event", str(event_id), {"status": PUBLISHED},
+                       {"status": CALLED_OFF, "notified": len(uids)})
+            if on_done is not None:
+                await on_done(s, ev, uids)
+            return True, ev
 
     async def cancel_signup(self, event_id: int, user_id: int, now: dt.datetime, *,
                             on_promoted: Callable[[AsyncSession, Event, int], Awaitable[None]] | None = None
