@@ -119,7 +119,7 @@ ALLOWED = {
 # forged callback data → roles for which it may act (for the rest: a refusal toast/alert, no action)
 CALLBACKS = {"mp:a:CN113914863A": set(), "rv:a:1": set(), "rt:CN113914863A": {"enterprise", "expert"},
              "in:CN113914863A": {"enterprise", "agency"}, "tx:CN113914863A": set(), "ti:1": set(),
-             "tf:1:filed": set(), "st:x": {"officer", "admin"}, "ld:a:1": set()}
+             "tf:1:filed": set(), "st:x": {"officer", "admin"}, "ld:a:1": set(), "ev:k:1": set(), "ev:K:1": set()}
 
 
 async def test_access_control_matrix(bot):

@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import DialogState, RoleGrant, User, utcnow
 from bot.storage.base import StorageBase
@@ -40,8 +39,8 @@ class UserQueries(StorageBase):
     async def touch_user(self, user_id: int, first_name: str, username: str | None,
                          telegram_language: str | None, default_language: str) -> User:
         """Create or refresh a user from a Telegram update; returns a detached User."""
-        async with self.session() as s:
-            return await self._touch_user(s, user_id, first_name, username, telegram_language, default_language)
+        actor = await self.load_actor(user_id, None, first_name, username, telegram_language, default_language)
+        return actor.user
 
     async def load_actor(self, user_id: int, chat_id: int | None, first_name: str, username: str | None,
                          telegram_language: str | None, default_language: str) -> Actor:
@@ -61,7 +60,8 @@ class UserQueries(StorageBase):
                 await c.execute(_INSERT_USER, row)
             else:
                 row = dict(found._mapping)
-                # the same rules as _touch_user; an ordinary update writes nothing
+                # an ordinary update writes nothing: last_seen_at moves at most every few minutes (SQLite
+                # write contention), a name or username only when it changed
                 changes: dict = {}
                 if row["first_name"] != first_name:
                     changes["first_name"] = first_name
@@ -82,27 +82,6 @@ class UserQueries(StorageBase):
                 found = (await c.execute(_SELECT_DIALOG, {"b_user": user_id, "b_chat": chat_id})).first()
                 dialog = DialogSnapshot.of(found) if found is not None else None
         return Actor(User(**row), tuple(grants), dialog)
-
-    async def _touch_user(self, s: AsyncSession, user_id: int, first_name: str, username: str | None,
-                          telegram_language: str | None, default_language: str) -> User:
-        lang = language_from_telegram(telegram_language, default_language)
-        user = await s.get(User, user_id)
-        if user is None:
-            user = User(id=user_id, first_name=first_name[:128], username=username, language=lang)
-            s.add(user)
-        else:
-            # assignments of unchanged values emit no UPDATE; last_seen_at is refreshed at most every
-            # few minutes, so an ordinary update writes nothing here (SQLite write contention)
-            user.first_name = first_name[:128]
-            user.username = username
-            now = utcnow()
-            if now - user.last_seen_at > LAST_SEEN_RESOLUTION:
-                user.last_seen_at = now
-            user.blocked_bot = False
-            if not user.language_chosen:
-                user.language = lang
-        await s.flush()
-        return user
 
     async def get_user(self, user_id: int) -> User | None:
         async with self.session() as s:
