@@ -44,7 +44,6 @@ import logging
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bot.devserver.pgcluster import ThrowawayPostgres, pg_bindir  # noqa: E402
 
 TOKEN = "123456:BENCH-TOKEN"
 FIRST_USER = 5_000_001
@@ -131,59 +132,8 @@ async def prepare_db(db_url: str, data_dir: Path, n_patents: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# a throwaway PostgreSQL cluster (the approach of .ci/pg.sh)
+# a database of our own in a PostgreSQL server (a throwaway cluster: bot/devserver/pgcluster.py)
 # ---------------------------------------------------------------------------------------------------
-
-def pg_bin() -> Path | None:
-    cands = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
-                   key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parent.parent.name.split(".")])
-    return cands[-1].parent if cands else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PgCluster:
-    """initdb + pg_ctl start on a free loopback port; ``stop()`` removes it."""
-
-    def __init__(self, bindir: Path, port: int | None = None):
-        self.bindir = bindir
-        self.port = port or free_port()
-        self.datadir = Path(tempfile.mkdtemp(prefix="dialogbench-pg."))
-        self.as_postgres = os.geteuid() == 0  # initdb refuses to run as root
-
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = list(args)
-        if self.as_postgres:
-            cmd = ["runuser", "-u", "postgres", "--"] + cmd
-        return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=120)
-
-    def pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args, check=check)
-
-    def start(self) -> "PgCluster":
-        if self.as_postgres:
-            shutil.chown(self.datadir, "postgres", "postgres")
-        self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-A", "trust", "-U", "postgres",
-                  "-E", "UTF8", "--locale=C.UTF-8")
-        self.pg_ctl("-l", str(self.datadir / "server.log"), "-w", "-o", self.options(), "start")
-        return self
-
-    def options(self) -> str:
-        return (f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off "
-                f"-c synchronous_commit=off -c max_connections=200")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def stop(self) -> None:
-        self.pg_ctl("-m", "immediate", "stop", check=False)
-        shutil.rmtree(self.datadir, ignore_errors=True)
-
 
 async def pg_create_db(server_url: str) -> str:
     import asyncpg
@@ -809,12 +759,12 @@ def main() -> int:
     cluster = None
     pg_note = ""
     if "postgres" in dbs and not args.pg_url:
-        bindir = pg_bin()
+        bindir = pg_bindir()
         if bindir is None:
             pg_note = "PostgreSQL skipped: no binaries under /usr/lib/postgresql/*/bin and no --pg-url"
             dbs.remove("postgres")
         else:
-            cluster = PgCluster(bindir).start()
+            cluster = ThrowawayPostgres(bindir).start()
             args.pg_url = cluster.url
             pg_note = f"PostgreSQL: throwaway cluster {bindir.parent.name} on port {cluster.port} (fsync=off)"
     elif "postgres" in dbs:

@@ -20,16 +20,15 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from bot.devserver.pgcluster import ThrowawayPostgres, pg_bindir
 from bot.models import AssessmentStatus, OutboxMessage, Role, SelfAssessment
 from bot.storage import Storage
 from tests.conftest import BotHarness
@@ -183,63 +182,14 @@ async def assessment(storage: Storage, uid: int) -> SelfAssessment | None:
 # 1. PostgreSQL restarted during traffic
 # ---------------------------------------------------------------------------------------------------
 
-def _pg_bindir() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
-                   key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parent.parent.name.split(".")])
-    return found[-1].parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ThrowawayPg:
-    """A cluster of our own (as .ci/pg.sh): initdb as the postgres user, pg_ctl on a free port."""
-
-    def __init__(self, bindir: Path) -> None:
-        self.bindir, self.port = bindir, _free_port()
-        self.datadir = Path(tempfile.mkdtemp(prefix="faults-pg."))
-        self.root = os.geteuid() == 0
-
-    def run(self, *cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        argv = (["runuser", "-u", "postgres", "--"] if self.root else []) + list(cmd)
-        return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=timeout)
-
-    def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args, check=check)
-
-    def start(self) -> None:
-        if self.root:
-            shutil.chown(self.datadir, "postgres", "postgres")
-        self.run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                 "--locale=C.UTF-8")
-        self.ctl("-l", str(self.datadir / "server.log"), "-w", "-o",
-                 f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
-                 "start")
-
-    def restart_fast(self) -> subprocess.CompletedProcess:
-        # -l: the new postmaster must not inherit our stdout pipe (communicate() would wait for it forever)
-        return self.ctl("-w", "-m", "fast", "-l", str(self.datadir / "server.log"), "restart")
-
-    def stop(self) -> None:
-        self.ctl("-m", "immediate", "stop", check=False)
-        shutil.rmtree(self.datadir, ignore_errors=True)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
-
-
 @pytest.fixture
 def throwaway_pg():
-    bindir = _pg_bindir()
+    bindir = pg_bindir()
     if bindir is None:
         if REQUIRE_PG:
             pytest.fail("REQUIRE_POSTGRES=1 but no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
         pytest.skip("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
-    pg = ThrowawayPg(bindir)
+    pg = ThrowawayPostgres(bindir)
     try:
         pg.start()
     except (subprocess.CalledProcessError, FileNotFoundError) as e:
