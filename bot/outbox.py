@@ -28,7 +28,9 @@ arrive meanwhile in the next commit).
   count as an attempt); when ``flood_chats`` different chats get a 429 within ``flood_window`` seconds
   it is a global flood and every send waits.
 * 403 ``Forbidden`` (blocked, deactivated, kicked): the row is *dropped*, the chat's other queued rows
-  too; for a private chat the user gets ``blocked_bot=True`` and their subscriptions are deactivated.
+  too; for a private chat the user gets ``blocked_bot=True``, which leaves them out of every audience
+  (subscriptions, digests, weekly reports) until they write to the bot again; their subscriptions
+  are kept, so unblocking brings them back.
 * 400 ``BadRequest``: permanent, the row *fails* with the reason ("message is not modified" on an
   edit counts as done). ``ChatMigrated``: the chat's rows move to the new supergroup id.
 * Anything else (``NetworkError``, ``TimedOut``, 5xx, even a bug): exponential backoff

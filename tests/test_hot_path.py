@@ -155,3 +155,18 @@ async def test_sqlite_waits_for_another_writer_without_blocking_the_event_loop(s
         release.set()
         await asyncio.to_thread(holder.join, 5)
         await st.close()
+
+
+async def test_blocked_officers_get_no_weekly_report_until_they_write_again(storage):
+    from bot.models import User
+
+    dept = await storage.department_by("科技局", "鼓楼区", create_name="科技局@鼓楼区")
+    for uid in (USER, USER + 1):
+        await storage.load_actor(uid, uid, "科长", None, "zh", "zh")
+        await storage.grant_role(uid, Role.OFFICER, department_id=dept)
+    assert await storage.weekly_report_recipients() == [USER, USER + 1]
+    async with storage.session() as s:  # what the outbox records on a 403
+        (await s.get(User, USER)).blocked_bot = True
+    assert await storage.weekly_report_recipients() == [USER + 1]
+    await storage.load_actor(USER, USER, "科长", None, "zh", "zh")  # they write to the bot again
+    assert await storage.weekly_report_recipients() == [USER, USER + 1]

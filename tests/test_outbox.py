@@ -489,7 +489,7 @@ async def test_429s_from_many_chats_pause_every_send(env, storage):
         assert [len(e.got(c)) for c in (1, 2, 3, 7)] == [1, 1, 1, 1]
 
 
-async def test_403_marks_user_blocked_deactivates_subscriptions_and_drops(env, storage):
+async def test_403_marks_user_blocked_leaves_them_out_until_they_return_and_drops(env, storage):
     await add_users(storage, [1, 2, 3])
     async with env() as e:
         e.users([1, 2, 3])
@@ -511,11 +511,18 @@ async def test_403_marks_user_blocked_deactivates_subscriptions_and_drops(env, s
         assert "deactivated" in by_key["2:a"].last_error
         assert [by_key["3:a"].status, by_key["3:b"].status] == ["sent", "sent"] and len(e.got(3)) == 2
         assert not (await storage.get_user(3)).blocked_bot
+        assert ob.stats["dropped"] == 4
+        # blocked users are out of every audience, but their choices are kept: writing to the bot again
+        # (any update clears blocked_bot) brings their subscriptions back without re-subscribing
+        topics = [("department", "科技"), ("deadlines", "科技")]
         async with storage.session() as s:
+            assert {r.user_id for r in await storage.recipients(s, topics)} == {3}
             active = dict((await s.execute(select(Subscription.user_id, func.count()).where(
                 Subscription.active.is_(True)).group_by(Subscription.user_id))).all())
-        assert active == {3: 2}
-        assert ob.stats["dropped"] == 4
+        assert active == {1: 2, 2: 2, 3: 2}
+        await storage.load_actor(1, 1, "u1", None, "zh", "zh")
+        async with storage.session() as s:
+            assert {r.user_id for r in await storage.recipients(s, topics)} == {1, 3}
 
 
 async def test_5xx_and_network_errors_are_retried_with_backoff(env, storage):

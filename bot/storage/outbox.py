@@ -5,7 +5,7 @@ A row's life (``OutboxStatus``)::
     pending ──claim──▶ sending ──API ok───────────────▶ sent (telegram_message_id, sent_at)
        ▲                  ├── 429 / 5xx / network ─────▶ pending again (not_before = later)
        │                  ├── 400 (permanent) ─────────▶ failed (last_error)
-       │                  ├── 403 (blocked/deactivated) ▶ dropped (+ users.blocked_bot, subscriptions off)
+       │                  ├── 403 (blocked/deactivated) ▶ dropped (+ users.blocked_bot: out of every audience)
        └── recovery ◀─────┴── process died while 'sending' (policy: resend → pending, or fail → failed)
 
 Writers never hold a row lock across an HTTP call: a claim is one short statement, every outcome is
@@ -31,7 +31,7 @@ from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, text,
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import OutboxMessage, OutboxStatus, Subscription, User, utcnow
+from bot.models import OutboxMessage, OutboxStatus, User, utcnow
 from bot.storage.base import StorageBase
 
 PENDING = OutboxStatus.PENDING.value
@@ -334,8 +334,8 @@ class OutboxQueries(StorageBase):
     async def drop_outbox_blocked(self, worker_id: str, job_id: int, chat_id: int, chat_type: str,
                                   error: str) -> int:
         """403: the user blocked the bot / was deactivated (or the bot left the group). Drops this row
-        and the chat's other queued rows; for a private chat also marks the user ``blocked_bot`` and
-        deactivates their subscriptions — one transaction. Returns the number of rows dropped."""
+        and the chat's other queued rows; for a private chat also marks the user ``blocked_bot`` (left out of
+        every audience until they write again) — one transaction. Returns the number of rows dropped."""
         async with self.session() as s:
             res = await s.execute(update(_T).where(_T.c.id == job_id, _T.c.status == SENDING,
                                                    _T.c.claimed_by == worker_id)
@@ -345,9 +345,9 @@ class OutboxQueries(StorageBase):
             others = await s.execute(update(_T).where(_T.c.chat_id == chat_id, _T.c.status == PENDING)
                                      .values(status=DROPPED, last_error=error[:2000]))
             if chat_type == "private":
+                # every audience query leaves blocked users out; their subscriptions stay as they chose
+                # them, so writing to the bot again (which clears blocked_bot) brings them all back
                 await s.execute(update(User).where(User.id == chat_id).values(blocked_bot=True))
-                await s.execute(update(Subscription).where(Subscription.user_id == chat_id,
-                                                           Subscription.active.is_(True)).values(active=False))
             return 1 + others.rowcount
 
     async def migrate_outbox_chat(self, worker_id: str, job_id: int, old_chat_id: int, new_chat_id: int) -> bool:

@@ -105,12 +105,13 @@ class StatsQueries(StorageBase):
             return set(await s.scalars(select(Department.county).where(Department.id.in_(sorted(department_ids)))))
 
     async def weekly_report_recipients(self) -> list[int]:
-        """Officers, minus those who switched the weekly report off (an inactive subscription row)."""
-        from bot.models import Role, RoleGrant, Subscription
+        """Officers, minus those who switched the weekly report off (an inactive subscription row) and
+        those who blocked the bot."""
+        from bot.models import Role, RoleGrant, Subscription, User
 
         async with self.session() as s:
-            officers = set(await s.scalars(select(RoleGrant.user_id).where(
-                RoleGrant.role == Role.OFFICER.value, RoleGrant.revoked_at.is_(None))))
+            officers = set(await s.scalars(select(RoleGrant.user_id).join(User, User.id == RoleGrant.user_id).where(
+                RoleGrant.role == Role.OFFICER.value, RoleGrant.revoked_at.is_(None), User.blocked_bot.is_(False))))
             off = set(await s.scalars(select(Subscription.user_id).where(
                 Subscription.topic_kind == "weekly_report", Subscription.active.is_(False))))
         return sorted(officers - off)
