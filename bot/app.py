@@ -7,7 +7,8 @@ from telegram import BotCommand, BotCommandScopeDefault
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.context import BotContext, Services
-from bot.handlers import browse, common, dialogs, enterprise, export, flood, inline, inventor, review, roles, search, start, stats
+from bot.handlers import (browse, common, dialogs, enterprise, export, flood, inline, inventor, membership, review, roles,
+                          search, start, stats)
 from bot.digest import DigestJob
 from bot.stats import WeeklyReportJob
 from bot.menus import MENU_COMMANDS
@@ -57,6 +58,7 @@ def register_handlers(app: Application) -> None:
     events.register(app)
     subscriptions.register(app)
     deadlines.register(app)
+    membership.register(app)
     search.register(app)
     start.register_fallbacks(app)  # must stay last
     app.add_error_handler(common.on_error)

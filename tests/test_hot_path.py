@@ -170,3 +170,32 @@ async def test_blocked_officers_get_no_weekly_report_until_they_write_again(stor
     assert await storage.weekly_report_recipients() == [USER + 1]
     await storage.load_actor(USER, USER, "科长", None, "zh", "zh")  # they write to the bot again
     assert await storage.weekly_report_recipients() == [USER, USER + 1]
+
+
+async def test_blocking_and_unblocking_the_bot_through_telegram_updates(bot):
+    """Telegram's my_chat_member update: a block takes the user out of every audience at once (not at
+    the next failed push), an unblock brings them back with the subscriptions they had."""
+    u = await bot.user(7_100_001, "订阅者")
+    await u.send("/subscriptions")
+    await u.press("▫️ 对接会")
+    st = bot.services.storage
+    topics = [("event_kind", "matchmaking")]
+
+    async def audience() -> set[int]:
+        async with st.session() as s:
+            return {r.user_id for r in await st.recipients(s, topics)}
+
+    async def blocked_becomes(value: bool) -> None:
+        for _ in range(100):
+            if (await st.get_user(u.user_id)).blocked_bot is value:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"blocked_bot never became {value}")
+
+    assert u.user_id in await audience()
+    bot.emulator.block_user(u.user_id)
+    await blocked_becomes(True)
+    assert u.user_id not in await audience()
+    bot.emulator.block_user(u.user_id, False)
+    await blocked_becomes(False)
+    assert u.user_id in await audience()

@@ -83,6 +83,11 @@ class UserQueries(StorageBase):
                 dialog = DialogSnapshot.of(found) if found is not None else None
         return Actor(User(**row), tuple(grants), dialog)
 
+    async def set_blocked(self, user_id: int, blocked: bool) -> None:
+        """Telegram told us the user blocked (or unblocked) the bot; a user we never met is ignored."""
+        async with self.connection() as c:
+            await c.execute(_UPDATE_USER, {"b_user": user_id, "blocked_bot": blocked})
+
     async def get_user(self, user_id: int) -> User | None:
         async with self.session() as s:
             return await s.get(User, user_id)
