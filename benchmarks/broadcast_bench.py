@@ -353,9 +353,11 @@ async def run(args: argparse.Namespace) -> Result:
         async with storage.session() as s:
             flagged = set(await s.scalars(select(User.id).where(User.blocked_bot.is_(True))))
             inactive = set(await s.scalars(select(Subscription.user_id).where(Subscription.active.is_(False))))
-        if flagged != blocked or inactive != blocked:
+            audience = {r.user_id for r in await storage.recipients(s, [("department", "科技")], only=recipients)}
+        # blocked users are flagged and out of the audience; their subscriptions are kept for when they return
+        if flagged != blocked or inactive or audience != set(recipients) - blocked:
             res.checks.append(f"blocked_bot/subscriptions: {len(flagged)} flagged, {len(inactive)} inactive, "
-                              f"{len(blocked)} blocked")
+                              f"{len(audience)} in the audience, {len(blocked)} blocked")
         edits = [c for c in emu.calls("editMessageText") if c["status"] == 200]
         res.progress_edits = len(edits)
         gaps = [b["ts"] - a["ts"] for a, b in itertools.pairwise(edits)]
