@@ -33,6 +33,7 @@ async def redeem(update: Update, context: BotContext, code: str) -> None:
         await reply(update, context, "start_bad_link")
         return
     roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    context._grants = roles.grants  # the rest of this update checks roles against the new grant too
     scope = next((g.scope_name for g in roles.grants if g.role == grant.role), None)
     await set_chat_menu(context.bot, context.services, update.effective_chat.id, user.language, roles)
     await reply(update, context, "invite_ok" if result == RedeemResult.OK else "invite_already",
