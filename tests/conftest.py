@@ -214,7 +214,7 @@ def seeded_copy(seeded_db: Path, folder: Path) -> str:
 async def running_bot(seeded_db: Path, folder: Path, **kw):
     """A started BotHarness on a seeded copy. A handler exception is answered politely by on_error,
     so a test could pass over a crash; leaving the block therefore also asserts no handler failed."""
-    h = BotHarness(folder, seeded_copy(seeded_db, folder), **{"admin_ids": frozenset({1000}), **kw})
+    h = BotHarness(folder, seeded_copy(seeded_db, folder), **{"admin_ids": frozenset({ADMIN}), **kw})
     errors = _ErrorCollector()
     logging.getLogger("bot").addHandler(errors)
     await h.start()
@@ -224,6 +224,28 @@ async def running_bot(seeded_db: Path, folder: Path, **kw):
         await h.close()
         logging.getLogger("bot").removeHandler(errors)
     assert not errors.records, "handler errors:\n" + "\n".join(errors.records)
+
+
+ADMIN = 1000  # running_bot's ADMIN_IDS
+
+
+async def invite_code(admin, args: str) -> str:
+    """An admin types ``/invite ROLE SCOPE``; the code of the deep link in the answer."""
+    import re
+
+    (msg,) = await admin.send(f"/invite {args}")
+    m = re.search(r"start=(i_\w+)", msg.text)
+    assert m, msg.text
+    return m.group(1)
+
+
+async def user_with_role(bot, uid: int, name: str, invite_args: str, lang: str = "zh-hans"):
+    """A new user who opens an invite link from the admin (``invite_args`` as for /invite)."""
+    admin = bot.users.get(ADMIN) or await bot.user(ADMIN, "管理员")
+    code = await invite_code(admin, invite_args)
+    u = await bot.user(uid, name, language_code=lang)
+    await u.send(f"/start {code}")
+    return u
 
 
 @pytest.fixture

@@ -7,22 +7,16 @@ import re
 from sqlalchemy import select
 
 from bot.models import AssessmentStatus, AuditLog, SelfAssessment
-
-ADMIN = 1000
+from tests.conftest import ADMIN, invite_code, user_with_role
 
 
 async def invite(bot, admin, args: str) -> str:
-    (msg,) = await admin.send(f"/invite {args}")
-    m = re.search(r"start=(i_\w+)", msg.text)
-    assert m, msg.text
-    return m.group(1)
+    return await invite_code(admin, args)
 
 
 async def make_inventor(bot, uid=3001, name="张老师", institution="福州大学", lang="zh-hans"):
-    admin = bot.users.get(ADMIN) or await bot.user(ADMIN, "管理员")
-    code = await invite(bot, admin, f"inventor {institution}")
-    u = await bot.user(uid, name, language_code=lang)
-    (msg,) = await u.send(f"/start {code}")
+    u = await user_with_role(bot, uid, name, f"inventor {institution}", lang)
+    msg = u.bot_messages()[-1]
     assert "发明人" in msg.text or "inventor" in msg.text
     return u
 

@@ -9,17 +9,10 @@ import io
 from openpyxl import load_workbook
 
 from bot.digest import SHANGHAI
-from tests.test_assessment import ADMIN, full_assessment, invite, link, make_inventor
+from tests.conftest import user_with_role as make_role
+from tests.test_assessment import full_assessment, link, make_inventor
 
 PATENT = "CN113914863A"
-
-
-async def make_role(bot, uid: int, name: str, args: str, lang: str = "zh-hans"):
-    admin = bot.users.get(ADMIN) or await bot.user(ADMIN, "管理员")
-    code = await invite(bot, admin, args)
-    u = await bot.user(uid, name, language_code=lang)
-    await u.send(f"/start {code}")
-    return u
 
 
 async def open_card(u, query="近水平薄矿体 掘进机"):

@@ -8,7 +8,6 @@ import asyncio
 import csv
 import datetime as dt
 import io
-import re
 
 import pytest
 from openpyxl import load_workbook
@@ -17,8 +16,8 @@ from sqlalchemy import func, select
 from bot.calendar import TZ
 from bot.models import Event, EventSignup
 from bot.storage import Storage
+from tests.conftest import ADMIN, user_with_role
 
-ADMIN = 1000
 NOW = dt.datetime(2030, 9, 1, 10, 0, tzinfo=TZ)  # the tests' "today" (Beijing time)
 
 
@@ -26,19 +25,8 @@ def sh(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=TZ)
 
 
-async def invite(admin, args: str) -> str:
-    (msg,) = await admin.send(f"/invite {args}")
-    m = re.search(r"start=(i_\w+)", msg.text)
-    assert m, msg.text
-    return m.group(1)
-
-
 async def with_role(bot, uid: int, role: str, scope: str, name: str = "用户", lang: str = "zh-hans"):
-    admin = bot.users.get(ADMIN) or await bot.user(ADMIN, "管理员")
-    code = await invite(admin, f"{role} {scope}".strip())
-    u = await bot.user(uid, name, language_code=lang)
-    await u.send(f"/start {code}")
-    return u
+    return await user_with_role(bot, uid, name, f"{role} {scope}".strip(), lang)
 
 
 async def create_event(officer, *, title="锂电池专利对接会", start="2030-09-20 14:30", place="福州大学科技园",

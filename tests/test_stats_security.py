@@ -11,15 +11,8 @@ from hypothesis import strategies as st
 
 from bot.digest import SHANGHAI
 from tests.conftest import running_bot
-from tests.test_assessment import ADMIN, full_assessment, invite, link, make_inventor
-
-
-async def make_role(bot, uid, name, args):
-    admin = bot.users.get(ADMIN) or await bot.user(ADMIN, "管理员")
-    code = await invite(bot, admin, args)
-    u = await bot.user(uid, name)
-    await u.send(f"/start {code}")
-    return u
+from tests.conftest import user_with_role as make_role
+from tests.test_assessment import ADMIN, full_assessment, link, make_inventor
 
 
 async def test_stats_table_chart_xlsx_and_scope(bot):
