@@ -444,7 +444,7 @@ class DbMeter:
 
 
 class Harness:
-    def __init__(self, data_dir: Path, db_url: str, *, remote_emulator: bool) -> None:
+    def __init__(self, data_dir: Path, db_url: str, *, placement: str) -> None:
         from bot.config import Settings
 
         fields = {f.name for f in dataclasses.fields(Settings)}
@@ -452,7 +452,7 @@ class Harness:
         if "flood_rate" in fields:  # scripted users tap far faster than people
             kw.update(flood_rate=1e6, flood_burst=10**6)
         self.settings = Settings(**kw)
-        self.remote = remote_emulator
+        self.placement = placement  # inproc | subprocess | split (see the module's docstring)
         self.emulator = None
         self.app = None
         self.services = None
@@ -468,8 +468,8 @@ class Harness:
         from bot.processor import ChatOrderedUpdateProcessor
         from bot.runtime import open_services
 
-        self.emulator = ({"split": SplitUsers, True: RemoteEmulator}[self.remote]() if self.remote
-                         else BotAPIEmulator(token=TOKEN))
+        self.emulator = {"inproc": lambda: BotAPIEmulator(token=TOKEN), "subprocess": RemoteEmulator,
+                         "split": SplitUsers}[self.placement]()
         await self.emulator.start()
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self.services = await open_services(self.settings)
@@ -539,8 +539,7 @@ async def run_config(cfg: dict) -> dict:
     errors = ErrorCollector()
     logging.getLogger("bot").addHandler(errors)
     logging.getLogger("telegram").addHandler(errors)
-    remote = {"subprocess": True, "split": "split"}.get(cfg["emulator"], False)
-    h = Harness(data_dir, db_url, remote_emulator=remote)
+    h = Harness(data_dir, db_url, placement=cfg["emulator"])
     profiler = None
     try:
         t0 = time.perf_counter()

@@ -8,9 +8,8 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.calendar import local_today
 from bot.context import BotContext
 from bot.events import OVERDUE_WINDOW
-from bot.handlers.common import current_user, reply, require, user_lang
+from bot.handlers.common import reply, require, sender_roles, user_lang
 from bot.models import Role
-from bot.roles import roles_of
 
 
 async def deadlines_command(update: Update, context: BotContext) -> None:
@@ -33,8 +32,7 @@ async def new_deadline(update: Update, context: BotContext) -> None:
         return
     if update.callback_query is not None:
         await update.callback_query.answer()
-    user = await current_user(update, context)
-    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     departments = sorted({str(g.department_id) for g in roles.grants
                           if g.role == Role.OFFICER.value and g.department_id is not None})
     await context.services.dialogs.start(update, context, "deadline", {"departments": departments})

@@ -13,10 +13,9 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.context import BotContext
 from bot.dialogs.rating import columns_to_answers
 from bot.dialogs.self_assessment import INDUSTRIES
-from bot.handlers.common import current_user, reply, require, user_lang
+from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
 from bot.models import Role
 from bot.notify import push, wake
-from bot.roles import roles_of
 from bot.storage import PatentCardData
 
 FILING_STATUSES = ("preparing", "filed", "certified")
@@ -27,7 +26,7 @@ async def card_actions(update: Update, context: BotContext, card: PatentCardData
     user = await current_user(update, context)
     if user is None:
         return []
-    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     pid = card.patent.id
     rows: list[list[InlineKeyboardButton]] = []
     row = []
@@ -65,7 +64,7 @@ async def rate_start(update: Update, context: BotContext) -> None:
         return
     await update.callback_query.answer()
     user = await current_user(update, context)
-    roles = await roles_of(storage, context.services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     ent = roles.first(Role.ENTERPRISE)
     is_expert = ent is None  # an enterprise user rates for the enterprise; else as an expert
     existing = await storage.rating_columns(user.id, pid)
@@ -85,7 +84,7 @@ async def interest(update: Update, context: BotContext) -> None:
         await _expired(update, context)
         return
     user = await current_user(update, context)
-    roles = await roles_of(services.storage, services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     ent = roles.first(Role.ENTERPRISE) or roles.first(Role.AGENCY)
 
     async def ask_inventor(session, lead_id: int, inventor_id: int | None) -> None:
@@ -145,7 +144,7 @@ async def decide_lead(update: Update, context: BotContext) -> None:
 
 async def leads_command(update: Update, context: BotContext) -> None:
     user = await current_user(update, context)
-    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     agency = roles.has(Role.AGENCY)
     own = await context.services.storage.leads_for(user.id, consented_only=False)
     consented = await context.services.storage.leads_for(user.id, consented_only=True) if agency else []
@@ -157,8 +156,7 @@ async def txn_start(update: Update, context: BotContext) -> None:
         return
     pid = _arg(update)
     services = context.services
-    user = await current_user(update, context)
-    roles = await roles_of(services.storage, services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     patent = await services.storage.get_patent(pid)
     if patent is None or patent.institution_id not in roles.institutions(Role.TECH_TRANSFER):
         await _expired(update, context)
@@ -177,7 +175,7 @@ async def mark_industrialised(update: Update, context: BotContext) -> None:
         await _expired(update, context)
         return
     user = await current_user(update, context)
-    roles = await roles_of(services.storage, services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
 
     async def remind_enterprise(session, t) -> None:
         patent = await services.storage.get_patent(t.patent_id)
@@ -220,8 +218,7 @@ async def filing_status(update: Update, context: BotContext) -> None:
 async def profile_command(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.ENTERPRISE):
         return
-    user = await current_user(update, context)
-    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     ent = roles.first(Role.ENTERPRISE)
     profile = await context.services.storage.enterprise_profile(ent.enterprise_id)
     answers = {"ent_kind": profile["kind"], "ent_industries": profile["industries"]} if profile else {}

@@ -15,17 +15,12 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot import events as svc
 from bot.calendar import fmt_local, local, year_bounds
 from bot.context import BotContext
-from bot.handlers.common import current_user, reply, require, user_lang
+from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
 from bot.models import Event, Role
-from bot.roles import RoleSet, roles_of
+from bot.roles import RoleSet
 from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
 
 PAGE = 5
-
-
-async def _roles(update: Update, context: BotContext) -> RoleSet:
-    user = await current_user(update, context)
-    return await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
 
 
 async def _officer_scope(context: BotContext, roles: RoleSet) -> tuple[int | None, str, bool]:
@@ -100,7 +95,7 @@ async def _list(update: Update, context: BotContext, offset: int) -> None:
     services = context.services
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
-    roles = await _roles(update, context)
+    roles = await sender_roles(update, context)
     items, total = await services.storage.upcoming_events(services.clock(), limit=PAGE, offset=offset)
     rows = []
     if items:
@@ -128,6 +123,11 @@ async def _list(update: Update, context: BotContext, offset: int) -> None:
 # the card (and the organiser's admin card)
 # ------------------------------------------------------------------------------------------------
 
+def _open(ev: Event, context: BotContext) -> bool:
+    """Published and not started yet: takes signups, and its organiser may still call it off."""
+    return ev.status == "published" and ev.starts_at > context.services.clock()
+
+
 def _may_manage(ev: Event, user_id: int, roles: RoleSet) -> bool:
     if roles.is_admin or ev.organiser_user_id == user_id:
         return True
@@ -138,7 +138,7 @@ def _may_manage(ev: Event, user_id: int, roles: RoleSet) -> bool:
 async def card_view(update: Update, context: BotContext, ev: Event) -> tuple[dict, InlineKeyboardMarkup]:
     st = context.services.storage
     user = await current_user(update, context)
-    roles = await _roles(update, context)
+    roles = await sender_roles(update, context)
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
     mine = await st.signup_status(ev.id, user.id)
@@ -148,7 +148,7 @@ async def card_view(update: Update, context: BotContext, ev: Event) -> tuple[dic
         found = await st.department_county(ev.organiser_department_id)
         ctx["dept"] = found[0] if found else None
     rows = []
-    open_ = ev.status == "published" and ev.starts_at > context.services.clock()
+    open_ = _open(ev, context)
     if mine in (CONFIRMED, WAITLISTED):
         rows.append([InlineKeyboardButton(L.btn_cancel_signup, callback_data=f"ev:x:{ev.id}:c")])
     elif open_:
@@ -206,7 +206,7 @@ async def signup_button(update: Update, context: BotContext) -> None:
     if ev is None:
         return
     user = await current_user(update, context)
-    roles = await _roles(update, context)
+    roles = await sender_roles(update, context)
     if not svc._eligible(ev, roles):
         await _toast(update, context, "toast_not_eligible", alert=True)
         return
@@ -249,10 +249,10 @@ async def _managed_event_or_toast(update: Update, context: BotContext) -> Event 
     if ev is None:
         return None
     user = await current_user(update, context)
-    if not _may_manage(ev, user.id, await _roles(update, context)):  # forged or forwarded buttons
+    if not _may_manage(ev, user.id, await sender_roles(update, context)):  # forged or forwarded buttons
         await _toast(update, context, "toast_not_manager", alert=True)
         return None
-    if ev.status != "published" or ev.starts_at <= context.services.clock():
+    if not _open(ev, context):
         await _toast(update, context, "toast_already_called_off")
         ctx, kb = await card_view(update, context, ev)
         await _show(update, context, "events_card", kb, **ctx)
@@ -328,7 +328,7 @@ async def new_event(update: Update, context: BotContext) -> None:
         return
     if update.callback_query is not None:
         await update.callback_query.answer()
-    roles = await _roles(update, context)
+    roles = await sender_roles(update, context)
     department_id, county, _ = await _officer_scope(context, roles)
     await context.services.dialogs.start(update, context, "event", {"department_id": department_id,
                                                                     "county": county})
@@ -337,7 +337,7 @@ async def new_event(update: Update, context: BotContext) -> None:
 async def targets_button(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.OFFICER, Role.ADMIN):
         return
-    roles = await _roles(update, context)
+    roles = await sender_roles(update, context)
     _, _, city = await _officer_scope(context, roles)
     if not city:
         await _toast(update, context, "toast_city_only", alert=True)
@@ -373,7 +373,7 @@ async def export_button(update: Update, context: BotContext) -> None:
     if ev is None:
         return
     user = await current_user(update, context)
-    if not _may_manage(ev, user.id, await _roles(update, context)):
+    if not _may_manage(ev, user.id, await sender_roles(update, context)):
         await _toast(update, context, "toast_not_organiser", alert=True)
         return
     await update.callback_query.answer()

@@ -8,17 +8,15 @@ from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
 from bot.export import build_export, export_names
-from bot.handlers.common import current_user, reply, require
+from bot.handlers.common import reply, require, sender_roles
 from bot.models import Role
-from bot.roles import roles_of
 
 
 async def export_command(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.TECH_TRANSFER):
         return
     services = context.services
-    user = await current_user(update, context)
-    roles = await roles_of(services.storage, services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     # officers and admins export everything; a tech-transfer office exports its own institution
     scope = None if roles.has(Role.OFFICER, Role.ADMIN) else roles.institutions(Role.TECH_TRANSFER)
     files = build_export(await services.storage.export_data(scope))

@@ -6,9 +6,8 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
 from bot.dialogs.self_assessment import columns_to_answers, suggest_industry
-from bot.handlers.common import current_user, reply, require, user_lang
+from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
 from bot.models import AssessmentStatus, Role
-from bot.roles import roles_of
 
 MY_PATENTS_SHOWN = 20
 
@@ -33,7 +32,7 @@ async def link_start(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.INVENTOR):
         return
     await update.callback_query.answer()
-    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, update.effective_user.id)
+    roles = await sender_roles(update, context)
     grant = roles.first(Role.INVENTOR)
     await context.services.dialogs.start(update, context, "link",
                                          {"institution_id": grant.institution_id if grant else None})

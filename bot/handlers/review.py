@@ -5,10 +5,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
-from bot.handlers.common import current_user, reply, require, user_lang
+from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
 from bot.models import Role
 from bot.notify import push, wake
-from bot.roles import roles_of
 
 PAGE = 5
 
@@ -23,8 +22,7 @@ async def review_list(update: Update, context: BotContext) -> None:
         except ValueError:
             offset = 0
         await update.callback_query.answer()
-    user = await current_user(update, context)
-    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     lang = await user_lang(update, context)
     labels = context.i18n.label_module(lang)
     items, total = [], 0
@@ -65,8 +63,7 @@ async def return_with_note(update: Update, context: BotContext) -> None:
         return
     aid = _assessment_id(update)
     await update.callback_query.answer()
-    user = await current_user(update, context)
-    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     items = []
     for inst in roles.institutions(Role.TECH_TRANSFER):
         got, _ = await context.services.storage.submitted_for_institution(inst, limit=1000)
@@ -82,7 +79,7 @@ async def apply_review(update: Update, context: BotContext, assessment_id: int, 
                        note: str | None) -> tuple[str, dict]:
     """Record the decision (once) and tell the inventor. Returns what to show the reviewer."""
     user = await current_user(update, context)
-    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     services = context.services
 
     async def tell_inventor(session, outcome) -> None:  # in the review's own transaction

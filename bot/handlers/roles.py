@@ -5,7 +5,7 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
-from bot.handlers.common import current_user, reply, require
+from bot.handlers.common import current_user, reply, require, sender_roles
 from bot.menus import set_chat_menu
 from bot.models import Role
 from bot.roles import roles_of
@@ -45,7 +45,7 @@ async def redeem(update: Update, context: BotContext, code: str) -> None:
 
 async def me_command(update: Update, context: BotContext) -> None:
     user = await current_user(update, context)
-    roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     await reply(update, context, "me", user=user, grants=roles.grants, env_admin=roles.env_admin)
 
 

@@ -7,9 +7,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Upda
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
-from bot.handlers.common import current_user, reply, require, user_lang
+from bot.handlers.common import reply, require, sender_roles, user_lang
 from bot.models import Role
-from bot.roles import roles_of
 from bot.stats import build_report, chart_png, scope_of, text_table, xlsx_bytes
 
 AUDIT_LIMIT = 15
@@ -17,8 +16,7 @@ AUDIT_LIMIT = 15
 
 async def _report(update: Update, context: BotContext):
     services = context.services
-    user = await current_user(update, context)
-    roles = await roles_of(services.storage, services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     scope = await scope_of(services.storage, roles)
     if scope is None:
         return None

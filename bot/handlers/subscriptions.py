@@ -14,10 +14,9 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.context import BotContext
 from bot.dialogs.self_assessment import INDUSTRIES
 from bot.events import EVENT_KINDS, topic_name
-from bot.handlers.common import current_user, user_lang
+from bot.handlers.common import current_user, sender_roles, user_lang
 from bot.handlers.events import _show, _toast
 from bot.models import Role
-from bot.roles import roles_of
 from bot.storage.events import COUNTIES
 from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
                                        UnsubscribeResult)
@@ -35,7 +34,7 @@ async def _items(update: Update, context: BotContext, page: str) -> list[tuple[s
         return [(f"i{i}", INDUSTRY, v) for i, v in enumerate(INDUSTRIES)]
     items = [("dl", DEADLINES, ""), ("er", EVENT_REMINDERS, "")]
     items += [(f"k{i}", EVENT_KIND, k) for i, k in enumerate(EVENT_KINDS)]
-    roles = await roles_of(st, context.services.settings.admin_ids, user.id)
+    roles = await sender_roles(update, context)
     depts = {g.department_id for g in roles.grants if g.role == Role.OFFICER.value and g.department_id}
     held = await st.subscriptions_of(user.id)
     depts |= {int(s.topic_value) for s in held if s.topic_kind == DEPARTMENT and s.topic_value.isdigit()}

@@ -215,10 +215,9 @@ class EventQueries(StorageBase):
         async with self.session() as s:
             res = await s.execute(update(Event).where(Event.id == event_id, Event.status == PUBLISHED)
                                   .values(status=CALLED_OFF).execution_options(**_NOSYNC))
-            ev = await s.get(Event, event_id)
+            ev = await s.get(Event, event_id)  # a fresh session: loaded after the UPDATE, so current
             if res.rowcount != 1:
                 return False, ev
-            await s.refresh(ev)
             uids = list(await s.scalars(select(EventSignup.user_id).where(
                 EventSignup.event_id == event_id, EventSignup.status.in_([CONFIRMED, WAITLISTED]))
                 .order_by(EventSignup.id)))
