@@ -16,10 +16,20 @@ Labels come from string rules, not from any ranker:
 The field-statement clause is then REMOVED from the abstracts the engines index for the topical
 part (field_stripped_docs), so most grade-2 docs must be found from their remaining content —
 like the held-out set, where most relevant patents do not contain every query term.
+Keyphrase topical queries (kind "keyphrase", graded 0/1): KPPatent-ZH, the public dataset our
+corpus comes from, annotates every patent with the keywords a patent searcher would use, synonyms
+and terms absent from the text included (丝杆, 丝杠, 螺杆, 导轨, 滑轨 ...).  A query is one such
+keyword (nominal, >= 2 characters) or a pair of them; its relevant patents are those annotated
+with every query term.  Only ~40 % of them contain every query term verbatim -- like the
+held-out set (38 %), so this part measures what lexical matching cannot reach.  The labels are
+used for evaluation only; nothing in bot/ reads them.  (benchmarks/data/kppatent_keywords.jsonl.gz,
+MIT licence in benchmarks/data/KPPATENT_LICENSE.)
+
 The split (dev/test) is by hash of the target / topic, so tuning on "dev" never sees "test".
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import random
@@ -34,9 +44,12 @@ from benchmarks.corpus import load_docs  # noqa: E402
 from bot import search_text as st  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "devset.json"
+KEYWORDS = Path(__file__).resolve().parent / "data" / "kppatent_keywords.jsonl.gz"
 SEED = 20240601
 N_KNOWN = 600
 N_TOPICAL = 240
+N_KEYPHRASE = (500, 250)    # single-keyword and keyword-pair queries (before the dev/test split)
+KP_DF = (3, 20)             # a keyword query has between 3 and 20 annotated patents
 DROP_RATE = 0.3
 MAX_MATCHES = 5       # a known-item query (before the drop) matches at most this many docs verbatim
 
@@ -218,13 +231,59 @@ def build() -> dict:
         topical.append({"query": key, "relevant": rel, "kind": "topical", "typo": False,
                         "source": f"field{len(q_terms)}", "split": split_of(key)})
 
-    return {"seed": SEED, "known": known, "topical": topical}
+    return {"seed": SEED, "known": known, "topical": topical, "keyphrase": keyphrase_queries(rng)}
+
+
+def annotated_keywords() -> dict[str, list[str]]:
+    """Patent id -> its KPPatent-ZH keyword annotation (same ids as the importer)."""
+    from benchmarks.corpus import doc_id
+    with gzip.open(KEYWORDS, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return {doc_id({"source": r["source"], "idx": r["idx"], "pub_no": pub}): r["keywords"]
+            for r, pub in zip(rows, _pub_nos(rows))}
+
+
+def _pub_nos(rows):
+    from benchmarks.corpus import load_rows
+    by_key = {(r["source"], int(r["idx"])): r.get("pub_no") for r in load_rows()}
+    return [by_key.get((r["source"], int(r["idx"]))) for r in rows]
+
+
+def keyphrase_queries(rng: random.Random) -> list[dict]:
+    is_nounish("")                                   # loads the POS table
+    kws = annotated_keywords()
+
+    def usable(w: str) -> bool:
+        return (len(w) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", w) is not None
+                and w not in STOP and is_nounish(w))
+
+    sets = {i: {w for w in ws if usable(w)} for i, ws in kws.items()}
+    df = Counter(w for ws in sets.values() for w in ws)
+    singles = sorted(w for w, c in df.items() if KP_DF[0] <= c <= KP_DF[1])
+    pair = Counter()
+    for ws in sets.values():
+        ws = sorted(ws)
+        for i in range(len(ws)):
+            for j in range(i + 1, len(ws)):
+                pair[(ws[i], ws[j])] += 1
+    pairs = sorted(p for p, c in pair.items() if KP_DF[0] <= c <= KP_DF[1])
+    picked = rng.sample(singles, min(N_KEYPHRASE[0], len(singles)))
+    picked += [list(p) for p in rng.sample(pairs, min(N_KEYPHRASE[1], len(pairs)))]
+    out = []
+    for q in picked:
+        terms = [q] if isinstance(q, str) else q
+        rel = {i: 1 for i, ws in sets.items() if all(t in ws for t in terms)}
+        key = " ".join(terms)
+        out.append({"query": key, "relevant": rel, "kind": "keyphrase", "typo": False,
+                    "source": f"kp{len(terms)}", "split": split_of(key)})
+    return out
 
 
 def main() -> None:
     ds = build()
     OUT.write_text(json.dumps(ds, ensure_ascii=False, indent=0))
-    k, t = ds["known"], ds["topical"]
+    k, t, kp = ds["known"], ds["topical"], ds["keyphrase"]
+    print(f"keyphrase: {len(kp)} (avg {sum(len(q['relevant']) for q in kp) / max(1, len(kp)):.1f} relevant)")
     print(f"known-item: {len(k)} ({sum(q['typo'] for q in k)} with a dropped char); "
           f"topical: {len(t)} (avg {sum(len(q['relevant']) for q in t) / max(1, len(t)):.1f} relevant)")
     for s in ("dev", "test"):
