@@ -31,6 +31,7 @@ def main(argv):
     ds = json.loads(DEVSET.read_text())
     known = [q for q in ds["known"] if split == "all" or q["split"] == split]
     topical = [q for q in ds["topical"] if split == "all" or q["split"] == split]
+    keyphrase = [q for q in ds["keyphrase"] if split == "all" or q["split"] == split]
     docs = load_docs()
     stripped = field_stripped_docs(docs)
     build_keys = {"k1", "field_weights", "field_b", "sem_dim", "sem_fit_docs", "semantic"}
@@ -51,7 +52,9 @@ def main(argv):
         r10 = np.mean([recall_at_k(runs[q["query"]], q["relevant"]) for q in known])
         typo = np.mean([rr_at_k(runs[q["query"]], q["relevant"]) for q in known if q["typo"]])
         nd = np.mean([ndcg_at_k([h.id for h in it.search(q["query"]).hits], q["relevant"]) for q in topical])
-        print(dict(zip(keys, combo)), f"MRR={mrr:.3f} R10={r10:.3f} typo={typo:.3f} nDCG={nd:.3f}", flush=True)
+        kp = np.mean([ndcg_at_k([h.id for h in ik.search(q["query"]).hits], q["relevant"]) for q in keyphrase])
+        print(dict(zip(keys, combo)), f"MRR={mrr:.3f} R10={r10:.3f} typo={typo:.3f} nDCG={nd:.3f} "
+              f"kp={kp:.3f}", flush=True)
 
 
 if __name__ == "__main__":

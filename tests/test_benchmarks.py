@@ -37,5 +37,6 @@ def test_dialog_bench_quick_answers_every_step():
 
 
 def test_search_quality_and_latency_quick():
-    run("search_quality.py", timeout=900)
+    text = run("search_quality.py", timeout=900)
+    assert "keyphrase nDCG@10" in text and "0.38)" in text   # both topical sets were scored
     run("search_bench.py", "--quick", timeout=900)
