@@ -276,7 +276,10 @@ async def run_deadline_reminders(services: Any, now: dt.datetime) -> tuple[int, 
             if not await st.mark_deadline_reminder(s, d.id, d.last_reminder_at, slot):
                 continue  # another process (or tick) handled this slot
             await st.ensure_officer_defaults(session=s)
-            rcpts = await st.recipients(s, [(DEADLINES, "")])
+            # only the departments the deadline is for (the task table names kinds, an officer's
+            # own deadline their department); admins who subscribed hear of every deadline
+            rcpts = await st.recipients(s, [(DEADLINES, "")],
+                                        exclude=await st.officers_outside(s, list(d.departments or [])))
             days_left = (d.due_date - local_today(now)).days
             texts: dict[str, str] = {}
             rows = []

@@ -97,3 +97,36 @@ async def test_officer_adds_a_deadline_and_bad_input_repeats_the_step(bot):
     assert "🔒" in msg.text
     r = await nobody.press(callback_data="dl:n", message_id=msg.message_id, stale=True)
     assert "权限" in r.toast
+
+
+async def test_reminders_reach_only_the_departments_a_deadline_is_for(bot):
+    """The task table assigns each deadline to department kinds; an officer's own deadline is for
+    their department. Officers of other departments are not reminded."""
+    sci = await with_role(bot, 6511, "officer", "科技局@长乐区", "长乐科技")
+    edu = await with_role(bot, 6512, "officer", "教育局", "市教育局")
+    city_sci = await with_role(bot, 6513, "officer", "科技局", "市科技局")
+    sci2 = await with_role(bot, 6514, "officer", "科技局@长乐区", "长乐科技二")
+    bot.clock.set(sh(2024, 7, 1, 9, 0, 1))   # 30 days before 注册和专家入库 (市场监管/科技/工信/国资)
+    for u in (sci, city_sci, sci2):
+        msg = await u.wait_for("任务节点提醒", timeout=10)
+        assert "完成各类经营主体在综合服务平台的注册和专家入库" in msg.text
+    await settle(bot, edu)
+    assert not texts(edu, "任务节点提醒")          # 教育 is not in that row of the task table
+    (lst,) = await edu.send("/deadlines")
+    assert "🏛 市场监管（知识产权）、科技、工信、国资" in lst.text
+    assert "🏛 市场监管（知识产权）、教育、科技" in lst.text   # 存量专利全部盘点入库 includes 教育
+
+    # an officer's own deadline: their department only (not the city-level 科技局, not 教育局)
+    await sci.send("/deadlines")
+    await sci.press("➕ 添加任务节点")
+    await sci.send("长乐区专利盘点")
+    await sci.send("2024-07-20")
+    await sci.send("1")
+    await sci.press("✅ 确认提交")
+    (lst,) = await sci.send("/deadlines")
+    assert "长乐区专利盘点" in lst.text and "🏛 科技局@长乐区" in lst.text
+    bot.clock.set(sh(2024, 7, 19, 9, 0, 1))
+    for u in (sci, sci2):
+        await u.wait_for(lambda m: "长乐区专利盘点" in m.text and "还有 1 天" in m.text, timeout=10)
+    await settle(bot, edu, city_sci)
+    assert not texts(edu, "长乐区专利盘点") and not texts(city_sci, "长乐区专利盘点")

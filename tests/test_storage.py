@@ -73,3 +73,38 @@ async def test_patent_stream_and_fingerprint(storage):
     counts, ids = await storage.upsert_patents([changed, recs[4]])
     assert (counts.added, counts.updated, counts.unchanged, ids) == (0, 1, 1, ["d-0003"])
     assert await storage.patent_fingerprint() != fp1
+
+
+async def test_deadline_scopes_migrate_to_one_representation(storage):
+    """0006: the seeded deadlines' department kinds ("科技") and officers' department ids ("12") both
+    become scope tokens, and back on downgrade."""
+    from alembic import command
+    from alembic.config import Config
+
+    from bot.models import Deadline
+    from bot.storage.base import ALEMBIC_INI
+
+    def alembic(fn, rev):
+        def run(sync_conn):
+            cfg = Config(str(ALEMBIC_INI))
+            cfg.attributes["connection"] = sync_conn
+            fn(cfg, rev)
+        return run
+
+    async with storage.engine.begin() as conn:
+        await conn.run_sync(alembic(command.downgrade, "0005"))
+    async with storage.session() as s:
+        s.add(Deadline(title="区局自定", due_date=dt.date(2030, 1, 1), departments=["12", "福州市科学技术局"]))
+    async with storage.engine.begin() as conn:
+        await conn.run_sync(alembic(command.upgrade, "head"))
+    async with storage.session() as s:
+        got = {d.key or d.title: d.departments for d in await s.scalars(select(Deadline))}
+    assert got["plan2024_registration"] == ["kind:market", "kind:science", "kind:industry", "kind:state_assets"]
+    assert got["plan2024_inventory"][:2] == ["kind:market", "kind:education"]
+    assert got["区局自定"] == ["dept:12", "kind:science"]
+    async with storage.engine.begin() as conn:
+        await conn.run_sync(alembic(command.downgrade, "0005"))
+    async with storage.session() as s:
+        got = {d.key or d.title: d.departments for d in await s.scalars(select(Deadline))}
+    assert got["plan2024_registration"] == ["市场监管", "科技", "工信", "国资"] and got["区局自定"] == ["12", "科技"]
+    await storage.migrate()

@@ -8,7 +8,8 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import Deadline
+from bot import departments as dep
+from bot.models import Deadline, Department, Role, RoleGrant
 from bot.storage.base import StorageBase
 
 
@@ -32,6 +33,25 @@ class DeadlineQueries(StorageBase):
         self.audit(session, user_id, "create_deadline", "deadline", str(d.id), None,
                    {"title": title, "due_date": due_date.isoformat(), "lead_days": lead_days})
         return d
+
+    @staticmethod
+    async def officers_outside(session: AsyncSession, tokens: list[str]) -> set[int]:
+        """Officers none of whose departments is among a deadline's scope ``tokens`` (they are left
+        out of its reminders). Users with no officer grant (an admin who subscribed) are not listed:
+        they oversee every department."""
+        if not tokens:
+            return set()
+        rows = (await session.execute(
+            select(RoleGrant.user_id, Department.id, Department.name, Department.kind)
+            .join(Department, Department.id == RoleGrant.department_id)
+            .where(RoleGrant.role == Role.OFFICER.value, RoleGrant.revoked_at.is_(None)))).all()
+        inside: set[int] = set()
+        officers: set[int] = set()
+        for uid, dept_id, name, kind in rows:
+            officers.add(uid)
+            if dep.in_scope(tokens, dept_id, kind or name):
+                inside.add(uid)
+        return officers - inside
 
     @staticmethod
     async def mark_deadline_reminder(session: AsyncSession, deadline_id: int, old: dt.datetime | None,
