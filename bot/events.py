@@ -17,6 +17,7 @@ import datetime as dt
 import io
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook
@@ -133,7 +134,7 @@ async def _reminder_subscription(session: AsyncSession, services: Any, user_id: 
 
 
 async def _confirmation(session: AsyncSession, services: Any, ev: Event, user_id: int, template: str,
-                        key: str) -> None:
+                        key: str, **extra: Any) -> None:
     """The confirmation with the calendar file attached, as an outbox document."""
     i18n = services.i18n
     user = await session.get(User, user_id)
@@ -146,7 +147,8 @@ async def _confirmation(session: AsyncSession, services: Any, ev: Event, user_id
     if sub is not None:
         rows.append([unsubscribe_button(i18n, lang, sub, {})])
     await services.storage.enqueue(session, chat_id=user_id, kind="document", document=ics,
-                                   document_name=f"event-{ev.id}.ics", text=i18n.render(lang, template, **event_view(ev)),
+                                   document_name=f"event-{ev.id}.ics",
+                                   text=i18n.render(lang, template, **event_view(ev), **extra),
                                    key=key, reply_markup={"inline_keyboard": rows}, not_before=now)
 
 
@@ -190,6 +192,59 @@ async def call_off(services: Any, event_id: int, actor_id: int) -> tuple[bool, E
     ok, ev = await services.storage.call_off_event(event_id, actor_id, on_done=on_done)
     wake(services)
     return ok, ev, told
+
+
+#: what an organiser may change once the event is published (the rest defines who was invited)
+EDITABLE = ("start", "place", "capacity", "description")
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    done: bool            # False: the event started or was called off meanwhile (nothing changed)
+    event: Event | None
+    told: int = 0         # attendees told of a new time or place
+    promoted: int = 0     # waitlisted people who got one of the added seats
+
+
+def _where(place: str | None, link: str | None) -> str:
+    return place or link or ""
+
+
+async def edit(session: AsyncSession, services: Any, event_id: int, actor_id: int, changes: dict) -> EditOutcome:
+    """Apply an organiser's change in the caller's transaction. A new time or place reaches everyone
+    confirmed (with a fresh calendar file) or waitlisted; added seats go to the waitlist in order,
+    each promoted person told once."""
+    now = services.clock()
+    ev, before, attendees, promoted = await services.storage.edit_event(session, event_id, actor_id, changes, now)
+    if ev is None or not before:
+        return EditOutcome(False, ev)
+    stamp = int(now.timestamp() * 1000)
+    for uid in promoted:
+        await _confirmation(session, services, ev, uid, "events_promoted_seats",
+                            f"event:{ev.id}:promoted:{uid}:{stamp}")
+    shown = []
+    if "starts_at" in before:
+        shown.append({"field": "ev_start", "old": fmt_local(before["starts_at"]), "new": fmt_local(ev.starts_at)})
+    if "place" in before or "online_link" in before:
+        shown.append({"field": "ev_place", "old": _where(before.get("place"), before.get("online_link")),
+                      "new": _where(ev.place, ev.online_link)})
+    told = 0
+    if shown:
+        for uid, status in attendees:
+            if uid in promoted:
+                continue
+            key = f"event:{ev.id}:changed:{stamp}:{uid}"
+            if status == "confirmed":
+                await _confirmation(session, services, ev, uid, "events_changed", key, changes=shown, ics=True)
+                told += 1
+            else:
+                user = await session.get(User, uid)
+                lang = services.i18n.lang(user.language if user else None)
+                markup = {"inline_keyboard": [[{"text": services.i18n.label(lang, "btn_cancel_signup"),
+                                                "callback_data": f"ev:x:{ev.id}"}]]}
+                told += int(await push(session, services, uid, "events_changed", key=key, reply_markup=markup,
+                                       changes=shown, ics=False, **event_view(ev)))
+    return EditOutcome(True, ev, told, len(promoted))
 
 
 def wake(services: Any) -> None:

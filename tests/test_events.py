@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from bot.calendar import TZ
+from bot.calendar import TZ, fmt_local
 from bot.models import Event, EventSignup
 from bot.storage import Storage
 from tests.conftest import ADMIN, user_with_role
@@ -409,3 +409,69 @@ async def test_organiser_calls_an_event_off_and_everyone_signed_up_is_told_once(
     # and the audit log says who called it off
     entries = await bot.services.storage.audit_entries("event", str(eid))
     assert any(e.action == "event_called_off" and e.actor_id == 6101 and e.after["notified"] == 2 for e in entries)
+
+
+async def test_organiser_changes_time_and_seats_and_attendees_are_told(bot):
+    bot.clock.set(NOW)
+    organiser = await with_role(bot, 6111, "officer", "科技局@鼓楼区", "王科长")
+    other_officer = await with_role(bot, 6112, "officer", "科技局@仓山区", "赵科长")
+    people = [await with_role(bot, 6113 + i, "enterprise", f"企业{i}", f"经理{i}") for i in range(3)]
+    done = await create_event(organiser, title="储能专利路演", capacity="1")
+    eid = await event_id(bot, "储能专利路演")
+    for u in people:
+        (lst,) = await u.send("/events")
+        await u.press("1", message_id=lst.message_id)
+        await u.press("✍️ 报名")
+    await drain(bot)
+    first, second, third = people
+    assert (await bot.services.storage.signup_status(eid, second.user_id)) == "waitlisted"
+
+    # only the organiser's side may change it: a forged button is refused
+    (theirs,) = await other_officer.send("/events")
+    r = await other_officer.press(callback_data=f"ev:e:{eid}", message_id=theirs.message_id, stale=True)
+    assert "🔒" in r.toast
+
+    # a new time: the same validation as when publishing, then old and new side by side
+    ask = (await organiser.press("✏️ 修改活动信息", message_id=done.last.message_id)).last
+    assert "要改哪一项" in ask.text and ask.labels[:4] == ["时间", "地点 / 链接", "名额", "活动介绍"]
+    await organiser.press("时间")
+    r = await organiser.send("2020-01-01 10:00")
+    assert "这个时间已经过去了" in r.text and "开始时间？" in r.last.text
+    review = (await organiser.send("2030-09-21 09:00")).last
+    assert "2030-09-20 14:30 → 2030-09-21 09:00" in review.text
+    card = (await organiser.press("✅ 确认提交")).last
+    assert "已修改「时间」，正在通知 3 位报名者" in card.text and "2030-09-21 09:00" in card.text
+    ev = await bot.services.storage.get_event(eid)
+    assert fmt_local(ev.starts_at) == "2030-09-21 09:00" and ev.reminder_stage == 0
+    changed = await first.wait_for("活动信息有变", timeout=10)
+    assert "2030-09-20 14:30" in changed.text and "2030-09-21 09:00" in changed.text
+    assert "日历文件" in changed.text and changed.document is not None        # confirmed: a fresh .ics
+    for u in (second, third):
+        msg = await u.wait_for("活动信息有变", timeout=10)
+        assert msg.document is None and "✖️ 取消报名" in msg.labels
+
+    # one more seat: the first on the waiting list moves up (and is told), the next one waits on
+    await organiser.press("✏️ 修改活动信息", message_id=card.message_id)
+    await organiser.press("名额")
+    r = await organiser.send("-3")
+    assert "新的名额？" in r.last.text
+    review = (await organiser.send("2")).last
+    assert "1 → <b>2</b>" in review.html
+    card = (await organiser.press("✅ 确认提交")).last
+    assert "1 位候补者转为正式报名" in card.text
+    up = await second.wait_for("组织方增加了名额", timeout=10)
+    assert up.document is not None
+    assert (await bot.services.storage.signup_status(eid, second.user_id)) == "confirmed"
+    assert (await bot.services.storage.signup_status(eid, third.user_id)) == "waitlisted"
+    assert (await bot.services.storage.get_event(eid)).confirmed_count == 2
+    await drain(bot)
+    assert not [m for m in third.bot_messages() if "增加了名额" in m.text]
+    entries = await bot.services.storage.audit_entries("event", str(eid))
+    edits = [e for e in entries if e.action == "event_edited"]
+    assert len(edits) == 2 and all(e.actor_id == 6111 for e in edits)
+    assert any(e.before == {"capacity": 1} and e.after == {"capacity": 2, "promoted": 1} for e in edits)
+
+    # once the event has started it can't be changed any more
+    bot.clock.set(sh(2030, 9, 21, 9, 30))
+    r = await organiser.press(callback_data=f"ev:e:{eid}", message_id=card.message_id, stale=True)
+    assert "不能再修改" in r.toast

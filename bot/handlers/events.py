@@ -159,6 +159,7 @@ async def card_view(update: Update, context: BotContext, ev: Event) -> tuple[dic
         rows.append([InlineKeyboardButton(L.btn_attendees_csv, callback_data=f"ev:f:{ev.id}:c"),
                      InlineKeyboardButton(L.btn_attendees_xlsx, callback_data=f"ev:f:{ev.id}:x")])
         if open_:
+            rows.append([InlineKeyboardButton(L.btn_edit_event, callback_data=f"ev:e:{ev.id}")])
             rows.append([InlineKeyboardButton(L.btn_call_off, callback_data=f"ev:k:{ev.id}")])
     rows.append([InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")])
     return ctx, InlineKeyboardMarkup(rows)
@@ -244,7 +245,8 @@ async def cancel_button(update: Update, context: BotContext) -> None:
 # the organiser calls an event off (asked once more, then everyone signed up is told)
 # ------------------------------------------------------------------------------------------------
 
-async def _managed_event_or_toast(update: Update, context: BotContext) -> Event | None:
+async def _managed_event_or_toast(update: Update, context: BotContext,
+                                  closed_toast: str = "toast_already_called_off") -> Event | None:
     ev = await _event_or_toast(update, context)
     if ev is None:
         return None
@@ -253,7 +255,7 @@ async def _managed_event_or_toast(update: Update, context: BotContext) -> Event 
         await _toast(update, context, "toast_not_manager", alert=True)
         return None
     if not _open(ev, context):
-        await _toast(update, context, "toast_already_called_off")
+        await _toast(update, context, closed_toast)
         ctx, kb = await card_view(update, context, ev)
         await _show(update, context, "events_card", kb, **ctx)
         return None
@@ -284,6 +286,30 @@ async def call_off_confirm(update: Update, context: BotContext) -> None:
     if ev is not None:
         ctx, kb = await card_view(update, context, ev)
         await _show(update, context, "events_card", kb, **ctx)
+
+
+# ------------------------------------------------------------------------------------------------
+# the organiser changes an event (a dialog: bot/dialogs/event_edit.py)
+# ------------------------------------------------------------------------------------------------
+
+async def edit_button(update: Update, context: BotContext) -> None:
+    ev = await _managed_event_or_toast(update, context, "toast_event_closed")
+    if ev is None:
+        return
+    await update.callback_query.answer()
+    await context.services.dialogs.start(update, context, "event_edit", {"event_id": ev.id})
+
+
+async def after_edit(update: Update, context: BotContext, event_id: int, field: str, edited: dict
+                     ) -> tuple[str, dict]:
+    """The edit dialog's end: the admin card, headed by what changed and who is being told."""
+    from bot.scheduler import wake
+
+    wake(context)  # a moved start re-arms the reminders
+    svc.wake(context.services)  # the attendees' notices are committed: send them now
+    ev = await context.services.storage.get_event(event_id)
+    ctx, kb = await card_view(update, context, ev)
+    return "events_card", {**ctx, "keyboard": kb, "edited": {**edited, "field": field}}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -402,5 +428,6 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(new_event, pattern=r"^ev:n$"))
     app.add_handler(CallbackQueryHandler(targets_button, pattern=r"^ev:t$"))
     app.add_handler(CallbackQueryHandler(export_button, pattern=r"^ev:f:"))
+    app.add_handler(CallbackQueryHandler(edit_button, pattern=r"^ev:e:"))
     app.add_handler(CallbackQueryHandler(call_off_button, pattern=r"^ev:k:"))
     app.add_handler(CallbackQueryHandler(call_off_confirm, pattern=r"^ev:K:"))

@@ -227,6 +227,45 @@ class EventQueries(StorageBase):
                 await on_done(s, ev, uids)
             return True, ev
 
+    async def edit_event(self, session: AsyncSession, event_id: int, actor_id: int, changes: dict,
+                         now: dt.datetime) -> tuple[Event | None, dict, list[tuple[int, str]], list[int]]:
+        """The organiser changes an open event, in the caller's transaction (the dialog's, so the
+        attendees' notices commit with it). Guarded: nothing changes once the event started or was
+        called off (→ event, {}, [], []). A moved start re-arms the 1-day / 1-hour reminders; more
+        seats go to the waitlist in order; fewer seats bump nobody already confirmed.
+        Returns (event, the old values of what changed, (user, status) of everyone confirmed or
+        waitlisted before the change, who was promoted from the waitlist)."""
+        ev = await session.get(Event, event_id)
+        if ev is None:
+            return None, {}, [], []
+        before = {k: getattr(ev, k) for k in changes}
+        values = dict(changes)
+        if "starts_at" in changes:
+            values["reminder_stage"] = 0
+        res = await session.execute(update(Event).where(Event.id == event_id, Event.status == PUBLISHED,
+                                                        Event.starts_at > now)
+                                    .values(**values).execution_options(**_NOSYNC))
+        await session.refresh(ev)
+        if res.rowcount != 1:
+            return ev, {}, [], []
+        attendees = [(int(u), st) for u, st in (await session.execute(
+            select(EventSignup.user_id, EventSignup.status).where(
+                EventSignup.event_id == event_id, EventSignup.status.in_([CONFIRMED, WAITLISTED]))
+            .order_by(EventSignup.id))).all()]
+        promoted: list[int] = []
+        while "capacity" in changes and (ev.capacity == 0 or ev.confirmed_count < ev.capacity):
+            uid = await self._promote_first(session, event_id, now)
+            if uid is None:
+                break
+            await session.execute(update(Event).where(Event.id == event_id)
+                                  .values(confirmed_count=Event.confirmed_count + 1).execution_options(**_NOSYNC))
+            await session.refresh(ev)
+            promoted.append(uid)
+        self.audit(session, actor_id, "event_edited", "event", str(event_id),
+                   {k: _plain(v) for k, v in before.items()},
+                   {**{k: _plain(v) for k, v in changes.items()}, "promoted": len(promoted)})
+        return ev, before, attendees, promoted
+
     async def cancel_signup(self, event_id: int, user_id: int, now: dt.datetime, *,
                             on_promoted: Callable[[AsyncSession, Event, int], Awaitable[None]] | None = None
                             ) -> CancelOutcome:
@@ -310,6 +349,11 @@ class EventQueries(StorageBase):
     async def confirmed_user_ids(session: AsyncSession, event_id: int) -> list[int]:
         return list(await session.scalars(select(EventSignup.user_id).where(
             EventSignup.event_id == event_id, EventSignup.status == CONFIRMED).order_by(EventSignup.id)))
+
+
+def _plain(value):
+    """An audit-log value (JSON): datetimes as ISO text."""
+    return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
 def _aware(value) -> dt.datetime:
