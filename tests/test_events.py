@@ -475,3 +475,30 @@ async def test_organiser_changes_time_and_seats_and_attendees_are_told(bot):
     bot.clock.set(sh(2030, 9, 21, 9, 30))
     r = await organiser.press(callback_data=f"ev:e:{eid}", message_id=card.message_id, stale=True)
     assert "不能再修改" in r.toast
+
+
+async def test_a_new_place_reaches_an_english_attendee_in_english(bot):
+    bot.clock.set(NOW)
+    organiser = await with_role(bot, 6121, "officer", "工信局", "刘处长")
+    guest = await with_role(bot, 6122, "enterprise", "Fuzhou Optics", "Ann", lang="en")
+    done = await create_event(organiser, title="光电专利对接会", capacity="0")
+    eid = await event_id(bot, "光电专利对接会")
+    (lst,) = await guest.send("/events")
+    await guest.press("1", message_id=lst.message_id)
+    await guest.press("✍️ Sign up")
+    await drain(bot)
+    await organiser.press("✏️ 修改活动信息", message_id=done.last.message_id)
+    await organiser.press("地点 / 链接")
+    r = await organiser.send("https://localhost")                   # a link that can't be one
+    assert "地点？" in r.last.text and r.text != r.last.text
+    review = (await organiser.send("https://meeting.example.com/abc")).last
+    assert "福州大学科技园 → " in review.text
+    card = (await organiser.press("✅ 确认提交")).last
+    assert "已修改「地点 / 链接」，正在通知 1 位报名者" in card.text and "🔗 https://meeting.example.com/abc" in card.text
+    msg = await guest.wait_for("Event changed", timeout=10)
+    assert "Place / online link: 福州大学科技园 → https://meeting.example.com/abc" in msg.text
+    assert "<s>福州大学科技园</s>" in msg.html
+    assert "updated calendar file" in msg.text and msg.document is not None
+    assert "✖️ Cancel my signup" in msg.labels
+    ev = await bot.services.storage.get_event(eid)
+    assert ev.place is None and ev.online_link == "https://meeting.example.com/abc"
