@@ -130,3 +130,45 @@ async def test_reminders_reach_only_the_departments_a_deadline_is_for(bot):
         await u.wait_for(lambda m: "长乐区专利盘点" in m.text and "还有 1 天" in m.text, timeout=10)
     await settle(bot, edu, city_sci)
     assert not texts(edu, "长乐区专利盘点") and not texts(city_sci, "长乐区专利盘点")
+
+
+async def add_deadline(officer, title: str, due: str, leads: str = "1") -> None:
+    await officer.send("/deadlines")
+    await officer.press("➕ 添加任务节点")
+    await officer.send(title)
+    await officer.send(due)
+    await officer.send(leads)
+    assert "已添加任务节点" in (await officer.press("✅ 确认提交")).text
+
+
+async def test_officer_deletes_own_deadline_and_its_reminder_is_not_sent(bot):
+    bot.clock.set(sh(2030, 5, 1, 10, 0))
+    mine = await with_role(bot, 6521, "officer", "科技局@闽侯县", "闽侯科技")
+    colleague = await with_role(bot, 6522, "officer", "科技局@闽侯县", "闽侯科技二")
+    await add_deadline(mine, "闽侯县专利盘点<初稿>", "2030-05-10")
+    (lst,) = await mine.send("/deadlines")
+    assert "🗑 删除：闽侯县专利盘点<初稿>" in lst.labels
+    assert not [b for b in lst.labels if "完成各类经营主体" in b]       # the plan's own rows stay
+    (theirs,) = await colleague.send("/deadlines")
+    assert "闽侯县专利盘点" in theirs.text and not [b for b in theirs.labels if b.startswith("🗑")]
+    async with bot.services.storage.session() as s:
+        d_id = (await s.scalars(select(Deadline.id).where(Deadline.key.is_(None)))).one()
+    r = await colleague.press(callback_data=f"dl:D:{d_id}", message_id=theirs.message_id, stale=True)
+    assert "不是您添加的" in r.toast                                    # forged: nothing deleted
+    assert await bot.services.storage.get_deadline(d_id) is not None
+
+    ask = (await mine.press("🗑 删除：闽侯县专利盘点<初稿>", message_id=lst.message_id)).last
+    assert "删除任务节点？" in ask.text and "闽侯县专利盘点&lt;初稿&gt;" in ask.html
+    back = (await mine.press("⬅️ 保留")).last
+    assert "任务节点" in back.text and "🗑 删除：闽侯县专利盘点<初稿>" in back.labels
+    await mine.press("🗑 删除：闽侯县专利盘点<初稿>", message_id=back.message_id)
+    r = await mine.press("⚠️ 确认删除")
+    assert "已删除" in r.toast and "闽侯县专利盘点" not in r.last.text
+    again = await mine.press(callback_data=f"dl:D:{d_id}", message_id=r.last.message_id, stale=True)
+    assert "已删除" in again.toast                                       # double tap: nothing more
+    entries = await bot.services.storage.audit_entries("deadline", str(d_id))
+    assert [e.action for e in entries].count("delete_deadline") == 1
+    bot.clock.set(sh(2030, 5, 9, 9, 0, 5))                               # its 1-day reminder slot
+    await settle(bot, mine, colleague)
+    for u in (mine, colleague):
+        assert not [m for m in u.bot_messages() if "任务节点提醒" in m.text and "闽侯县" in m.text]

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
@@ -72,6 +72,26 @@ async def reply(update: Update, context: BotContext, template: str, /, *,
         return None
     return await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard,
                                           link_preview_options={"is_disabled": True})
+
+
+async def show(update: Update, context: BotContext, template: str, keyboard: InlineKeyboardMarkup | None = None,
+               **ctx: Any) -> None:
+    """A button edits its own message in place (a command, or a message that can't be edited —
+    a document, one too old — gets a new one)."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        await reply(update, context, template, keyboard=keyboard, **ctx)
+        return
+    lang = await user_lang(update, context)
+    text = fit_message(context.i18n.render(lang, template, **ctx))
+    try:
+        if getattr(query.message, "document", None) is not None:
+            raise BadRequest("a document: answer below it")
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard,
+                                      link_preview_options={"is_disabled": True})
+    except BadRequest as e:
+        if "not modified" not in str(e).lower():
+            await reply(update, context, template, keyboard=keyboard, **ctx)
 
 
 async def on_error(update: object, context: BotContext) -> None:

@@ -9,7 +9,7 @@ from bot.calendar import local_today
 from bot.context import BotContext
 from bot.departments import dept_token, parse
 from bot.events import OVERDUE_WINDOW
-from bot.handlers.common import reply, require, sender_roles, user_lang
+from bot.handlers.common import current_user, require, sender_roles, show, user_lang
 from bot.models import Role
 
 
@@ -27,9 +27,59 @@ async def deadlines_command(update: Update, context: BotContext) -> None:
               "days_left": (d.due_date - today).days, "leads": d.lead_days or [],
               "scope": [L.dept_kind.get(k, k) for k in scopes[d.id][0]]
                        + [names[i] for i in scopes[d.id][1] if i in names]} for d in items]
-    kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_new_deadline, callback_data="dl:n")],
-                               [InlineKeyboardButton(L.btn_subscriptions, callback_data="sb:m")]])
-    await reply(update, context, "deadline_list", items=shown, today=today.isoformat(), keyboard=kb)
+    roles = await sender_roles(update, context)
+    user = await current_user(update, context)
+    rows = [[InlineKeyboardButton(L.btn_delete_deadline(title=x["title"])[:64], callback_data=f"dl:d:{d.id}")]
+            for d, x in zip(items, shown) if _may_delete(d, user.id, roles)]
+    rows += [[InlineKeyboardButton(L.btn_new_deadline, callback_data="dl:n")],
+             [InlineKeyboardButton(L.btn_subscriptions, callback_data="sb:m")]]
+    await show(update, context, "deadline_list", InlineKeyboardMarkup(rows), items=shown, today=today.isoformat())
+
+
+def _may_delete(d, user_id: int, roles) -> bool:
+    """The plan's seeded deadlines stay; an officer removes their own, an admin anyone's."""
+    return d.key is None and (roles.is_admin or d.created_by == user_id)
+
+
+def _deadline_id(update: Update) -> int | None:
+    parts = (update.callback_query.data or "").split(":")
+    return int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+
+
+async def delete_button(update: Update, context: BotContext) -> None:
+    """Asks once more (a deadline's reminders go to whole departments)."""
+    if not await require(update, context, Role.OFFICER, Role.ADMIN):
+        return
+    query = update.callback_query
+    d_id = _deadline_id(update)
+    d = await context.services.storage.get_deadline(d_id) if d_id is not None else None
+    user = await current_user(update, context)
+    lang = await user_lang(update, context)
+    L = context.i18n.label_module(lang)
+    if d is None or not _may_delete(d, user.id, await sender_roles(update, context)):
+        await query.answer(context.i18n.label(lang, "toast_deadline_gone"), show_alert=True)
+        return
+    await query.answer()
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_delete_deadline_confirm, callback_data=f"dl:D:{d.id}")],
+                               [InlineKeyboardButton(L.btn_keep_deadline, callback_data="dl:l")]])
+    await show(update, context, "deadline_delete_confirm", kb, title=d.title, due=d.due_date.isoformat())
+
+
+async def delete_confirm(update: Update, context: BotContext) -> None:
+    if not await require(update, context, Role.OFFICER, Role.ADMIN):
+        return
+    d_id = _deadline_id(update)
+    user = await current_user(update, context)
+    roles = await sender_roles(update, context)
+    lang = await user_lang(update, context)
+    done = d_id is not None and await context.services.storage.delete_deadline(d_id, user.id, any_owner=roles.is_admin)
+    await update.callback_query.answer(context.i18n.label(lang, "toast_deadline_deleted" if done else "toast_deadline_gone"))
+    await deadlines_command(update, context)
+
+
+async def list_button(update: Update, context: BotContext) -> None:
+    await update.callback_query.answer()
+    await deadlines_command(update, context)
 
 
 async def new_deadline(update: Update, context: BotContext) -> None:
@@ -47,3 +97,6 @@ async def new_deadline(update: Update, context: BotContext) -> None:
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("deadlines", deadlines_command))
     app.add_handler(CallbackQueryHandler(new_deadline, pattern=r"^dl:n$"))
+    app.add_handler(CallbackQueryHandler(list_button, pattern=r"^dl:l$"))
+    app.add_handler(CallbackQueryHandler(delete_button, pattern=r"^dl:d:"))
+    app.add_handler(CallbackQueryHandler(delete_confirm, pattern=r"^dl:D:"))

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import events as svc
 from bot.calendar import fmt_local, local, year_bounds
 from bot.context import BotContext
-from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
+from bot.handlers.common import current_user, reply, require, sender_roles, show, user_lang
 from bot.models import Event, Role
 from bot.roles import RoleSet
 from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
@@ -59,25 +59,6 @@ async def _toast(update: Update, context: BotContext, label: str, *, alert: bool
         pass
 
 
-async def _show(update: Update, context: BotContext, template: str, keyboard: InlineKeyboardMarkup | None,
-                **ctx) -> None:
-    """Edit the pressed message in place (a command sends a new one)."""
-    query = update.callback_query
-    if query is None or query.message is None:
-        await reply(update, context, template, keyboard=keyboard, **ctx)
-        return
-    lang = await user_lang(update, context)
-    text = context.i18n.render(lang, template, **ctx)
-    try:
-        if getattr(query.message, "document", None) is not None:
-            raise BadRequest("a document: answer below it")
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard,
-                                      link_preview_options={"is_disabled": True})
-    except BadRequest as e:
-        if "not modified" not in str(e).lower():
-            await reply(update, context, template, keyboard=keyboard, **ctx)
-
-
 # ------------------------------------------------------------------------------------------------
 # the list
 # ------------------------------------------------------------------------------------------------
@@ -115,7 +96,7 @@ async def _list(update: Update, context: BotContext, offset: int) -> None:
         if city:
             officer.append(InlineKeyboardButton(L.btn_county_targets, callback_data="ev:t"))
         rows.append(officer)
-    await _show(update, context, "events_list", InlineKeyboardMarkup(rows), total=total, offset=offset,
+    await show(update, context, "events_list", InlineKeyboardMarkup(rows), total=total, offset=offset,
                 items=[svc.event_view(e) for e in items])
 
 
@@ -179,7 +160,7 @@ async def card_button(update: Update, context: BotContext) -> None:
         return
     await update.callback_query.answer()
     ctx, kb = await card_view(update, context, ev)
-    await _show(update, context, "events_card", kb, **ctx)
+    await show(update, context, "events_card", kb, **ctx)
 
 
 async def after_publish(update: Update, context: BotContext, event_id: int, recipients: int) -> tuple[str, dict]:
@@ -222,7 +203,7 @@ async def signup_button(update: Update, context: BotContext) -> None:
         await _toast(update, context, "toast_closed")
     if _arg(update, 3) == "c" and outcome.event is not None:
         ctx, kb = await card_view(update, context, outcome.event)
-        await _show(update, context, "events_card", kb, **ctx)
+        await show(update, context, "events_card", kb, **ctx)
 
 
 async def cancel_button(update: Update, context: BotContext) -> None:
@@ -236,7 +217,7 @@ async def cancel_button(update: Update, context: BotContext) -> None:
     where = _arg(update, 3)
     if where == "c" and outcome.event is not None:
         ctx, kb = await card_view(update, context, outcome.event)
-        await _show(update, context, "events_card", kb, **ctx)
+        await show(update, context, "events_card", kb, **ctx)
     elif where == "m":
         await _my(update, context)
 
@@ -257,7 +238,7 @@ async def _managed_event_or_toast(update: Update, context: BotContext,
     if not _open(ev, context):
         await _toast(update, context, closed_toast)
         ctx, kb = await card_view(update, context, ev)
-        await _show(update, context, "events_card", kb, **ctx)
+        await show(update, context, "events_card", kb, **ctx)
         return None
     return ev
 
@@ -272,7 +253,7 @@ async def call_off_button(update: Update, context: BotContext) -> None:
     counts = await context.services.storage.signup_counts(ev.id)
     kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_call_off_confirm, callback_data=f"ev:K:{ev.id}")],
                                [InlineKeyboardButton(L.btn_keep_event, callback_data=f"ev:c:{ev.id}")]])
-    await _show(update, context, "events_call_off_confirm", kb, **svc.event_view(ev),
+    await show(update, context, "events_call_off_confirm", kb, **svc.event_view(ev),
                 affected=counts.get("confirmed", 0) + counts.get("waitlisted", 0))
 
 
@@ -285,7 +266,7 @@ async def call_off_confirm(update: Update, context: BotContext) -> None:
     await _toast(update, context, "toast_called_off" if done else "toast_already_called_off", n=told)
     if ev is not None:
         ctx, kb = await card_view(update, context, ev)
-        await _show(update, context, "events_card", kb, **ctx)
+        await show(update, context, "events_card", kb, **ctx)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -339,7 +320,7 @@ async def _my(update: Update, context: BotContext) -> None:
     rows += [[InlineKeyboardButton(L.btn_manage(title=e.title)[:64], callback_data=f"ev:c:{e.id}")]
              for e in organised]
     rows.append([InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")])
-    await _show(update, context, "events_my", InlineKeyboardMarkup(rows),
+    await show(update, context, "events_my", InlineKeyboardMarkup(rows),
                 items=[{**svc.event_view(e), "status": st_} for e, st_ in mine],
                 organised=[svc.event_view(e) for e in organised])
 
@@ -387,7 +368,7 @@ async def _targets(update: Update, context: BotContext) -> None:
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
     kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")]])
-    await _show(update, context, "events_targets", kb, year=local(now).year, rows=rows, target=COUNTY_TARGET,
+    await show(update, context, "events_targets", kb, year=local(now).year, rows=rows, target=COUNTY_TARGET,
                 met=sum(1 for r in rows if r["met"]), city_held=city.held if city else 0,
                 city_planned=city.planned if city else 0)
 

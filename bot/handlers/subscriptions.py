@@ -15,7 +15,8 @@ from bot.context import BotContext
 from bot.dialogs.self_assessment import INDUSTRIES
 from bot.events import EVENT_KINDS, topic_name
 from bot.handlers.common import current_user, sender_roles, user_lang
-from bot.handlers.events import _show, _toast
+from bot.handlers.common import show
+from bot.handlers.events import _toast
 from bot.models import Role
 from bot.storage.events import COUNTIES
 from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
@@ -71,7 +72,7 @@ async def _render(update: Update, context: BotContext, page: str) -> None:
         rows.append([InlineKeyboardButton(L.btn_up, callback_data="sb:m")])
     all_active = [topic_name(L, k, v, await st.department_names([int(v)] if k == DEPARTMENT and v.isdigit() else []))
                   for k, v in sorted(active)]
-    await _show(update, context, "subs_view", InlineKeyboardMarkup(rows), page=page, items=shown,
+    await show(update, context, "subs_view", InlineKeyboardMarkup(rows), page=page, items=shown,
                 active=all_active)
 
 
