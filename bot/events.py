@@ -228,6 +228,7 @@ async def edit(session: AsyncSession, services: Any, event_id: int, actor_id: in
     if "place" in before or "online_link" in before:
         shown.append({"field": "ev_place", "old": _where(before.get("place"), before.get("online_link")),
                       "new": _where(ev.place, ev.online_link)})
+    shown = [c for c in shown if c["old"] != c["new"]]   # the same value typed again: nobody is told
     told = 0
     if shown:
         for uid, status in attendees:
