@@ -172,3 +172,19 @@ async def test_officer_deletes_own_deadline_and_its_reminder_is_not_sent(bot):
     await settle(bot, mine, colleague)
     for u in (mine, colleague):
         assert not [m for m in u.bot_messages() if "任务节点提醒" in m.text and "闽侯县" in m.text]
+
+
+async def test_admin_may_delete_any_officers_deadline(bot):
+    from tests.conftest import ADMIN
+
+    bot.clock.set(sh(2030, 5, 1, 10, 0))
+    officer = await with_role(bot, 6531, "officer", "工信局@福清市", "福清工信")
+    await add_deadline(officer, "福清市企业评价反馈", "2030-06-01", "7")
+    admin = bot.users.get(ADMIN) or await bot.user(ADMIN, "管理员")
+    (lst,) = await admin.send("/deadlines")
+    assert "🗑 删除：福清市企业评价反馈" in lst.labels
+    await admin.press("🗑 删除：福清市企业评价反馈", message_id=lst.message_id)
+    r = await admin.press("⚠️ 确认删除")
+    assert "已删除" in r.toast and "福清市企业评价反馈" not in r.last.text
+    (mine,) = await officer.send("/deadlines")
+    assert "福清市企业评价反馈" not in mine.text
