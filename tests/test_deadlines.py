@@ -99,6 +99,15 @@ async def test_officer_adds_a_deadline_and_bad_input_repeats_the_step(bot):
     assert "权限" in r.toast
 
 
+async def add_deadline(officer, title: str, due: str, leads: str = "1") -> None:
+    await officer.send("/deadlines")
+    await officer.press("➕ 添加任务节点")
+    await officer.send(title)
+    await officer.send(due)
+    await officer.send(leads)
+    assert "已添加任务节点" in (await officer.press("✅ 确认提交")).text
+
+
 async def test_reminders_reach_only_the_departments_a_deadline_is_for(bot):
     """The task table assigns each deadline to department kinds; an officer's own deadline is for
     their department. Officers of other departments are not reminded."""
@@ -117,12 +126,7 @@ async def test_reminders_reach_only_the_departments_a_deadline_is_for(bot):
     assert "🏛 市场监管（知识产权）、教育、科技" in lst.text   # 存量专利全部盘点入库 includes 教育
 
     # an officer's own deadline: their department only (not the city-level 科技局, not 教育局)
-    await sci.send("/deadlines")
-    await sci.press("➕ 添加任务节点")
-    await sci.send("长乐区专利盘点")
-    await sci.send("2024-07-20")
-    await sci.send("1")
-    await sci.press("✅ 确认提交")
+    await add_deadline(sci, "长乐区专利盘点", "2024-07-20")
     (lst,) = await sci.send("/deadlines")
     assert "长乐区专利盘点" in lst.text and "🏛 科技局@长乐区" in lst.text
     bot.clock.set(sh(2024, 7, 19, 9, 0, 1))
@@ -130,15 +134,6 @@ async def test_reminders_reach_only_the_departments_a_deadline_is_for(bot):
         await u.wait_for(lambda m: "长乐区专利盘点" in m.text and "还有 1 天" in m.text, timeout=10)
     await settle(bot, edu, city_sci)
     assert not texts(edu, "长乐区专利盘点") and not texts(city_sci, "长乐区专利盘点")
-
-
-async def add_deadline(officer, title: str, due: str, leads: str = "1") -> None:
-    await officer.send("/deadlines")
-    await officer.press("➕ 添加任务节点")
-    await officer.send(title)
-    await officer.send(due)
-    await officer.send(leads)
-    assert "已添加任务节点" in (await officer.press("✅ 确认提交")).text
 
 
 async def test_officer_deletes_own_deadline_and_its_reminder_is_not_sent(bot):
