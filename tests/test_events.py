@@ -502,3 +502,25 @@ async def test_a_new_place_reaches_an_english_attendee_in_english(bot):
     assert "✖️ Cancel my signup" in msg.labels
     ev = await bot.services.storage.get_event(eid)
     assert ev.place is None and ev.online_link == "https://meeting.example.com/abc"
+
+
+async def test_an_edit_submitted_after_the_event_was_called_off_changes_nothing(bot):
+    bot.clock.set(NOW)
+    organiser = await with_role(bot, 6131, "officer", "卫健委", "周主任")
+    colleague = await with_role(bot, 6132, "officer", "卫健委", "吴科长")      # same department: may manage
+    done = await create_event(organiser, title="医疗器械专利路演", capacity="5")
+    eid = await event_id(bot, "医疗器械专利路演")
+    await organiser.press("✏️ 修改活动信息", message_id=done.last.message_id)
+    await organiser.press("地点 / 链接")
+    review = (await organiser.send("福州海峡国际会展中心")).last
+    assert "福州大学科技园 → 福州海峡国际会展中心" in review.text
+    # meanwhile a colleague of the organising department calls it off
+    (lst,) = await colleague.send("/events")
+    await colleague.press("1", message_id=lst.message_id)
+    await colleague.press("🚫 取消本次活动")
+    await colleague.press("⚠️ 确认取消并通知报名者")
+    card = (await organiser.press("✅ 确认提交", message_id=review.message_id)).last
+    assert "活动已开始或已取消，未作修改" in card.text and "该活动已取消" in card.text
+    ev = await bot.services.storage.get_event(eid)
+    assert ev.place == "福州大学科技园" and ev.status == "cancelled"
+    assert not [e for e in await bot.services.storage.audit_entries("event", str(eid)) if e.action == "event_edited"]
