@@ -34,18 +34,23 @@ def idx() -> SearchIndex:
     return SearchIndex.build(DOCS)
 
 
-@pytest.fixture(scope="module")
-def real_idx() -> SearchIndex:
+def corpus_docs(n: int) -> list[SearchDoc]:
+    """The first ``n`` patents of the shipped corpus (ids as the importer gives them)."""
     docs = []
     with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
         for i, line in enumerate(fh):
-            if i >= 250:
+            if i >= n:
                 break
             r = json.loads(line)
             pid = r.get("pub_no") or f"{r['source'].split('/')[-1]}-{int(r['idx'])}"
             docs.append(SearchDoc(pid, r.get("title") or "", r.get("abstract") or "", r.get("claims") or "",
                                   r.get("pub_no") or None))
-    return SearchIndex.build(docs)
+    return docs
+
+
+@pytest.fixture(scope="module")
+def real_idx() -> SearchIndex:
+    return SearchIndex.build(corpus_docs(250))
 
 
 def ids(res: SearchResult) -> list[str]:
@@ -213,15 +218,7 @@ def test_random_queries(real_idx, q, limit, offset):
 def lex_idx() -> SearchIndex:
     """1,200 real patents, no LSA space, so queries take the sparse path by default."""
     from bot.search import Params
-    docs = []
-    with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i >= 1200:
-                break
-            r = json.loads(line)
-            pid = r.get("pub_no") or f"{r['source'].split('/')[-1]}-{int(r['idx'])}"
-            docs.append(SearchDoc(pid, r.get("title") or "", r.get("abstract") or "", r.get("claims") or "",
-                                  r.get("pub_no") or None))
+    docs = corpus_docs(1200)
     ix = SearchIndex.build(docs, Params(semantic=False))
     ix._test_docs = docs
     return ix
