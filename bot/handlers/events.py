@@ -146,6 +146,11 @@ async def card_view(update: Update, context: BotContext, ev: Event) -> tuple[dic
     return ctx, InlineKeyboardMarkup(rows)
 
 
+async def show_card(update: Update, context: BotContext, ev: Event) -> None:
+    ctx, kb = await card_view(update, context, ev)
+    await show(update, context, "events_card", kb, **ctx)
+
+
 async def _event_or_toast(update: Update, context: BotContext) -> Event | None:
     event_id = _int_arg(update, 2)
     ev = await context.services.storage.get_event(event_id) if event_id is not None else None
@@ -159,8 +164,7 @@ async def card_button(update: Update, context: BotContext) -> None:
     if ev is None:
         return
     await update.callback_query.answer()
-    ctx, kb = await card_view(update, context, ev)
-    await show(update, context, "events_card", kb, **ctx)
+    await show_card(update, context, ev)
 
 
 async def after_publish(update: Update, context: BotContext, event_id: int, recipients: int) -> tuple[str, dict]:
@@ -202,8 +206,7 @@ async def signup_button(update: Update, context: BotContext) -> None:
     else:
         await _toast(update, context, "toast_closed")
     if _arg(update, 3) == "c" and outcome.event is not None:
-        ctx, kb = await card_view(update, context, outcome.event)
-        await show(update, context, "events_card", kb, **ctx)
+        await show_card(update, context, outcome.event)
 
 
 async def cancel_button(update: Update, context: BotContext) -> None:
@@ -216,8 +219,7 @@ async def cancel_button(update: Update, context: BotContext) -> None:
     await _toast(update, context, "toast_not_signed" if outcome.status == "none" else "toast_cancelled")
     where = _arg(update, 3)
     if where == "c" and outcome.event is not None:
-        ctx, kb = await card_view(update, context, outcome.event)
-        await show(update, context, "events_card", kb, **ctx)
+        await show_card(update, context, outcome.event)
     elif where == "m":
         await _my(update, context)
 
@@ -237,8 +239,7 @@ async def _managed_event_or_toast(update: Update, context: BotContext,
         return None
     if not _open(ev, context):
         await _toast(update, context, closed_toast)
-        ctx, kb = await card_view(update, context, ev)
-        await show(update, context, "events_card", kb, **ctx)
+        await show_card(update, context, ev)
         return None
     return ev
 
@@ -265,8 +266,7 @@ async def call_off_confirm(update: Update, context: BotContext) -> None:
     done, ev, told = await svc.call_off(context.services, ev.id, user.id)
     await _toast(update, context, "toast_called_off" if done else "toast_already_called_off", n=told)
     if ev is not None:
-        ctx, kb = await card_view(update, context, ev)
-        await show(update, context, "events_card", kb, **ctx)
+        await show_card(update, context, ev)
 
 
 # ------------------------------------------------------------------------------------------------
