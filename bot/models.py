@@ -156,6 +156,9 @@ class User(Base):
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     phone: Mapped[str | None] = mapped_column(String(32))  # shared only with the user's consent
     last_digest_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # matched-patent digests
+    # fingerprint of the command menu last set for this user's chat (None: Telegram shows the default);
+    # compared with the current roles on every update, so any role change refreshes the menu
+    menu_key: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -6,7 +6,7 @@ from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, sender_roles
-from bot.menus import set_chat_menu
+from bot.menus import refresh_chat_menu
 from bot.models import Role
 from bot.roles import roles_of
 from bot.invites import InviteArgsError, create_invite, invite_link, parse_invite_args
@@ -35,9 +35,10 @@ async def redeem(update: Update, context: BotContext, code: str) -> None:
     roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
     context._grants = roles.grants  # the rest of this update checks roles against the new grant too
     scope = next((g.scope_name for g in roles.grants if g.role == grant.role), None)
-    await set_chat_menu(context.bot, context.services, update.effective_chat.id, user.language, roles)
     await reply(update, context, "invite_ok" if result == RedeemResult.OK else "invite_already",
                 role=grant.role, scope=scope)
+    # right away, not only at the end of the update: the dialog that may follow can end it early
+    await refresh_chat_menu(context, user, roles)
     if result == RedeemResult.OK and grant.role == Role.ENTERPRISE.value and grant.enterprise_id:
         # registration continues with the company profile (type, industries of interest)
         await context.services.dialogs.start(update, context, "eprofile", {"enterprise_id": grant.enterprise_id})

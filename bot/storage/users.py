@@ -56,7 +56,7 @@ class UserQueries(StorageBase):
             if found is None:
                 row = {"id": user_id, "first_name": first_name, "username": username, "language": lang,
                        "language_chosen": False, "blocked_bot": False, "phone": None, "last_digest_at": None,
-                       "created_at": now, "last_seen_at": now}
+                       "menu_key": None, "created_at": now, "last_seen_at": now}
                 await c.execute(_INSERT_USER, row)
             else:
                 row = dict(found._mapping)
@@ -87,6 +87,11 @@ class UserQueries(StorageBase):
         """Telegram told us the user blocked (or unblocked) the bot; a user we never met is ignored."""
         async with self.connection() as c:
             await c.execute(_UPDATE_USER, {"b_user": user_id, "blocked_bot": blocked})
+
+    async def set_menu_key(self, user_id: int, key: str | None) -> None:
+        """Remember which command menu this user's chat shows now (see bot/menus.py)."""
+        async with self.connection() as c:
+            await c.execute(_UPDATE_USER, {"b_user": user_id, "menu_key": key})
 
     async def get_user(self, user_id: int) -> User | None:
         async with self.session() as s:
