@@ -78,6 +78,9 @@ class Dialog:
     # called on submit (review step) or after the last step; returns (template, ctx) to show
     finish: Callable[[Any, Update, Any, dict, Answers], Awaitable[tuple[str, dict]]] | None = None
     cancel_template: str = "dialog_cancelled"
+    # what to say on cancel when it depends on the stored state: (services, user id, ctx) → template ctx
+    # for ``cancel_template`` (e.g. whether the answers stayed a draft or nothing changed)
+    cancelled: Callable[[Any, int, dict], Awaitable[dict]] | None = None
     roles: tuple = ()  # Role values allowed to run it; checked on every step, not only at the start
 
     def step(self, name: str) -> Step:
@@ -298,8 +301,8 @@ class DialogEngine:
         await self._commit(update, context, dialog, snap, turn, edit=False, extra=extra)
         return True
 
-    async def cancel(self, update: Update, context: Any) -> str | None:
-        """/cancel: end the active dialog (answers already saved stay as a draft)."""
+    async def cancel(self, update: Update, context: Any) -> tuple[str, dict] | None:
+        """/cancel: end the active dialog (answers already saved stay saved). Returns what to say."""
         storage = context.services.storage
         snap = await storage.get_dialog(update.effective_user.id, update.effective_chat.id)
         if snap is None:
@@ -311,7 +314,14 @@ class DialogEngine:
                 await context.bot.edit_message_reply_markup(snap.chat_id, snap.message_id, reply_markup=None)
             except TelegramError:
                 pass
-        return dialog.cancel_template if dialog else "dialog_cancelled"
+        if dialog is None:
+            return "dialog_cancelled", {}
+        return dialog.cancel_template, await self._cancelled_ctx(context, dialog, snap)
+
+    async def _cancelled_ctx(self, context: Any, dialog: Dialog, snap: DialogSnapshot) -> dict:
+        if dialog.cancelled is None:
+            return {}
+        return await dialog.cancelled(context.services, snap.user_id, (snap.data or {}).get("ctx") or {})
 
     async def _commit(self, update: Update, context: Any, dialog: Dialog, snap: DialogSnapshot, turn: Turn,
                       *, edit: bool, extra: dict | None = None) -> None:
@@ -319,7 +329,7 @@ class DialogEngine:
         if turn.cancelled:
             await storage.end_dialog(snap.user_id, snap.chat_id)
             await _drop_keyboard(update.callback_query)
-            await _send(update, context, dialog.cancel_template, {})
+            await _send(update, context, dialog.cancel_template, await self._cancelled_ctx(context, dialog, snap))
             return
         if turn.finished:
             try:

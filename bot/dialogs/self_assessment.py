@@ -121,7 +121,8 @@ def columns_to_answers(c: dict[str, Any]) -> dict[str, Any]:
 
 async def _load(services: Any, ctx: dict, answers: dict) -> dict:
     patent = await services.storage.patent_for_display(ctx.get("patent_id", ""))
-    return {"patent": patent, "suggested_industry": ctx.get("suggested_industry")}
+    return {"patent": patent, "suggested_industry": ctx.get("suggested_industry"),
+            "reviewer_note": ctx.get("reviewer_note")}
 
 
 async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict, answers: dict,
@@ -134,5 +135,12 @@ async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: 
     return "assessment_submitted", {"patent": await services.storage.get_patent(ctx["patent_id"])}
 
 
+async def _cancelled(services: Any, user_id: int, ctx: dict) -> dict:
+    """Cancelling keeps what is stored: a reopened submitted (or returned, reviewed) assessment that
+    was not changed keeps its status; any change made it a draft."""
+    got = await services.storage.assessment_columns(user_id, ctx.get("patent_id", ""))
+    return {"status": got[1] if got else None}
+
+
 SELF_ASSESSMENT = Dialog("assess", STEPS, load=_load, persist=_persist, finish=_finish,
-                         cancel_template="assessment_cancelled", roles=(Role.INVENTOR,))
+                         cancel_template="assessment_cancelled", cancelled=_cancelled, roles=(Role.INVENTOR,))

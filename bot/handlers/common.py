@@ -62,6 +62,14 @@ async def user_lang(update: Update, context: BotContext) -> str:
     return user.language if user else context.services.i18n.default
 
 
+def via_this_bot(update: Update, context: BotContext) -> bool:
+    """A message the user posted through this bot's inline mode (a patent card chosen from
+    ``@bot query``): its text is the card, not something the user typed to the bot."""
+    msg = update.effective_message
+    via = getattr(msg, "via_bot", None) if msg is not None else None
+    return via is not None and via.id == context.bot.id
+
+
 async def reply(update: Update, context: BotContext, template: str, /, *,
                 keyboard: InlineKeyboardMarkup | None = None, **ctx: Any) -> Message | None:
     """Render ``template`` in the user's language and send it to the chat of this update."""

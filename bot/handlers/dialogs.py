@@ -7,7 +7,7 @@ from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHand
 
 from bot.context import BotContext
 from bot.dialogs.engine import CALLBACK_PREFIX
-from bot.handlers.common import reply
+from bot.handlers.common import reply, via_this_bot
 
 
 async def dialog_button(update: Update, context: BotContext) -> None:
@@ -16,13 +16,16 @@ async def dialog_button(update: Update, context: BotContext) -> None:
 
 async def dialog_text(update: Update, context: BotContext) -> None:
     """Runs before every other text handler: text belongs to the active dialog if there is one."""
+    if via_this_bot(update, context):
+        raise ApplicationHandlerStop  # a card chosen from inline mode answers no dialog step
     if await context.services.dialogs.on_text(update, context):
         raise ApplicationHandlerStop
 
 
 async def cancel(update: Update, context: BotContext) -> None:
-    template = await context.services.dialogs.cancel(update, context)
-    await reply(update, context, template or "nothing_to_cancel")
+    said = await context.services.dialogs.cancel(update, context)
+    template, ctx = said if said is not None else ("nothing_to_cancel", {})
+    await reply(update, context, template, **ctx)
 
 
 def register(app: Application) -> None:

@@ -20,12 +20,13 @@ async def my_patents(update: Update, context: BotContext) -> None:
     user = await current_user(update, context)
     lang = await user_lang(update, context)
     items = await context.services.storage.my_patents(user.id)
+    notes = await context.services.storage.reviewer_notes(user.id)  # returned ones: what to change
     labels = context.i18n.label_module(lang)
     rows = [[InlineKeyboardButton(f"📝 {i + 1}. {p.title}"[:60], callback_data=f"mp:a:{p.id}")]
             for i, (p, _status) in enumerate(items[:MY_PATENTS_SHOWN])]
     rows.append([InlineKeyboardButton(labels.btn_link_patent, callback_data="mp:l")])
     await reply(update, context, "my_patents", items=items[:MY_PATENTS_SHOWN], total=len(items),
-                status=labels.status, keyboard=InlineKeyboardMarkup(rows))
+                status=labels.status, notes=notes, keyboard=InlineKeyboardMarkup(rows))
 
 
 async def link_start(update: Update, context: BotContext) -> None:
@@ -53,7 +54,9 @@ async def assess_start(update: Update, context: BotContext) -> None:
     await query.answer()
     existing = await storage.assessment_columns(user.id, patent_id)
     answers = columns_to_answers(existing[0]) if existing else {}
-    ctx = {"patent_id": patent_id, "suggested_industry": suggest_industry(patent.title, patent.abstract)}
+    ctx = {"patent_id": patent_id, "suggested_industry": suggest_industry(patent.title, patent.abstract),
+           # a returned assessment opens with the office's note above the answers to change
+           "reviewer_note": (await storage.reviewer_notes(user.id)).get(patent_id)}
     # a draft continues at its first unanswered step; a submitted one opens on the review card
     at = "review" if existing and existing[1] != AssessmentStatus.DRAFT.value else None
     await context.services.dialogs.start(update, context, "assess", ctx, answers, at=at)

@@ -78,6 +78,15 @@ class AssessmentQueries(StorageBase):
                 .order_by(InventorPatent.created_at, Patent.id))
             return [(PatentRow.of(p), status) for p, status in rows]
 
+    async def reviewer_notes(self, user_id: int) -> dict[str, str]:
+        """patent id → the office's note on an inventor's returned assessment, until it is resubmitted
+        (an edit after the return makes it a draft; the note stays until the next submission)."""
+        async with self.session() as s:
+            rows = await s.execute(select(SelfAssessment.patent_id, SelfAssessment.reviewer_note).where(
+                SelfAssessment.inventor_id == user_id, SelfAssessment.reviewer_note.is_not(None),
+                SelfAssessment.status.in_([AssessmentStatus.RETURNED.value, AssessmentStatus.DRAFT.value])))
+            return {pid: note for pid, note in rows if note}
+
     async def assessment_columns(self, user_id: int, patent_id: str) -> tuple[dict[str, Any], str] | None:
         async with self.session() as s:
             a = await s.scalar(select(SelfAssessment).where(SelfAssessment.patent_id == patent_id,
