@@ -2,8 +2,9 @@
 transaction, industrialisation and product filing; enterprise profile; expert pool; open-licence
 candidates.
 
-Callback data:  rt:<patent>  rate | in:<patent> interest | ld:a|d:<lead> accept/decline |
-                tx:<patent> record transaction | ti:<txn> mark industrialised | tf:<txn>:<status> filing
+Callback data:  rt:<patent>  rate | in:<patent> interest | ld:a|d:<lead>[:l] accept/decline (``:l``: from
+                /leads, which is redrawn) | tx:<patent> record transaction | ti:<txn> mark industrialised |
+                tf:<txn>:<status> filing
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.context import BotContext
 from bot.dialogs.rating import columns_to_answers
 from bot.dialogs.self_assessment import INDUSTRIES
-from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
+from bot.handlers.common import current_user, reply, require, sender_roles, show, user_lang
 from bot.models import Role
 from bot.notify import push, wake
 from bot.storage import PatentCardData
@@ -131,10 +132,13 @@ async def decide_lead(update: Update, context: BotContext) -> None:
 
     status = await services.storage.decide_lead(lead_id, user.id, accept, on_done=tell_requester)
     await update.callback_query.answer()
-    try:
-        await update.callback_query.edit_message_reply_markup(None)
-    except Exception:  # noqa: BLE001 - the keyboard is cosmetic; the decision is recorded
-        pass
+    if _arg(update, 3) == "l":
+        await _leads(update, context)  # /leads: the list is redrawn in place, the lead now decided
+    else:
+        try:
+            await update.callback_query.edit_message_reply_markup(None)
+        except Exception:  # noqa: BLE001 - the keyboard is cosmetic; the decision is recorded
+            pass
     if not status:
         await reply(update, context, "lead_gone")
         return
@@ -143,12 +147,26 @@ async def decide_lead(update: Update, context: BotContext) -> None:
 
 
 async def leads_command(update: Update, context: BotContext) -> None:
+    await _leads(update, context)
+
+
+async def _leads(update: Update, context: BotContext) -> None:
+    """Interest requests and their state; an inventor answers the pending ones here as in the push
+    (the push may have been missed, muted or deleted)."""
     user = await current_user(update, context)
     roles = await sender_roles(update, context)
+    lang = await user_lang(update, context)
+    labels = context.i18n.label_module(lang)
     agency = roles.has(Role.AGENCY)
     own = await context.services.storage.leads_for(user.id, consented_only=False)
     consented = await context.services.storage.leads_for(user.id, consented_only=True) if agency else []
-    await reply(update, context, "leads", own=own, consented=consented, agency=agency, me=user.id)
+    pending = [lead for lead in own if lead.inventor_id == user.id and lead.status == "pending"]
+    others = [lead for lead in own if lead not in pending]
+    rows = [[InlineKeyboardButton(labels.btn_accept_n(n=i + 1), callback_data=f"ld:a:{lead.id}:l"),
+             InlineKeyboardButton(labels.btn_decline_n(n=i + 1), callback_data=f"ld:d:{lead.id}:l")]
+            for i, lead in enumerate(pending)]
+    await show(update, context, "leads", InlineKeyboardMarkup(rows) if rows else None, pending=pending,
+               others=others, consented=consented, agency=agency, me=user.id)
 
 
 async def txn_start(update: Update, context: BotContext) -> None:
@@ -188,12 +206,17 @@ async def mark_industrialised(update: Update, context: BotContext) -> None:
             await push(session, services, uid, "notify_filing", key=f"filing:{t.id}:{uid}",
                        reply_markup=markup.to_dict(), patent=patent)
 
-    ok = await services.storage.set_industrialised(txn_id, user.id, roles.institutions(Role.TECH_TRANSFER),
-                                                   on_done=remind_enterprise)
-    await update.callback_query.answer()
+    offices = roles.institutions(Role.TECH_TRANSFER)
+    ok = await services.storage.set_industrialised(txn_id, user.id, offices, on_done=remind_enterprise)
     if not ok:
-        await reply(update, context, "review_gone")
+        found = await services.storage.transaction(txn_id)
+        if found is not None and found[1] in offices and found[0].industrialised:
+            await update.callback_query.answer(context.i18n.label(await user_lang(update, context),
+                                                                  "toast_industrialised_already"), show_alert=True)
+        else:
+            await _expired(update, context)  # unknown, or another institution's deal
         return
+    await update.callback_query.answer()
     wake(services)
     await reply(update, context, "industrialised_saved")
 

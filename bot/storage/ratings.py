@@ -180,6 +180,18 @@ class RatingQueries(StorageBase):
             return [TransactionView(t.id, t.patent_id, t.kind, t.date, t.filed, t.counterparty, t.enterprise_id,
                                     t.industrialised, t.product_filing_status) for t in rows]
 
+    async def transaction(self, transaction_id: int) -> tuple[TransactionView, int | None] | None:
+        """One transaction and the institution of its patent."""
+        async with self.session() as s:
+            row = (await s.execute(select(Transaction, Patent.institution_id)
+                                   .join(Patent, Patent.id == Transaction.patent_id)
+                                   .where(Transaction.id == transaction_id))).first()
+            if row is None:
+                return None
+            t, inst = row
+            return TransactionView(t.id, t.patent_id, t.kind, t.date, t.filed, t.counterparty, t.enterprise_id,
+                                   t.industrialised, t.product_filing_status), inst
+
     async def set_industrialised(self, transaction_id: int, actor_id: int, institution_ids: set[int],
                                  on_done: Callable[[AsyncSession, Transaction], Awaitable[None]] | None = None) -> bool:
         async with self.session() as s:
