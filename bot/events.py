@@ -7,6 +7,10 @@ that removes exactly the subscription that made the user a recipient:
 * event notice            ``event:{id}:notice:{user}``            (broadcast ``event:{id}``)
 * signup confirmation     ``event:{id}:confirmed:{user}:{t}``     (a document: the .ics)
 * promotion from waitlist ``event:{id}:promoted:{user}:{t}``      (a document: the .ics)
+* time or place changed   ``event:{id}:changed:{t}:{user}``       (confirmed: a document, the new .ics)
+
+A document's text goes in its caption when it fits Telegram's 1,024 characters; a longer one (long
+title and places) is sent as a message under ``<key>:text`` with the .ics right after it.
 * event reminders         ``event:{id}:remind:{day|hour}:{user}``
 * deadline reminders      ``deadline:{id}:{lead}:{user}`` and ``deadline:{id}:overdue:{user}``
 """
@@ -24,7 +28,7 @@ from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.calendar import at_local, event_ics, fmt_local, local_today
-from bot.notify import push
+from bot.notify import CAPTION_LIMIT, caption_length, push, push_document
 from bot.models import Deadline, Event, User
 from bot.storage.events import Attendee, CancelOutcome, SignupOutcome
 from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
@@ -133,23 +137,34 @@ async def _reminder_subscription(session: AsyncSession, services: Any, user_id: 
     return got[0] if got else None
 
 
+def calendar_file(ev: Event, now: dt.datetime) -> tuple[bytes, str]:
+    """The event's .ics (the same UID every time, so a calendar app updates its entry) and its name."""
+    ics = event_ics(uid=f"event-{ev.id}@patent-pilot-bot", title=ev.title, starts_at=ev.starts_at, place=ev.place,
+                    url=ev.online_link, description=ev.description, stamp=now)
+    return ics, f"event-{ev.id}.ics"
+
+
 async def _confirmation(session: AsyncSession, services: Any, ev: Event, user_id: int, template: str,
                         key: str, **extra: Any) -> None:
-    """The confirmation with the calendar file attached, as an outbox document."""
+    """The confirmation with the calendar file attached, as an outbox document — or, when the text is
+    too long for a caption (long title and places), the text first and the file right after it."""
     i18n = services.i18n
     user = await session.get(User, user_id)
     lang = i18n.lang(user.language if user else None)
     now = services.clock()
-    ics = event_ics(uid=f"event-{ev.id}@patent-pilot-bot", title=ev.title, starts_at=ev.starts_at, place=ev.place,
-                    url=ev.online_link, description=ev.description, stamp=now)
+    ics, name = calendar_file(ev, now)
     rows = [[{"text": i18n.label(lang, "btn_cancel_signup"), "callback_data": f"ev:x:{ev.id}"}]]
     sub = await _reminder_subscription(session, services, user_id)
     if sub is not None:
         rows.append([unsubscribe_button(i18n, lang, sub, {})])
-    await services.storage.enqueue(session, chat_id=user_id, kind="document", document=ics,
-                                   document_name=f"event-{ev.id}.ics",
-                                   text=i18n.render(lang, template, **event_view(ev), **extra),
-                                   key=key, reply_markup={"inline_keyboard": rows}, not_before=now)
+    view = event_view(ev)
+    text = i18n.render(lang, template, **view, **extra)
+    if caption_length(text) > CAPTION_LIMIT:
+        text = i18n.render(lang, template, **view, **extra, ics_below=True)
+    await push_document(session, services, user_id, text=text, short_caption=i18n.render(lang, "events_ics_caption",
+                                                                                         **view),
+                        document=ics, document_name=name, key=key, reply_markup={"inline_keyboard": rows},
+                        not_before=now)
 
 
 async def sign_up(services: Any, ev: Event, user_id: int) -> SignupOutcome:

@@ -5,10 +5,13 @@ transaction, so it is sent exactly when the change that causes it commits — an
 """
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.i18n import fit_message, utf16_len
 from bot.models import User
 
 
@@ -26,3 +29,39 @@ def wake(services: Any) -> None:
     """After the transaction committed: let the sender pick the new rows up now."""
     if services.outbox is not None:
         services.outbox.wake()
+
+
+#: Telegram's limit for a document's caption, counted after entity parsing (the text without tags)
+CAPTION_LIMIT = 1024
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def caption_length(html_text: str) -> int:
+    """What Telegram counts of a Telegram-HTML caption: the text without tags, entities decoded,
+    in UTF-16 code units."""
+    return utf16_len(html.unescape(_TAGS.sub("", html_text)))
+
+
+def fit_caption(html_text: str) -> str:
+    """``html_text`` if it fits a caption, else cut HTML-aware (at a line, open tags closed)."""
+    if caption_length(html_text) <= CAPTION_LIMIT:
+        return html_text
+    return fit_message(html_text, CAPTION_LIMIT)  # counts the markup too: always within the limit
+
+
+async def push_document(session: AsyncSession, services: Any, user_id: int, *, text: str, short_caption: str,
+                        document: bytes, document_name: str, key: str, reply_markup: dict | None = None,
+                        not_before: Any = None) -> bool:
+    """Queue a document with ``text`` as its caption when it fits one; otherwise ``text`` (with the
+    buttons) as a message and, right after it in the chat, the document captioned ``short_caption``."""
+    not_before = not_before or services.clock()
+    if caption_length(text) <= CAPTION_LIMIT:
+        return await services.storage.enqueue(session, chat_id=user_id, kind="document", document=document,
+                                              document_name=document_name, text=text, key=key,
+                                              reply_markup=reply_markup, not_before=not_before)
+    new = await services.storage.enqueue(session, chat_id=user_id, text=fit_message(text), key=f"{key}:text",
+                                         reply_markup=reply_markup, not_before=not_before)
+    # a chat's rows go out in the order they were queued: the file follows its message
+    return await services.storage.enqueue(session, chat_id=user_id, kind="document", document=document,
+                                          document_name=document_name, text=fit_caption(short_caption), key=key,
+                                          not_before=not_before) or new

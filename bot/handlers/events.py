@@ -3,7 +3,8 @@ card with attendee lists, and the creation dialog's start and end.
 
 Callback data (``ev:``): ``l:<offset>`` list page · ``c:<id>`` card · ``s:<id>[:c]`` sign up ·
 ``x:<id>[:c|:m]`` cancel my signup · ``n`` new event · ``t`` county targets · ``f:<id>:c|x`` attendee list
-as CSV / XLSX · ``m`` my events. ``:c`` / ``:m`` say which view to redraw after the action.
+as CSV / XLSX · ``m`` my events · ``i:<id>`` my confirmed signup's .ics again. ``:c`` / ``:m`` say which
+view to redraw after the action.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.calendar import fmt_local, local, year_bounds
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, sender_roles, show, user_lang
 from bot.models import Event, Role
+from bot.notify import fit_caption
 from bot.roles import RoleSet
 from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
 
@@ -314,15 +316,39 @@ async def _my(update: Update, context: BotContext) -> None:
     now = services.clock()
     mine = await services.storage.my_signups(user.id, now)
     organised = await services.storage.organised_by(user.id, now)
-    rows = [[InlineKeyboardButton(L.btn_cancel_n(n=i + 1), callback_data=f"ev:x:{e.id}:m"),
-             InlineKeyboardButton(L.btn_details_n(n=i + 1), callback_data=f"ev:c:{e.id}")]
-            for i, (e, _) in enumerate(mine)]
+    positions = await services.storage.waitlist_positions(user.id, [e.id for e, st_ in mine if st_ == WAITLISTED])
+    rows = []
+    for i, (e, st_) in enumerate(mine):
+        row = [InlineKeyboardButton(L.btn_cancel_n(n=i + 1), callback_data=f"ev:x:{e.id}:m"),
+               InlineKeyboardButton(L.btn_details_n(n=i + 1), callback_data=f"ev:c:{e.id}")]
+        if st_ == CONFIRMED:  # the calendar file again: the confirmation push may be gone
+            row.append(InlineKeyboardButton(L.btn_ics_n(n=i + 1), callback_data=f"ev:i:{e.id}"))
+        rows.append(row)
     rows += [[InlineKeyboardButton(L.btn_manage(title=e.title)[:64], callback_data=f"ev:c:{e.id}")]
              for e in organised]
     rows.append([InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")])
     await show(update, context, "events_my", InlineKeyboardMarkup(rows),
-                items=[{**svc.event_view(e), "status": st_} for e, st_ in mine],
+                items=[{**svc.event_view(e), "status": st_, "position": positions.get(e.id)} for e, st_ in mine],
                 organised=[svc.event_view(e) for e in organised])
+
+
+async def ics_button(update: Update, context: BotContext) -> None:
+    """A confirmed attendee's calendar file, sent again (only for their own confirmed signup)."""
+    ev = await _event_or_toast(update, context)
+    if ev is None:
+        return
+    user = await current_user(update, context)
+    status = await context.services.storage.signup_status(ev.id, user.id)
+    if status != CONFIRMED or ev.status != "published":
+        await _toast(update, context, "toast_ics_waitlisted" if status == WAITLISTED and ev.status == "published"
+                     else "toast_not_signed", alert=True)
+        return
+    await _toast(update, context, "toast_ics_sent")
+    lang = await user_lang(update, context)
+    data, name = svc.calendar_file(ev, context.services.clock())
+    caption = fit_caption(context.i18n.render(lang, "events_ics_caption", **svc.event_view(ev)))
+    await context.bot.send_document(update.effective_chat.id, InputFile(data, filename=name), caption=caption,
+                                    parse_mode=ParseMode.HTML)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -391,8 +417,8 @@ async def export_button(update: Update, context: BotContext) -> None:
         data, name = svc.attendees_xlsx(L, attendees), f"event-{ev.id}-attendees.xlsx"
     else:
         data, name = svc.attendees_csv(L, attendees), f"event-{ev.id}-attendees.csv"
-    caption = context.i18n.render(lang, "events_attendees", count=len(attendees), when=fmt_local(ev.starts_at),
-                                  ev=ev)
+    caption = fit_caption(context.i18n.render(lang, "events_attendees", count=len(attendees),
+                                              when=fmt_local(ev.starts_at), ev=ev))
     await context.bot.send_document(update.effective_chat.id, InputFile(data, filename=name), caption=caption,
                                     parse_mode=ParseMode.HTML)
 
@@ -409,6 +435,7 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(new_event, pattern=r"^ev:n$"))
     app.add_handler(CallbackQueryHandler(targets_button, pattern=r"^ev:t$"))
     app.add_handler(CallbackQueryHandler(export_button, pattern=r"^ev:f:"))
+    app.add_handler(CallbackQueryHandler(ics_button, pattern=r"^ev:i:"))
     app.add_handler(CallbackQueryHandler(edit_button, pattern=r"^ev:e:"))
     app.add_handler(CallbackQueryHandler(call_off_button, pattern=r"^ev:k:"))
     app.add_handler(CallbackQueryHandler(call_off_confirm, pattern=r"^ev:K:"))

@@ -135,6 +135,23 @@ class EventQueries(StorageBase):
                                    .order_by(Event.starts_at, Event.id))
             return [(e, st) for e, st in rows]
 
+    async def waitlist_positions(self, user_id: int, event_ids: list[int]) -> dict[int, int]:
+        """event id → the user's place on its waiting list (1 = next), in the order ``_promote_first``
+        moves people up."""
+        if not event_ids:
+            return {}
+        mine = (select(EventSignup.event_id, EventSignup.created_at, EventSignup.id)
+                .where(EventSignup.user_id == user_id, EventSignup.status == WAITLISTED,
+                       EventSignup.event_id.in_(event_ids)).subquery())
+        ahead = EventSignup.__table__.alias("ahead")
+        q = (select(mine.c.event_id, func.count(ahead.c.id))
+             .join(ahead, and_(ahead.c.event_id == mine.c.event_id, ahead.c.status == WAITLISTED,
+                               or_(ahead.c.created_at < mine.c.created_at,
+                                   and_(ahead.c.created_at == mine.c.created_at, ahead.c.id <= mine.c.id))))
+             .group_by(mine.c.event_id))
+        async with self.session() as s:
+            return {int(e): int(n) for e, n in await s.execute(q)}
+
     async def attendees(self, event_id: int) -> list[Attendee]:
         async with self.session() as s:
             rows = await s.execute(
