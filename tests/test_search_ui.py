@@ -123,7 +123,7 @@ async def test_inline_query_and_deep_link(bot):
 async def test_deep_link_to_unknown_patent(bot):
     u = await bot.user(4040)
     replies = await u.send("/start p_NOPE")
-    assert "无效或已过期" in replies.text and "欢迎使用" in replies.text
+    assert "没有找到这件专利" in replies.text and "无效或已过期" not in replies.text
 
 
 async def test_browse_library_by_industry_maturity_prospect(bot):

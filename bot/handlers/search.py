@@ -16,7 +16,7 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filt
 
 from bot.context import BotContext
 from bot.dialogs.self_assessment import INDUSTRIES, INTENTS
-from bot.handlers.common import current_user, reply, user_lang
+from bot.handlers.common import current_user, reply, user_lang, via_this_bot
 from bot.storage import PatentCardData
 
 MAX_QUERY_CHARS = 100
@@ -31,6 +31,8 @@ FILTER_VALUES: dict[str, tuple[str, ...]] = {
 
 
 async def search_text(update: Update, context: BotContext) -> None:
+    if via_this_bot(update, context):
+        return  # a card the user just chose in inline mode: it is on screen already, not a query
     query = (update.effective_message.text or "").strip()
     if len(query) > MAX_QUERY_CHARS:
         await reply(update, context, "query_too_long", length=len(query), limit=MAX_QUERY_CHARS)
@@ -192,10 +194,15 @@ def card_text(context: BotContext, lang: str, card: PatentCardData) -> str:
 
 async def show_card(update: Update, context: BotContext, patent_id: str, *, back: str | None,
                     edit: bool) -> bool:
+    """The patent card. An unknown id: a button (``edit``) gets False and answers with a toast; a new
+    message (a ``t.me/<bot>?start=p_<id>`` link) says the patent was not found and counts as shown."""
     lang = await user_lang(update, context)
     card = await context.services.storage.patent_card(patent_id)
     if card is None:
-        return False
+        if edit:
+            return False
+        await reply(update, context, "patent_not_found", patent_id=patent_id[:64])
+        return True
     labels = context.i18n.label_module(lang)
     from bot.handlers.enterprise import card_actions
 
