@@ -85,7 +85,7 @@ async def _cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _cmd_search(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.runtime import open_services
+    from bot.bootstrap import open_services
 
     services = await open_services(settings)
     try:
@@ -149,8 +149,8 @@ async def _cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     import datetime as dt
     from pathlib import Path
 
+    from bot.bootstrap import open_services
     from bot.export import build_export, export_names
-    from bot.runtime import open_services
 
     services = await open_services(settings)
     try:
@@ -225,17 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_loop(_cmd_stats(settings, args))
     if cmd == "invite":
         return run_loop(_cmd_invite(settings, args))
-    from bot import runtime
+    from bot.bootstrap import choose_mode, serve
 
-    if cmd == "playground" or not settings.bot_token:
-        from bot.playground import run_playground
-
-        run_loop(run_playground(settings))
-    elif settings.webhook_url:
-        run_loop(runtime.run_webhook(settings))
-    else:
-        run_loop(runtime.run_polling(settings))
-    return 0
+    return run_loop(serve(settings, choose_mode(settings, playground=cmd == "playground")))
 
 
 if __name__ == "__main__":

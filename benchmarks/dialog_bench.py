@@ -447,41 +447,39 @@ class Harness:
     def __init__(self, data_dir: Path, db_url: str, *, placement: str) -> None:
         from bot.config import Settings
 
-        fields = {f.name for f in dataclasses.fields(Settings)}
-        kw = {"data_dir": data_dir, "database_url": db_url, "seed_corpus": False}
-        if "flood_rate" in fields:  # scripted users tap far faster than people
-            kw.update(flood_rate=1e6, flood_burst=10**6)
-        self.settings = Settings(**kw)
+        # scripted users tap far faster than people
+        self.settings = Settings(data_dir=data_dir, database_url=db_url, seed_corpus=False, flood_rate=1e6,
+                                 flood_burst=10**6, bot_token=TOKEN, polling_timeout=1)
         self.placement = placement  # inproc | subprocess | split (see the module's docstring)
         self.emulator = None
-        self.app = None
-        self.services = None
-        self.processor = None
+        self.running = None
         self.http = None
         self.meter: DbMeter | None = None
 
     async def start(self) -> None:
+        """The bot comes up through bot.bootstrap.start, the start-up run_bot.py uses."""
         import aiohttp
 
-        from bot.app import build_application
+        from bot.bootstrap import Mode, start
         from bot.devserver.emulator import BotAPIEmulator
-        from bot.processor import ChatOrderedUpdateProcessor
-        from bot.runtime import open_services
 
         self.emulator = {"inproc": lambda: BotAPIEmulator(token=TOKEN), "subprocess": RemoteEmulator,
                          "split": SplitUsers}[self.placement]()
         await self.emulator.start()
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        self.services = await open_services(self.settings)
-        self.meter = DbMeter(self.services.storage.engine)
+        self.settings = dataclasses.replace(self.settings, bot_api_base_url=self.emulator.base_url,
+                                            bot_api_file_url=self.emulator.base_file_url)
+        self.running = await start(self.settings, Mode.POLLING, say=lambda line: None)
+        self.meter = DbMeter(self.running.services.storage.engine)
         self.meter.wrap_commits()
-        self.processor = ChatOrderedUpdateProcessor()
-        self.app = build_application(self.services, token=TOKEN, base_url=self.emulator.base_url,
-                                     base_file_url=self.emulator.base_file_url, processor=self.processor)
-        await self.app.initialize()
-        await self.app.post_init(self.app)
-        await self.app.start()
-        await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
+
+    @property
+    def services(self):
+        return self.running.services
+
+    @property
+    def processor(self):
+        return self.running.processor
 
     async def settle(self, update_id: int) -> None:
         await self.processor.wait_done(update_id, timeout=60)
@@ -499,13 +497,8 @@ class Harness:
             return (await r.json())["stats"]["calls"]
 
     async def close(self) -> None:
-        if self.app is not None:
-            if self.app.updater.running:
-                await self.app.updater.stop()
-            if self.app.running:
-                await self.app.stop()
-            await self.app.shutdown()
-            await self.services.storage.close()
+        if self.running is not None:
+            await self.running.stop()
         if self.http is not None:
             await self.http.close()
         if self.emulator is not None:

@@ -31,7 +31,8 @@ class Settings:
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     playground_port: int = 8080
     playground_host: str = "127.0.0.1"
-    bot_api_base_url: str | None = None  # e.g. a self-hosted Bot API server
+    bot_api_base_url: str | None = None  # e.g. a self-hosted Bot API server, or the emulator
+    bot_api_file_url: str | None = None  # default: derived from bot_api_base_url (…/bot → …/file/bot)
     bot_username: str | None = None  # for deep links printed by the CLI (else asked from Telegram)
     default_language: str = "zh"
     seed_corpus: bool = True
@@ -39,6 +40,17 @@ class Settings:
     flood_rate: float = 3.0  # per-user messages/taps per second, sustained
     flood_burst: int = 8  # per-user burst
     outbox_worker_id: str | None = None  # stable per process slot: a restart takes over its own pushes at once
+    polling_timeout: int = 10  # seconds a getUpdates long poll may wait
+    clock_start: str | None = None  # BOT_CLOCK_START: run on a shifted clock (local Bot API only, bot/clock.py)
+
+    @property
+    def effective_file_url(self) -> str | None:
+        if self.bot_api_file_url:
+            return self.bot_api_file_url
+        base = (self.bot_api_base_url or "").rstrip("/")
+        if base.endswith("/bot"):
+            return base[: -len("/bot")] + "/file/bot"
+        return None
 
     @property
     def effective_database_url(self) -> str:
@@ -62,6 +74,7 @@ class Settings:
             playground_port=int(e.get("PLAYGROUND_PORT", "8080")),
             playground_host=e.get("PLAYGROUND_HOST", "127.0.0.1"),
             bot_api_base_url=e.get("BOT_API_BASE_URL") or None,
+            bot_api_file_url=e.get("BOT_API_FILE_URL") or None,
             bot_username=e.get("BOT_USERNAME") or None,
             default_language=e.get("DEFAULT_LANGUAGE", "zh"),
             seed_corpus=e.get("SEED_CORPUS", "1") not in ("0", "false", "no"),
@@ -69,4 +82,6 @@ class Settings:
             flood_rate=float(e.get("FLOOD_RATE", "3")),
             flood_burst=int(e.get("FLOOD_BURST", "8")),
             outbox_worker_id=e.get("OUTBOX_WORKER_ID") or None,
+            polling_timeout=int(e.get("POLLING_TIMEOUT", "10")),
+            clock_start=e.get("BOT_CLOCK_START") or None,
         )

@@ -75,7 +75,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # End-to-end harness: the real PTB Application polls the emulator over HTTP; SimUsers type and tap.
 # ---------------------------------------------------------------------------------------------------
 import datetime as dt  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
 
 import aiohttp  # noqa: E402
@@ -106,78 +106,62 @@ def seeded_db(tmp_path_factory):
     return d
 
 
-@dataclass
-class Clock:
-    """A controllable UTC clock for services that schedule things: it flows like real time, and
-    tests jump it forward (``advance``) or to a moment (``set``)."""
-
-    offset: dt.timedelta = field(default_factory=dt.timedelta)
-
-    def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc) + self.offset
-
-    def advance(self, **kw) -> None:
-        self.offset += dt.timedelta(**kw)
-
-    def set(self, moment: dt.datetime) -> None:
-        self.offset = moment - dt.datetime.now(dt.timezone.utc)
-
-
 class BotHarness:
-    """Emulator + real Application (+ services on a database). ``restart()`` builds a new
-    Application on the same database, as after a kill -9."""
+    """Emulator + the program as ``bot.bootstrap.start`` brings it up (the same start-up as
+    ``run_bot.py``), long-polling the emulator. ``restart()`` stops it and starts it again on the same
+    database, with the clock where it was (as ``BOT_CLOCK_START`` would)."""
 
     def __init__(self, data_dir: Path, db_url: str, admin_ids: frozenset[int] = frozenset(), *,
                  flood_rate: float = 1000.0, flood_burst: int = 1000):
         self.data_dir = data_dir
         # scripted users tap far faster than people; flood control is tested on its own with the defaults
         self.settings = Settings(data_dir=data_dir, database_url=db_url, admin_ids=admin_ids, seed_corpus=False,
-                                 flood_rate=flood_rate, flood_burst=flood_burst)
-        self.clock = Clock()
+                                 flood_rate=flood_rate, flood_burst=flood_burst, bot_token=E2E_TOKEN,
+                                 polling_timeout=1)
         self.emulator = None
-        self.app = None
-        self.services = None
-        self.processor = None
+        self.running = None
         self.http: aiohttp.ClientSession | None = None
         self.users = {}
+
+    @property
+    def services(self):
+        return self.running.services
+
+    @property
+    def app(self):
+        return self.running.app
+
+    @property
+    def clock(self):
+        return self.running.clock
+
+    @property
+    def processor(self):
+        return self.running.processor
 
     async def start(self) -> "BotHarness":
         from bot.devserver.emulator import BotAPIEmulator
 
         self.emulator = BotAPIEmulator(token=E2E_TOKEN)
         await self.emulator.start()
+        self.settings = replace(self.settings, bot_api_base_url=self.emulator.base_url)
         self.http = aiohttp.ClientSession()
         await self.start_bot()
         return self
 
     async def start_bot(self) -> None:
-        from bot.app import build_application
-        from bot.processor import ChatOrderedUpdateProcessor
-        from bot.runtime import open_services
+        from bot.bootstrap import Mode, start
 
-        self.services = await open_services(self.settings)
-        self.services.clock = self.clock
-        self.processor = ChatOrderedUpdateProcessor()
-        self.app = build_application(self.services, token=E2E_TOKEN, base_url=self.emulator.base_url,
-                                     base_file_url=self.emulator.base_file_url, processor=self.processor)
-        await self.app.initialize()
-        await self.app.post_init(self.app)
-        await self.app.start()
-        await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
+        self.running = await start(self.settings, Mode.POLLING, say=lambda line: None)
 
-    async def stop_bot(self, *, graceful: bool = True) -> None:
-        if self.app is None:
-            return
-        if self.app.updater.running:
-            await self.app.updater.stop()
-        if self.app.running:
-            await self.app.stop()
-        await self.app.shutdown()
-        await self.services.storage.close()
-        self.app = None
+    async def stop_bot(self) -> None:
+        if self.running is not None:
+            await self.running.stop()
 
     async def restart(self) -> None:
-        """Throw the Application away (no graceful hand-over of in-memory state) and start a new one."""
+        """Stop the program and start it again on the same database, its clock where it was."""
+        if self.running.clock.shifted:
+            self.settings = replace(self.settings, clock_start=self.running.clock().isoformat())
         await self.stop_bot()
         await self.start_bot()
         for u in self.users.values():

@@ -5,7 +5,7 @@
    answered (politely, with the error text) — never silence.
 2. The Bot API answering 5xx / dropping connections: pushes arrive once after the outbox's retries,
    getUpdates errors lose and duplicate nothing, and a failed reply leaves the dialog recoverable.
-3. kill -9 of a bot *process* (tests/fault_bot_process.py) mid-dialog, the emulator living on in this
+3. kill -9 of a bot *process* (`run_bot.py`) mid-dialog, the emulator living on in this
    process: after a restart the dialog continues where it was, no answer lost, no push sent twice.
 
 A small corpus (the first 60 shipped patents) keeps the whole file well under 90 s.
@@ -403,18 +403,31 @@ async def _push_status(st: Storage, key: str) -> str | None:
 
 
 class BotProcess:
+    """``python run_bot.py`` in polling mode against the emulator in this process, configured only by
+    the environment, as README documents."""
+
     def __init__(self, emulator_url: str, db_url: str, data_dir: Path) -> None:
-        self.args = [sys.executable, str(Path(__file__).with_name("fault_bot_process.py")), "--base-url",
-                     emulator_url, "--db-url", db_url, "--data-dir", str(data_dir)]
+        self.args = [sys.executable, str(ROOT / "run_bot.py")]
+        self.env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456:TEST-TOKEN", "BOT_API_BASE_URL": emulator_url + "/bot",
+                    "DATABASE_URL": db_url, "DATA_DIR": str(data_dir), "SEED_CORPUS": "0",
+                    "OUTBOX_WORKER_ID": "fault-bot-1", "FLOOD_RATE": "1000", "FLOOD_BURST": "1000",
+                    "POLLING_TIMEOUT": "1", "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"}
+        for k in ("WEBHOOK_URL", "BOT_CLOCK_START"):
+            self.env.pop(k, None)
         self.proc: subprocess.Popen | None = None
 
     async def start(self) -> None:
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     cwd=str(ROOT))
-        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), 60)
-        if '"ready"' not in line:
-            self.proc.kill()
-            raise AssertionError(f"bot process did not start: {line!r}\n{self.proc.stderr.read()[-3000:]}")
+                                     cwd=str(ROOT), env=self.env)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), 90)
+            if line.startswith("Bot ready"):
+                return
+            if not line:
+                break
+        self.proc.kill()
+        raise AssertionError(f"bot process did not start\n{self.proc.stderr.read()[-3000:]}")
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

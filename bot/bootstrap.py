@@ -1,0 +1,308 @@
+"""The one start-up path of the bot, and the one stop.
+
+``run_bot.py`` (polling, webhook, playground), the in-process test harness and the benchmarks all
+bring the program up with :func:`start` and take it down with :meth:`RunningBot.stop`, so what the
+tests exercise is what users run. The order, and why:
+
+1. storage: migrate the schema, seed an empty database from the shipped corpus (progress on the
+   console: this is the slow part of a first start);
+2. the search index: loaded from the cache or built now, so no user's first search waits for it;
+3. the playground only: the local Bot API emulator and the simulated users' roles;
+4. the python-telegram-bot ``Application`` (``initialize`` asks the Bot API who we are);
+5. background work: the outbox sender (every push), the digest and weekly-report jobs and the
+   reminder scheduler — all computed from the database, so a restart resumes them;
+6. the default command menus (zh, and en for English clients);
+7. the transport: long polling, or the webhook listener (aiohttp) plus ``setWebhook``;
+8. "ready": one line on stdout (``Bot ready: …`` / ``Playground ready: open …``).
+
+:meth:`RunningBot.stop` reverses it: stop taking updates, let the updates already taken finish,
+stop the jobs and the scheduler, stop the sender after the calls in flight (so no push is left
+ambiguous), close the database.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import hmac
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlparse
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from bot.app import build_application
+from bot.catalog import PatentCatalog
+from bot.clock import ShiftableClock, is_local_api, parse_clock_start
+from bot.config import SHIPPED_CORPUS, Settings
+from bot.context import Services
+from bot.digest import DigestJob
+from bot.i18n import Translator
+from bot.importer import import_file
+from bot.menus import set_default_menus
+from bot.outbox import Outbox
+from bot.scheduler import start_scheduler, stop_scheduler
+from bot.stats import WeeklyReportJob
+from bot.storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+PLAYGROUND_TOKEN = "1000000001:PLAYGROUND-local-token"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class Mode(enum.Enum):
+    POLLING = "polling"
+    WEBHOOK = "webhook"
+    PLAYGROUND = "playground"
+
+
+class StartupError(Exception):
+    """A setting that makes the program unsafe or unable to start; the message is for the operator."""
+
+
+def choose_mode(settings: Settings, *, playground: bool = False) -> Mode:
+    if playground or not settings.bot_token:
+        return Mode.PLAYGROUND
+    return Mode.WEBHOOK if settings.webhook_url else Mode.POLLING
+
+
+def _console(line: str) -> None:
+    print(line, flush=True)
+
+
+# -- services ----------------------------------------------------------------------------------------
+async def ensure_seeded(storage: Storage, settings: Settings, say: Callable[[str], None] = log.info) -> None:
+    """First run: load the shipped kppatent-zh corpus into an empty database."""
+    if settings.seed_corpus and await storage.count_patents() == 0 and SHIPPED_CORPUS.exists():
+        say(f"First start: loading the shipped patents into the database ({SHIPPED_CORPUS.name}) …")
+        report = await import_file(storage, SHIPPED_CORPUS)
+        say(f"  {report.added} patents loaded ({len(report.errors)} bad rows)")
+
+
+async def open_services(settings: Settings, *, clock: Callable | None = None,
+                        say: Callable[[str], None] = log.info) -> Services:
+    """Storage (migrated and seeded), translator and catalog; the index is not loaded yet."""
+    storage = await open_storage(settings.effective_database_url)
+    await ensure_seeded(storage, settings, say)
+    catalog = PatentCatalog(storage, cache_dir=settings.data_dir / "cache")
+    services = Services(settings=settings, storage=storage, i18n=Translator(default=settings.default_language),
+                        catalog=catalog)
+    if clock is not None:
+        services.clock = clock
+    return services
+
+
+async def load_index(services: Services, say: Callable[[str], None] = log.info) -> None:
+    if not services.catalog.has_cache():
+        say("Building the search index (first start only; later starts load it from the cache) …")
+    await services.catalog.load()
+
+
+def program_clock(settings: Settings, mode: Mode) -> ShiftableClock:
+    if not settings.clock_start:
+        return ShiftableClock()
+    if mode is not Mode.PLAYGROUND and not is_local_api(settings.bot_api_base_url):
+        raise StartupError("BOT_CLOCK_START shifts the bot's clock for demos and tests; it is honoured only in "
+                           "the playground or with a BOT_API_BASE_URL on this machine, never against Telegram.")
+    try:
+        return ShiftableClock(parse_clock_start(settings.clock_start))
+    except ValueError as e:
+        raise StartupError(f"BOT_CLOCK_START={settings.clock_start!r} is not an ISO-8601 moment: {e}") from None
+
+
+def webhook_secret(settings: Settings) -> str:
+    """Webhook mode never runs without a secret: the configured one, or one generated once and kept in
+    DATA_DIR (0600) so a restart keeps accepting Telegram's calls."""
+    if settings.webhook_secret:
+        return settings.webhook_secret
+    path = settings.data_dir / "webhook-secret"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    log.warning("WEBHOOK_SECRET is not set: generated one and kept it in %s", path)
+    return value
+
+
+def webhook_app(app: Application, path: str, secret: str) -> web.Application:
+    """An aiohttp app that feeds Telegram's webhook POSTs into the PTB update queue."""
+    expected = secret.encode()
+
+    async def receive(request: web.Request) -> web.Response:
+        got = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(got, expected):
+            return web.Response(status=403)
+        try:
+            data = await request.json()
+        except ValueError:
+            return web.Response(status=400)
+        update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
+        if update is None:
+            return web.Response(status=400)
+        await app.update_queue.put(update)
+        return web.Response(text="ok")
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    web_app = web.Application(client_max_size=2 * 1024 * 1024)
+    web_app.router.add_post(path, receive)
+    web_app.router.add_get("/healthz", health)
+    return web_app
+
+
+# -- the running program -----------------------------------------------------------------------------
+@dataclass
+class RunningBot:
+    settings: Settings
+    mode: Mode
+    services: Services
+    app: Application
+    clock: ShiftableClock
+    emulator: Any = None  # the playground's BotAPIEmulator
+    url: str = ""  # the playground page, or the webhook listener
+    _runner: web.AppRunner | None = None
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def processor(self) -> Any:
+        return self.app.update_processor
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish those taken, stop the background work, close the database."""
+        if self._stopped:
+            return
+        self._stopped = True
+        app, services = self.app, self.services
+        with contextlib.suppress(Exception):
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if app.running:
+            await app.stop()  # handles the updates already queued
+        await stop_scheduler(app)
+        for job in (services.digests, services.weekly):
+            if job is not None:
+                await job.stop()
+        if services.outbox is not None:
+            await services.outbox.stop()  # after the calls in flight: nothing left ambiguous
+        await app.shutdown()
+        await services.storage.close()
+        if self.emulator is not None:
+            await self.emulator.stop()
+
+
+async def start(settings: Settings, mode: Mode | None = None, *,
+                say: Callable[[str], None] = _console) -> RunningBot:
+    """Bring the whole program up (see the module docstring for the order) and return it running."""
+    mode = mode or choose_mode(settings)
+    clock = program_clock(settings, mode)
+    emulator = None
+    if mode is Mode.PLAYGROUND:
+        from bot.playground import playground_admins
+
+        settings = replace(settings, admin_ids=settings.admin_ids | playground_admins())
+    secret = webhook_secret(settings) if mode is Mode.WEBHOOK else None
+    services = await open_services(settings, clock=clock, say=say)
+    try:
+        await load_index(services, say)
+        token, base_url, file_url = settings.bot_token or "", settings.bot_api_base_url, settings.effective_file_url
+        if mode is Mode.PLAYGROUND:
+            from bot.playground import grant_playground_roles, start_emulator
+
+            emulator = await start_emulator(settings, PLAYGROUND_TOKEN)
+            await grant_playground_roles(services)
+            token, base_url, file_url = PLAYGROUND_TOKEN, emulator.base_url, emulator.base_file_url
+        app = build_application(services, token=token, base_url=base_url, base_file_url=file_url,
+                                updater=mode is not Mode.WEBHOOK)
+        running = RunningBot(settings, mode, services, app, clock, emulator=emulator)
+    except BaseException:
+        await services.storage.close()
+        if emulator is not None:
+            await emulator.stop()
+        raise
+    try:
+        await app.initialize()
+        # every push (notifications, broadcasts, reminders) goes through the durable, rate-limited outbox
+        services.outbox = Outbox(services.storage, app.bot, clock=services.clock, i18n=services.i18n,
+                                 worker_id=settings.outbox_worker_id)
+        await services.outbox.start()
+        services.digests = DigestJob(services)
+        await services.digests.start()
+        services.weekly = WeeklyReportJob(services, interval=600)
+        await services.weekly.start()
+        await start_scheduler(app)  # deadline and event reminders, computed from the database
+        await set_default_menus(app.bot, services.i18n)
+        await app.start()
+        if mode is Mode.WEBHOOK:
+            assert settings.webhook_url and secret
+            path = urlparse(settings.webhook_url).path or "/"
+            running._runner = web.AppRunner(webhook_app(app, path, secret))
+            await running._runner.setup()
+            await web.TCPSite(running._runner, settings.webhook_listen, settings.webhook_port).start()
+            await app.bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES)
+            running.url = f"http://{settings.webhook_listen}:{settings.webhook_port}{path}"
+            say(f"Bot ready: webhook @{app.bot.username} listening on {running.url}")
+        else:
+            assert app.updater is not None
+            await app.updater.start_polling(poll_interval=0.0, timeout=settings.polling_timeout,
+                                            allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+            if mode is Mode.PLAYGROUND:
+                running.url = f"http://{settings.playground_host}:{emulator.port}"
+                say(f"Playground ready: open {running.url} in a browser (Ctrl+C to stop)")
+            else:
+                say(f"Bot ready: polling as @{app.bot.username}")
+        if clock.shifted:
+            say(f"  the bot's clock is shifted: it reads {clock().isoformat(timespec='seconds')}")
+    except BaseException:
+        await running.stop()
+        raise
+    return running
+
+
+@contextlib.asynccontextmanager
+async def lifespan(settings: Settings, mode: Mode | None = None, **kw: Any) -> AsyncIterator[RunningBot]:
+    running = await start(settings, mode, **kw)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def serve(settings: Settings, mode: Mode | None = None) -> int:
+    """``run_bot.py``: start, run until SIGTERM or SIGINT, stop gracefully; the process's exit code."""
+    stop = _stop_event()
+    try:
+        running = await start(settings, mode)
+    except StartupError as e:
+        print(f"run_bot.py: {e}", file=sys.stderr)
+        return 2
+    try:
+        await stop.wait()
+        _console("Stopping: finishing the updates in hand and the pushes in flight …")
+    finally:
+        await running.stop()
+    _console("Stopped.")
+    return 0

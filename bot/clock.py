@@ -1,0 +1,63 @@
+"""The program's wall clock: real UTC time, optionally shifted.
+
+Every service reads ``services.clock()``. In production it is real time. For demos and tests the
+program can run on a shifted clock (``BOT_CLOCK_START``, an ISO-8601 moment the clock starts at and
+then flows in real time), so reminders, digests and weekly reports can be seen without waiting for
+the calendar; that setting is honoured only when the bot talks to a local Bot API (the playground's
+emulator, or a ``BOT_API_BASE_URL`` on loopback), never against Telegram. Tests that run the program
+in-process move the same clock object with ``set``/``advance``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from urllib.parse import urlparse
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class ShiftableClock:
+    """Real time plus an offset; ``set`` jumps to a moment, ``advance`` moves forward."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self.offset = dt.timedelta()
+        if start is not None:
+            self.set(start)
+
+    def __call__(self) -> dt.datetime:
+        return utcnow() + self.offset
+
+    def set(self, moment: dt.datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("the clock needs a timezone-aware moment")
+        self.offset = moment - utcnow()
+
+    def advance(self, **delta: float) -> None:
+        self.offset += dt.timedelta(**delta)
+
+    @property
+    def shifted(self) -> bool:
+        return abs(self.offset.total_seconds()) > 1.0
+
+
+def parse_clock_start(raw: str) -> dt.datetime:
+    """``2024-12-30T08:59:50+08:00`` (a moment without an offset is Beijing time, the bot's users')."""
+    moment = dt.datetime.fromisoformat(raw.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    return moment
+
+
+def is_local_api(base_url: str | None) -> bool:
+    """A Bot API endpoint on this machine (an emulator), where a shifted clock harms no real user."""
+    if not base_url:
+        return False
+    host = urlparse(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
