@@ -42,11 +42,16 @@ def caption_length(html_text: str) -> int:
     return utf16_len(html.unescape(_TAGS.sub("", html_text)))
 
 
-def fit_caption(html_text: str) -> str:
-    """``html_text`` if it fits a caption, else cut HTML-aware (at a line, open tags closed)."""
-    if caption_length(html_text) <= CAPTION_LIMIT:
-        return html_text
-    return fit_message(html_text, CAPTION_LIMIT)  # counts the markup too: always within the limit
+def fit_caption(text: str, *, html_text: bool = True) -> str:
+    """``text`` if it fits a caption, else cut: Telegram HTML at a line with open tags closed, plain
+    text at the limit."""
+    if not html_text:
+        if utf16_len(text) <= CAPTION_LIMIT:
+            return text
+        return text.encode("utf-16-le")[:2 * (CAPTION_LIMIT - 1)].decode("utf-16-le", "ignore") + "…"
+    if caption_length(text) <= CAPTION_LIMIT:
+        return text
+    return fit_message(text, CAPTION_LIMIT)  # counts the markup too: always within the limit
 
 
 async def push_document(session: AsyncSession, services: Any, user_id: int, *, text: str, short_caption: str,

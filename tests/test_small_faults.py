@@ -82,6 +82,20 @@ def test_fit_caption_cuts_html_safely():
     assert fit_caption(short) == short
 
 
+async def test_no_outbox_document_carries_a_caption_over_the_limit(storage):
+    async with storage.session() as s:
+        await storage.enqueue(s, chat_id=1, key="long-html", kind="document", document=b"x", document_name="a.ics",
+                              text="<b>" + "长" * 700 + "</b>\n" + "<i>" + "字&amp;" * 400 + "</i>")
+        await storage.enqueue(s, chat_id=1, key="long-plain", kind="document", document=b"x", document_name="b.txt",
+                              text="😀" * 800, parse_mode=None)
+        await storage.enqueue(s, chat_id=1, key="short", kind="document", document=b"x", document_name="c.ics",
+                              text="✅ <b>已报名</b>")
+    rows = {r.idempotency_key: r.text for r in await storage.outbox_messages(chat_id=1)}
+    assert caption_length(rows["long-html"]) <= CAPTION_LIMIT and rows["long-html"].count("<b>") == 1
+    assert len(rows["long-plain"].encode("utf-16-le")) // 2 <= CAPTION_LIMIT
+    assert rows["short"] == "✅ <b>已报名</b>"
+
+
 async def test_the_organisers_attendee_list_caption_fits_with_a_long_title(bot):
     bot.clock.set(NOW)
     organiser = await with_role(bot, 8011, "officer", "科技局@鼓楼区", "王科长")

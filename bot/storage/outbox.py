@@ -149,6 +149,12 @@ def _row(*, chat_id: int, text: str, key: str, kind: str = "message", reply_mark
         raise ValueError("a document row needs the document bytes")
     if kind == "edit" and not (payload and payload.get("message_id")):
         raise ValueError("an edit row needs payload={'message_id': …}")
+    if kind == "document" and text:
+        # the last line of defence: Telegram refuses a caption over 1,024 characters (400, the row would
+        # fail); callers with more to say send it as a message first (bot.notify.push_document)
+        from bot.notify import fit_caption
+
+        text = fit_caption(text, html_text=parse_mode == "HTML")
     now = now or utcnow()
     return {"chat_id": int(chat_id), "chat_type": chat_type, "kind": kind, "text": text or "",
             "payload": payload, "document": document, "document_name": document_name, "parse_mode": parse_mode,
