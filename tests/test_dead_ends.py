@@ -57,7 +57,7 @@ async def test_mypatents_in_english_shows_the_note(bot):
     await inv.press("➕ Add a patent")
     await inv.send("掘进机")
     await inv.press("CN113914863A")
-    await full_assessment_en(bot, inv)
+    await submit_through_storage(bot, inv)
     tto = await user_with_role(bot, 7012, "Office", "tto 福州大学", "en")
     await tto.send("/review")
     await tto.press("↩️ Return 1")
@@ -69,7 +69,7 @@ async def test_mypatents_in_english_shows_the_note(bot):
     assert "Reviewer's note: Please give the measured TRL" in card.text
 
 
-async def full_assessment_en(bot, inv):
+async def submit_through_storage(bot, inv):
     """The assessment through storage (the dialog itself is tested in Chinese): submitted."""
     async with bot.services.storage.session() as s:
         await bot.services.storage.save_assessment(
