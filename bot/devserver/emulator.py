@@ -425,6 +425,9 @@ class BotAPIEmulator:
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
         self.serve_playground = serve_playground
+        #: differs for every emulator object: the playground page notices a restart by it (message ids,
+        #: chats and seq counters all start again) and drops what it shows instead of asking for them
+        self.instance = secrets.token_hex(8)
         self.clock = clock
         #: seconds after which answerInlineQuery fails with "query is too old"
         self.inline_answer_timeout = inline_answer_timeout
@@ -2173,7 +2176,7 @@ class BotAPIEmulator:
         action = chat.action
         if action and action["until"] < time.time():
             action = None
-        return {"chat_id": chat.id, "chat": chat.json(), "seq": chat.last_seq,
+        return {"chat_id": chat.id, "chat": chat.json(), "seq": chat.last_seq, "instance": self.instance,
                 "global_seq": self._seq, "messages": msgs, "answers": answers,
                 "reply_keyboard": chat.reply_keyboard, "force_reply": chat.force_reply,
                 "action": action}
@@ -2239,7 +2242,8 @@ class BotAPIEmulator:
             "short_description": self._short_descriptions.get(
                 lang, self._short_descriptions.get("", "")),
             "commands": self.commands_for(),
-            "webhook": bool(self._webhook)})
+            "webhook": bool(self._webhook),
+            "instance": self.instance})
 
     async def _c_users_get(self, request: web.Request) -> web.Response:
         return _json_response(self.list_users())
@@ -2340,7 +2344,8 @@ class BotAPIEmulator:
         except ValueError:
             raise ControlError(400, "chat_id / after_seq must be integers") from None
         wait = self._qfloat(request, "wait", 0.0)
-        if wait > 0:
+        # a page that knew another emulator instance must hear about this one at once, not after a wait
+        if wait > 0 and request.query.get("instance", self.instance) == self.instance:
             await self.wait_chat(chat_id, after, wait)
         return _json_response(self.transcript(chat_id, after))
 
@@ -2457,7 +2462,7 @@ class BotAPIEmulator:
         return _json_response(self.commands_for(uid, cid, request.query.get("language_code")))
 
     async def _c_state(self, request: web.Request) -> web.Response:
-        return _json_response({"pending_updates": len(self._updates),
+        return _json_response({"instance": self.instance, "pending_updates": len(self._updates),
                                "webhook": dict(self._webhook) if self._webhook else None,
                                "seq": self._seq, "users": len(self.users),
                                "chats": len(self.chats), "files": len(self.files),
