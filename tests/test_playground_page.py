@@ -39,6 +39,11 @@ async def test_each_emulator_has_its_own_instance_id_and_a_stale_page_hears_it_a
                             params={"after_seq": "0", "wait": "0.5", "instance": a.instance}) as r:
             assert (await r.json())["messages"] == []
         assert time.monotonic() - started >= 0.4  # its own page still long-polls
+        started = time.monotonic()
+        async with http.get(f"{a.url}/_emu/chats/1/messages",
+                            params={"after_seq": "0", "wait": "0.5", "instance": ""}) as r:
+            assert r.status == 200
+        assert time.monotonic() - started >= 0.4  # so does a client that knows no instance
 
 
 class Playground:

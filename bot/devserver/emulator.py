@@ -2345,7 +2345,7 @@ class BotAPIEmulator:
             raise ControlError(400, "chat_id / after_seq must be integers") from None
         wait = self._qfloat(request, "wait", 0.0)
         # a page that knew another emulator instance must hear about this one at once, not after a wait
-        if wait > 0 and request.query.get("instance", self.instance) == self.instance:
+        if wait > 0 and (request.query.get("instance") or self.instance) == self.instance:
             await self.wait_chat(chat_id, after, wait)
         return _json_response(self.transcript(chat_id, after))
 
