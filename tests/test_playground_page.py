@@ -175,6 +175,11 @@ async def test_phone_width_switcher_and_invite_links(playground, tmp_path):
         await cdp.wait_js("!document.querySelector('.msg')")  # the enterprise's chat is not shown here
         await type_and_send(cdp, "/me")
         await bot_text(cdp, "ID 1000")
+        # the "/" popup offers the admin's own command menu, set by the bot at that first message
+        await cdp.wait_js("""(() => { const i = document.querySelector('#input'); i.focus(); i.value = '/inv';
+            i.dispatchEvent(new Event('input', {bubbles: true}));
+            return [...document.querySelectorAll('#popup .cmd')].some(c => c.innerText === '/invite'); })()""")
+        await cdp.js("document.querySelector('#input').value = '', true")
         assert await cdp.js("document.querySelector('#user-select-mobile').value") == str(ADMIN)
         # an invite link in the bot's answer opens here, as this user sending /start i_…
         await type_and_send(cdp, "/invite inventor 福州大学")
