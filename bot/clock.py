@@ -9,8 +9,12 @@ in-process move the same clock object with ``set``/``advance``.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
+import time
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 
@@ -61,3 +65,23 @@ def is_local_api(base_url: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+async def sleep_until(clock: Callable[[], dt.datetime], *, due: dt.datetime | None, wake: asyncio.Event,
+                      longest: float, tick: float = 0.5, jump: float = 2.0) -> None:
+    """Wait until ``clock()`` reaches ``due``, ``wake`` is set, ``longest`` seconds have passed, or the
+    clock jumped (NTP, a shifted demo clock moved by a test): whatever was computed from the old time
+    must then be computed again. Checked every ``tick`` seconds."""
+    started = last_m = time.monotonic()
+    last_c = clock()
+    while not wake.is_set():
+        now, m = clock(), time.monotonic()
+        if due is not None and now >= due:
+            return
+        if m - started >= longest:
+            return
+        if abs((now - last_c).total_seconds() - (m - last_m)) > jump:
+            return
+        last_c, last_m = now, m
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(wake.wait(), tick)

@@ -1,4 +1,5 @@
-"""A periodic background job: ``tick()`` every ``interval`` seconds while the Application runs.
+"""A periodic background job: ``tick()`` at start, then every ``interval`` seconds and whenever the
+program's clock jumps, while the program runs.
 
 Jobs keep no state of their own worth saving: each tick reads what is due from the database and
 writes pushes with idempotency keys, so a restart or a double tick sends nothing twice.
@@ -8,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+
+from bot.clock import sleep_until
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +22,8 @@ class PeriodicJob:
         self.services = services
         self.interval = interval
         self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self.runs = 0  # passes completed (read by tests and benchmarks to know a pass happened)
 
     async def tick(self) -> int:
         raise NotImplementedError
@@ -38,8 +43,10 @@ class PeriodicJob:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()
             try:
                 await self.tick()
             except Exception:  # a failed pass is retried next time; the job never dies
                 log.exception("%s pass failed", self.name)
-            await asyncio.sleep(self.interval)
+            self.runs += 1
+            await sleep_until(self.services.clock, due=None, wake=self._wake, longest=self.interval)

@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from typing import Any
 
+from bot.clock import sleep_until
 from bot.events import run_deadline_reminders, run_event_reminders, wake as wake_outbox
 
 log = logging.getLogger(__name__)
@@ -88,19 +88,9 @@ class Scheduler:
             await self._wait()
 
     async def _wait(self) -> None:
-        started = last_m = time.monotonic()
-        last_c = self.services.clock()
-        while not self._stopping and not self._wake.is_set():
-            now, m = self.services.clock(), time.monotonic()
-            if self.next_due is not None and now >= self.next_due:
-                return
-            if m - started >= self.fallback:
-                return
-            if abs((now - last_c).total_seconds() - (m - last_m)) > self.JUMP:
-                return  # the clock jumped (NTP, a test): what is due must be computed again
-            last_c, last_m = now, m
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.tick)
+        if not self._stopping:
+            await sleep_until(self.services.clock, due=self.next_due, wake=self._wake, longest=self.fallback,
+                              tick=self.tick, jump=self.JUMP)
 
 
 def scheduler_of(app_or_context: Any) -> Scheduler | None:

@@ -213,6 +213,16 @@ async def running_bot(seeded_db: Path, folder: Path, **kw):
 ADMIN = 1000  # running_bot's ADMIN_IDS
 
 
+async def clock_jump(bot, moment: dt.datetime, job) -> None:
+    """Move the program's clock to ``moment`` and wait until ``job`` (a periodic job of the running
+    program) has made the pass the jump causes."""
+    from bot.devserver.client import wait_until
+
+    runs = job.runs
+    bot.clock.set(moment)
+    assert await wait_until(lambda: job.runs > runs, timeout=10), f"{job.name} made no pass after the clock jump"
+
+
 async def invite_code(admin, args: str) -> str:
     """An admin types ``/invite ROLE SCOPE``; the code of the deep link in the answer."""
     import re

@@ -285,18 +285,3 @@ async def test_invite_from_the_command_line(bot):
     bad = await asyncio.to_thread(subprocess.run, [sys.executable, str(PROJECT_ROOT / "run_bot.py"), "invite",
                                                    "wizard"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Usage" in bad.stderr
-
-
-async def test_playground_users_come_with_their_roles(bot):
-    from bot.playground import grant_playground_roles, playground_users
-
-    await grant_playground_roles(bot.services, playground_users())
-    await grant_playground_roles(bot.services, playground_users())  # idempotent
-    inventor = await bot.user(1001, "张老师")
-    (msg,) = await inventor.send("/mypatents")
-    assert "我的专利" in msg.text
-    tto = await bot.user(1005, "林老师")
-    (msg,) = await tto.send("/review")
-    assert "没有待审核" in msg.text
-    (me,) = await (await bot.user(1004, "Alice", language_code="en")).send("/me")
-    assert "expert @ new_energy" in me.text

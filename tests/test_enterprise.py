@@ -9,7 +9,8 @@ import io
 from openpyxl import load_workbook
 
 from bot.digest import SHANGHAI
-from tests.conftest import user_with_role as make_role
+from bot.devserver.client import wait_until
+from tests.conftest import clock_jump, user_with_role as make_role
 from tests.test_assessment import full_assessment, link, make_inventor
 
 PATENT = "CN113914863A"
@@ -186,8 +187,9 @@ async def test_daily_digest_batches_and_respects_quiet_hours(bot):
     ent = await register_enterprise(bot)  # industries: equipment, new_energy
     inventor = await make_inventor(bot)
     job = bot.services.digests
-    # two patents become transferable in the enterprise's fields during the evening
-    bot.clock.set(dt.datetime(2024, 9, 2, 20, 0, tzinfo=SHANGHAI))
+    # two patents become transferable in the enterprise's fields during the evening (after the pass the
+    # jump to the evening causes, or that pass would send a digest of the first one)
+    await clock_jump(bot, dt.datetime(2024, 9, 2, 22, 0, tzinfo=SHANGHAI), job)
     await link(inventor)
     await full_assessment(inventor)
     await inventor.press("✅ 确认提交")
@@ -201,18 +203,19 @@ async def test_daily_digest_batches_and_respects_quiet_hours(bot):
         else:
             await inventor.press(label)
     await inventor.press("✅ 确认提交")
-    bot.clock.set(dt.datetime(2024, 9, 2, 23, 30, tzinfo=SHANGHAI))
-    assert await job.tick() == 0  # quiet hours
-    bot.clock.set(dt.datetime(2024, 9, 3, 7, 59, tzinfo=SHANGHAI))
-    assert await job.tick() == 0
-    bot.clock.set(dt.datetime(2024, 9, 3, 8, 5, tzinfo=SHANGHAI))
-    assert await job.tick() == 1
+    # the job runs by itself: at start, every few minutes, and whenever the clock jumps
+    await clock_jump(bot, dt.datetime(2024, 9, 2, 23, 30, tzinfo=SHANGHAI), job)  # quiet hours
+    await clock_jump(bot, dt.datetime(2024, 9, 3, 7, 59, tzinfo=SHANGHAI), job)
+    await ent.refresh()
+    assert not [m for m in ent.bot_messages() if "今日匹配专利" in m.text]
+    await clock_jump(bot, dt.datetime(2024, 9, 3, 8, 5, tzinfo=SHANGHAI), job)
     digest = await ent.wait_for("今日匹配专利", timeout=10)
     assert "2 件新的可转化专利" in digest.text and "近水平薄矿体" in digest.text and "锂电池" in digest.text
-    assert await job.tick() == 0  # once a day, however often the job runs
-    await bot.restart()
-    assert await bot.services.digests.tick() == 0  # and across a restart
-    bot.clock.set(dt.datetime(2024, 9, 4, 10, 0, tzinfo=SHANGHAI))
-    assert await bot.services.digests.tick() == 0  # nothing new since
+    await clock_jump(bot, dt.datetime(2024, 9, 3, 12, 0, tzinfo=SHANGHAI), job)  # once a day
+    await bot.restart()  # and across a restart: the new process's job runs at once
+    await wait_until(lambda: bot.services.digests.runs >= 1, timeout=10)
+    await clock_jump(bot, dt.datetime(2024, 9, 4, 10, 0, tzinfo=SHANGHAI), bot.services.digests)  # nothing new
+    assert await bot.services.outbox.drain(timeout=10)
+    await ent.refresh()
     digests = [m for m in ent.bot_messages() if "今日匹配专利" in m.text]
     assert len(digests) == 1

@@ -93,6 +93,24 @@ async def test_command_menus_are_set_in_chinese_and_english(playground):
     assert re.search(r"[\u4e00-\u9fff]", zh["help"]) and not re.search(r"[\u4e00-\u9fff]", en["help"])
 
 
+async def test_playground_users_come_with_their_roles_once_across_restarts(seeded_db, tmp_path):
+    data = seeded_data_dir(seeded_db, tmp_path / "data")
+    port = free_port()
+    for _ in range(2):  # the roles are granted at every start; a second start adds nothing
+        async with ShippedBot({"DATA_DIR": str(data), "PLAYGROUND_PORT": str(port)}, cwd=tmp_path) as bot:
+            phones = Phones(f"http://127.0.0.1:{port}")
+            try:
+                (msg,) = await (await phones.user(1001, "张老师")).send("/mypatents")
+                assert "我的专利" in msg.text
+                (msg,) = await (await phones.user(1005, "林老师")).send("/review")
+                assert "没有待审核" in msg.text
+                (me,) = await (await phones.user(1004, "Alice", language_code="en")).send("/me")
+                assert me.text.count("expert @ new_energy") == 1
+            finally:
+                await phones.close()
+        assert bot.proc.returncode == 0
+
+
 async def test_reviewed_assessment_reaches_the_inventor_as_a_push(playground):
     phones = Phones(playground.url)
     try:

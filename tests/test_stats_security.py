@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.digest import SHANGHAI
-from tests.conftest import running_bot
+from tests.conftest import clock_jump, running_bot
 from tests.conftest import user_with_role as make_role
 from tests.test_assessment import ADMIN, full_assessment, link, make_inventor
 
@@ -41,16 +41,18 @@ async def test_stats_table_chart_xlsx_and_scope(bot):
 
 async def test_weekly_report_once_on_monday_morning(bot):
     officer = await make_role(bot, 6101, "市局", "officer 市场监管局")
-    job = bot.services.weekly
-    bot.clock.set(dt.datetime(2024, 9, 9, 8, 50, tzinfo=SHANGHAI))  # a Monday, before 09:00
-    assert await job.tick() == 0
-    bot.clock.set(dt.datetime(2024, 9, 9, 9, 5, tzinfo=SHANGHAI))
-    assert await job.tick() == 1
-    assert await job.tick() == 0  # once per week
+    job = bot.services.weekly  # runs by itself: at start, every few minutes, and when the clock jumps
+    await clock_jump(bot, dt.datetime(2024, 9, 9, 8, 50, tzinfo=SHANGHAI), job)  # a Monday, before 09:00
+    await officer.refresh()
+    assert not [m for m in officer.bot_messages() if "周报" in m.text]
+    await clock_jump(bot, dt.datetime(2024, 9, 9, 9, 5, tzinfo=SHANGHAI), job)
     msg = await officer.wait_for("周报", timeout=10)
     assert "较上周" in msg.text
-    bot.clock.set(dt.datetime(2024, 9, 10, 9, 5, tzinfo=SHANGHAI))  # Tuesday
-    assert await job.tick() == 0
+    await clock_jump(bot, dt.datetime(2024, 9, 9, 11, 0, tzinfo=SHANGHAI), job)  # once per week
+    await clock_jump(bot, dt.datetime(2024, 9, 10, 9, 5, tzinfo=SHANGHAI), job)  # Tuesday
+    assert await bot.services.outbox.drain(timeout=10)
+    await officer.refresh()
+    assert len([m for m in officer.bot_messages() if "周报" in m.text]) == 1
 
 
 async def test_audit_log_queries(bot):
