@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,9 +68,7 @@ BY_NAME = {c.name: c for c in COMMANDS}
 # /help's groups, in this order; a command is listed once, under the first group the user belongs to
 GROUPS: tuple[str, ...] = (EVERYONE, *(r.value for r in Role))
 
-# derived views, for code that only needs names
-MENU_COMMANDS = tuple(c.name for c in COMMANDS if not c.roles)
-ROLE_COMMANDS = {r.value: tuple(c.name for c in COMMANDS if r in c.roles) for r in Role}
+MENU_COMMANDS = tuple(c.name for c in COMMANDS if not c.roles)  # everyone's: the default menu
 
 CALLBACK_PREFIX = "menu"  # main-menu buttons: "menu:<command>"
 RETRY_AFTER_FAILURE = dt.timedelta(minutes=10)
@@ -109,18 +108,20 @@ def _bot_commands(i18n: Any, lang: str, commands: list[Command]) -> list[BotComm
     return [BotCommand(c.name, i18n.label(lang, f"cmd_{c.name}")) for c in commands]
 
 
-_menus: dict[tuple[int, str, frozenset[str]], tuple[str, list[BotCommand]]] = {}
+# per Translator (its labels are the descriptions): (lang, roles) -> (fingerprint, commands)
+_menus: weakref.WeakKeyDictionary[Any, dict[tuple[str, frozenset[str]], tuple[str, list[BotCommand]]]] = \
+    weakref.WeakKeyDictionary()
 
 
 def chat_menu(i18n: Any, lang: str, held: frozenset[str]) -> tuple[str, list[BotCommand]]:
     """(fingerprint, commands) of the menu for these roles in this language; computed once per
     combination, as this runs on every update."""
-    cache_key = (id(i18n), lang, held)
-    found = _menus.get(cache_key)
+    known = _menus.setdefault(i18n, {})
+    found = known.get((lang, held))
     if found is None:
         commands = _bot_commands(i18n, lang, commands_for(held))
         text = "\n".join([lang, *(f"{c.command} {c.description}" for c in commands)])
-        found = _menus[cache_key] = (hashlib.sha1(text.encode()).hexdigest()[:16], commands)
+        found = known[(lang, held)] = (hashlib.sha1(text.encode()).hexdigest()[:16], commands)
     return found
 
 

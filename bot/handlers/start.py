@@ -1,4 +1,5 @@
-"""/start (with deep-link payloads), /help, /lang, unknown commands and non-text messages."""
+"""/start (with deep-link payloads) and its main menu of buttons, /help, /lang, keeping each chat's
+command menu in line with the user's roles (bot/menus.py), unknown commands and non-text messages."""
 from __future__ import annotations
 
 import datetime as dt
