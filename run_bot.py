@@ -166,8 +166,8 @@ async def _cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     csv_name, xlsx_name = export_names(dt.datetime.now(dt.timezone.utc))
     (out / csv_name).write_bytes(files.csv)
     (out / xlsx_name).write_bytes(files.xlsx)
-    print(f"{out / csv_name}\n{out / xlsx_name}\n{files.patents} patents, {files.ratings} ratings, "
-          f"{files.transactions} transactions")
+    print(f"Exported {files.patents} patents, {files.ratings} ratings and {files.transactions} transactions to:\n"
+          f"  {(out / csv_name).resolve()}\n  {(out / xlsx_name).resolve()}")
     return 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 
@@ -291,3 +292,13 @@ async def test_a_shifted_clock_is_refused_against_telegram(tmp_path):
     out = subprocess.run(bot.args, env=bot.env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "BOT_CLOCK_START" in out.stderr and "Traceback" not in out.stderr + out.stdout
+
+
+def test_export_from_the_command_line_says_where_the_files_are(seeded_db, tmp_path):
+    data = seeded_data_dir(seeded_db, tmp_path / "data")
+    bot = ShippedBot({"DATA_DIR": str(data)}, ("export", "--out", "exports"), cwd=tmp_path)
+    out = subprocess.run(bot.args, env=bot.env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    paths = [line.strip() for line in out.stdout.splitlines() if line.startswith("  ")]
+    assert "Exported 3720 patents" in out.stdout and len(paths) == 2
+    assert all(p.startswith(str(tmp_path / "exports")) and os.path.getsize(p) > 1000 for p in paths)
