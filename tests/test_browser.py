@@ -93,6 +93,23 @@ def playground(seeded_db, tmp_path):
         proc.kill()
 
 
+async def push_interest_request(url: str) -> None:
+    """Two other phones (over the emulator's HTTP API): the inventor links a patent, an enterprise
+    presses 🤝 on its card, and the bot pushes the request to the inventor."""
+    from bot.devserver.client import SimUser
+
+    async with SimUser(url, 1001, "张老师", reply_timeout=15, quiet=0.5) as inventor, \
+            SimUser(url, 1002, "王经理", reply_timeout=15, quiet=0.5) as enterprise:
+        await inventor.send("/mypatents")
+        await inventor.press("➕ 关联一件专利")
+        await inventor.send("掘进机")
+        await inventor.press("CN113914863A")
+        await enterprise.send("近水平薄矿体 掘进机")
+        await enterprise.press("1")
+        sent = await enterprise.press("🤝 有意向")
+        assert "已向发明人转达" in sent.text
+
+
 async def test_playground_page_answers_start(playground, tmp_path):
     if CHROMIUM is None:
         if os.environ.get("REQUIRE_BROWSER") == "1":
@@ -137,6 +154,13 @@ async def test_playground_page_answers_start(playground, tmp_path):
                 bold = await cdp.wait_js("[...document.querySelectorAll('.msg.bot b')].map(b => b.innerText)"
                                          ".find(t => t === '掘进机')")
                 assert bold == "掘进机"
+                # a push arrives on the page: the inventor's view shows an enterprise's interest request
+                await cdp.js("""(() => { const s = document.querySelector('#user-select'); s.value = '1001';
+                    s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()""")
+                await push_interest_request(playground)
+                push = await cdp.wait_js("[...document.querySelectorAll('.msg.bot')].map(m => m.innerText)"
+                                         ".find(t => t.includes('有对接意向'))", timeout=30)
+                assert "福州新能科技有限公司" in push
                 shot = await cdp.call("Page.captureScreenshot", format="png")
                 out = Path(os.environ.get("SCREENSHOT_DIR", tmp_path)) / "playground.png"
                 out.write_bytes(base64.b64decode(shot["data"]))
