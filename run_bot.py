@@ -52,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.catalog import PatentCatalog
-    from bot.importer import import_file
+    from bot.search.catalog import PatentCatalog
+    from bot.io.importer import import_file
     from bot.storage import open_storage
 
     storage = await open_storage(settings.effective_database_url)
@@ -115,7 +115,7 @@ async def _cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 async def _cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from bot.invites import InviteArgsError, create_invite, invite_link, parse_invite_args
+    from bot.services.invites import InviteArgsError, create_invite, invite_link, parse_invite_args
     from bot.storage import open_storage
 
     try:
@@ -150,7 +150,7 @@ async def _cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot.bootstrap import open_services
-    from bot.export import build_export, export_names
+    from bot.io.export import build_export, export_names
 
     services = await open_services(settings)
     try:
@@ -175,7 +175,7 @@ async def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     import datetime as dt
 
     from bot.i18n import Translator
-    from bot.stats import StatsScope, build_report, text_table
+    from bot.services.stats import StatsScope, build_report, text_table
     from bot.storage import open_storage
 
     storage = await open_storage(settings.effective_database_url)
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level if args.command in (None, "run", "playground") else "WARNING",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from bot.loop import run_loop
+    from bot.telegram.loop import run_loop
 
     cmd = args.command or "run"
     if cmd == "import":

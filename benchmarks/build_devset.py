@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import load_docs  # noqa: E402
-from bot import search_text as st  # noqa: E402
+from bot.search import text as st  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "devset.json"
 KEYWORDS = Path(__file__).resolve().parent / "data" / "kppatent_keywords.jsonl.gz"
@@ -189,7 +189,7 @@ def build() -> dict:
     # "IPC-like" classes: the field statement of an abstract ("本发明涉及洗衣机技术领域").
     # The statement's clause is REMOVED from the text the engines index for the topical part
     # (see field_stripped_docs), so labels are not a lexical echo of the indexed text.
-    from bot.importer import derive_title
+    from bot.io.importer import derive_title
     disp_titles = {d.id: st.normalize(d.title or derive_title(d.abstract or "", d.claims or "")) for d in docs}
     fields = {}
     for d in docs:

@@ -30,7 +30,7 @@ def load_docs(path: Path = CORPUS, derived_titles: bool = True) -> list[SearchDo
     derive = None
     if derived_titles:
         try:
-            from bot.importer import derive_title as derive
+            from bot.io.importer import derive_title as derive
         except Exception:  # pragma: no cover - importer not available
             derive = None
     docs = []

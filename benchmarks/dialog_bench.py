@@ -1,6 +1,6 @@
 """Dialog benchmark: N simulated inventors complete the self-assessment dialog concurrently.
 
-Everything is real except Telegram: the Bot API emulator (bot/devserver/emulator.py) over real HTTP,
+Everything is real except Telegram: the Bot API emulator (devtools/emulator.py) over real HTTP,
 the real PTB ``Application`` long-polling it with ``ChatOrderedUpdateProcessor``, the real handlers,
 dialog engine, jinja templates and storage, on SQLite and on PostgreSQL. Each user loops over the
 whole self-assessment (19 actions: /mypatents, open, 12 questions with typing, multi-select taps and a
@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.devserver.pgcluster import ThrowawayPostgres, pg_bindir  # noqa: E402
+from devtools.pgcluster import ThrowawayPostgres, pg_bindir  # noqa: E402
 
 TOKEN = "123456:BENCH-TOKEN"
 FIRST_USER = 5_000_001
@@ -107,8 +107,8 @@ def write_subset(path: Path, n: int) -> list[str]:
 
 
 async def prepare_db(db_url: str, data_dir: Path, n_patents: int) -> list[str]:
-    from bot.catalog import PatentCatalog
-    from bot.importer import import_file
+    from bot.search.catalog import PatentCatalog
+    from bot.io.importer import import_file
     from bot.storage import Storage
 
     from sqlalchemy import select
@@ -132,7 +132,7 @@ async def prepare_db(db_url: str, data_dir: Path, n_patents: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# a database of our own in a PostgreSQL server (a throwaway cluster: bot/devserver/pgcluster.py)
+# a database of our own in a PostgreSQL server (a throwaway cluster: devtools/pgcluster.py)
 # ---------------------------------------------------------------------------------------------------
 
 async def pg_create_db(server_url: str) -> str:
@@ -222,7 +222,7 @@ class RemoteEmulator:
 
 
 async def emulator_server() -> None:
-    from bot.devserver.emulator import BotAPIEmulator
+    from devtools.emulator import BotAPIEmulator
 
     emu = BotAPIEmulator(token=TOKEN)
     await emu.start()
@@ -256,8 +256,8 @@ async def play_round(u, reset, latencies: list[float], unanswered: list[str], ro
 
 
 async def users_server(ctrl_port: int) -> None:
-    from bot.devserver.client import SimUser
-    from bot.devserver.emulator import BotAPIEmulator
+    from devtools.client import SimUser
+    from devtools.emulator import BotAPIEmulator
 
     import aiohttp
 
@@ -461,7 +461,7 @@ class Harness:
         import aiohttp
 
         from bot.bootstrap import Mode, start
-        from bot.devserver.emulator import BotAPIEmulator
+        from devtools.emulator import BotAPIEmulator
 
         self.emulator = {"inproc": lambda: BotAPIEmulator(token=TOKEN), "subprocess": RemoteEmulator,
                          "split": SplitUsers}[self.placement]()
@@ -485,7 +485,7 @@ class Harness:
         await self.processor.wait_done(update_id, timeout=60)
 
     async def user(self, uid: int):
-        from bot.devserver.client import SimUser
+        from devtools.client import SimUser
 
         u = SimUser(self.emulator.url, uid, f"发明人{uid % 1000}", language_code="zh-hans", session=self.http,
                     settle=self.settle)
@@ -727,7 +727,7 @@ def main() -> int:
     ap.add_argument("--users-server", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from bot.loop import run_loop  # uvloop, as the bot runs in production (run_bot.py)
+    from bot.telegram.loop import run_loop  # uvloop, as the bot runs in production (run_bot.py)
 
     if args.emulator_server:
         run_loop(emulator_server())

@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import load_docs  # noqa: E402
-from bot import search_text as st  # noqa: E402
+from bot.search import text as st  # noqa: E402
 from bot.search import SearchDoc, SearchIndex  # noqa: E402
 
 DEVSET = Path(__file__).resolve().parent / "devset.json"

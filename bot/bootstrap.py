@@ -39,18 +39,18 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.app import build_application
-from bot.catalog import PatentCatalog
+from bot.telegram.app import build_application
+from bot.search.catalog import PatentCatalog
 from bot.clock import ShiftableClock, is_local_api, parse_clock_start
 from bot.config import SHIPPED_CORPUS, Settings
 from bot.context import Services
-from bot.digest import DigestJob
+from bot.services.digest import DigestJob
 from bot.i18n import Translator
-from bot.importer import import_file
-from bot.menus import set_default_menus
+from bot.io.importer import import_file
+from bot.telegram.menus import set_default_menus
 from bot.outbox import Outbox
-from bot.scheduler import start_scheduler, stop_scheduler
-from bot.stats import WeeklyReportJob
+from bot.delivery.scheduler import start_scheduler, stop_scheduler
+from bot.services.stats import WeeklyReportJob
 from bot.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ async def start(settings: Settings, mode: Mode | None = None, *,
     clock = program_clock(settings, mode)
     emulator = None
     if mode is Mode.PLAYGROUND:
-        from bot.playground import playground_admins
+        from devtools.playground import playground_admins
 
         settings = replace(settings, admin_ids=settings.admin_ids | playground_admins())
     secret = webhook_secret(settings) if mode is Mode.WEBHOOK else None
@@ -221,7 +221,7 @@ async def start(settings: Settings, mode: Mode | None = None, *,
         await load_index(services, say)
         token, base_url, file_url = settings.bot_token or "", settings.bot_api_base_url, settings.effective_file_url
         if mode is Mode.PLAYGROUND:
-            from bot.playground import grant_playground_roles, start_emulator
+            from devtools.playground import grant_playground_roles, start_emulator
 
             emulator = await start_emulator(settings, PLAYGROUND_TOKEN)
             await grant_playground_roles(services)
@@ -238,7 +238,7 @@ async def start(settings: Settings, mode: Mode | None = None, *,
         await app.initialize()
         # every push (notifications, broadcasts, reminders) goes through the durable, rate-limited outbox
         services.outbox = Outbox(services.storage, app.bot, clock=services.clock, i18n=services.i18n,
-                                 worker_id=settings.outbox_worker_id)
+                                 worker_id=settings.outbox_worker_id, trace_file=settings.outbox_trace_file)
         await services.outbox.start()
         services.digests = DigestJob(services)
         await services.digests.start()

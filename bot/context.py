@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from bot.catalog import PatentCatalog
+from bot.search.catalog import PatentCatalog
 from bot.config import Settings
 from bot.dialogs import DialogEngine, build_engine
 from bot.i18n import Translator
@@ -28,8 +28,8 @@ class Services:
     catalog: PatentCatalog
     dialogs: DialogEngine = field(default_factory=build_engine)
     outbox: Any = None  # bot.outbox.Outbox, created when the Application starts (it needs the Bot)
-    digests: Any = None  # bot.digest.DigestJob
-    weekly: Any = None  # bot.stats.WeeklyReportJob
+    digests: Any = None  # bot.services.digest.DigestJob
+    weekly: Any = None  # bot.services.stats.WeeklyReportJob
     clock: Callable[[], dt.datetime] = field(default=_utcnow)  # tests substitute a controllable clock
 
 

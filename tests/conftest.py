@@ -89,8 +89,8 @@ E2E_TOKEN = "123456:TEST-TOKEN"
 def seeded_db(tmp_path_factory):
     """A SQLite file with the shipped corpus and a warm search-index cache, built once per session;
     each test works on its own copy."""
-    from bot.catalog import PatentCatalog
-    from bot.importer import import_file
+    from bot.search.catalog import PatentCatalog
+    from bot.io.importer import import_file
 
     d = tmp_path_factory.mktemp("seed")
     url = f"sqlite+aiosqlite:///{d / 'patents.db'}"
@@ -140,7 +140,7 @@ class BotHarness:
         return self.running.processor
 
     async def start(self) -> "BotHarness":
-        from bot.devserver.emulator import BotAPIEmulator
+        from devtools.emulator import BotAPIEmulator
 
         self.emulator = BotAPIEmulator(token=E2E_TOKEN)
         await self.emulator.start()
@@ -171,7 +171,7 @@ class BotHarness:
         await self.processor.wait_done(update_id, timeout=15)
 
     async def user(self, user_id: int, first_name: str = "用户", language_code: str = "zh-hans"):
-        from bot.devserver.client import SimUser
+        from devtools.client import SimUser
 
         u = SimUser(self.emulator.url, user_id, first_name, language_code=language_code, session=self.http,
                     settle=self._settle)
@@ -216,7 +216,7 @@ ADMIN = 1000  # running_bot's ADMIN_IDS
 async def clock_jump(bot, moment: dt.datetime, job) -> None:
     """Move the program's clock to ``moment`` and wait until ``job`` (a periodic job of the running
     program) has made the pass the jump causes."""
-    from bot.devserver.client import wait_until
+    from devtools.client import wait_until
 
     runs = job.runs
     bot.clock.set(moment)

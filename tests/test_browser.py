@@ -96,7 +96,7 @@ def playground(seeded_db, tmp_path):
 async def push_interest_request(url: str) -> None:
     """Two other phones (over the emulator's HTTP API): the inventor links a patent, an enterprise
     presses 🤝 on its card, and the bot pushes the request to the inventor."""
-    from bot.devserver.client import SimUser
+    from devtools.client import SimUser
 
     async with SimUser(url, 1001, "张老师", reply_timeout=15, quiet=0.5) as inventor, \
             SimUser(url, 1002, "王经理", reply_timeout=15, quiet=0.5) as enterprise:

@@ -50,9 +50,9 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.devserver import tg_html
-from bot.devserver.client import Msg, SimUser, SimUserError, SimUserTimeout
-from bot.devserver.emulator import BotAPIEmulator, RateLimits
+from devtools import tg_html
+from devtools.client import Msg, SimUser, SimUserError, SimUserTimeout
+from devtools.emulator import BotAPIEmulator, RateLimits
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 

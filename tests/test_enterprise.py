@@ -8,8 +8,8 @@ import io
 
 from openpyxl import load_workbook
 
-from bot.digest import SHANGHAI
-from bot.devserver.client import wait_until
+from bot.services.digest import SHANGHAI
+from devtools.client import wait_until
 from tests.conftest import clock_jump, user_with_role as make_role
 from tests.test_assessment import full_assessment, link, make_inventor
 

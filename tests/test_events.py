@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from bot.calendar import TZ, fmt_local
+from bot.services.calendar import TZ, fmt_local
 from bot.models import Event, EventSignup
 from bot.storage import Storage
 from tests.conftest import ADMIN, user_with_role

@@ -8,8 +8,8 @@ import io
 from openpyxl import load_workbook
 from sqlalchemy import delete, select
 
-from bot.export import PATENT_SHEET_COLUMNS, build_export
-from bot.importer import STANDARD_COLUMNS, import_file
+from bot.io.export import PATENT_SHEET_COLUMNS, build_export
+from bot.io.importer import STANDARD_COLUMNS, import_file
 from bot.models import AuditLog, EnterpriseRating, InventorPatent, Patent, SelfAssessment, Transaction, User
 from bot.models import Role
 from tests.test_import import GOOD, _write_csv

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.devserver.pgcluster import ThrowawayPostgres, pg_bindir
+from devtools.pgcluster import ThrowawayPostgres, pg_bindir
 from bot.models import AssessmentStatus, OutboxMessage, Role, SelfAssessment
 from bot.storage import Storage
 from tests.conftest import BotHarness
@@ -83,8 +83,8 @@ def _subset(path: Path) -> None:
 
 
 async def _prepare(db_url: str, data_dir: Path, subset: Path) -> None:
-    from bot.catalog import PatentCatalog
-    from bot.importer import import_file
+    from bot.search.catalog import PatentCatalog
+    from bot.io.importer import import_file
 
     st = Storage(db_url)
     try:
@@ -445,8 +445,8 @@ class BotProcess:
 
 
 async def test_kill9_mid_dialog_loses_nothing_and_sends_no_push_twice(small_db, tmp_path):
-    from bot.devserver.client import SimUser
-    from bot.devserver.emulator import BotAPIEmulator
+    from devtools.client import SimUser
+    from devtools.emulator import BotAPIEmulator
 
     db_url = _copy_db(small_db, tmp_path)
     st = Storage(db_url)

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from telegram import Bot
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bot.devserver.emulator import BotAPIEmulator
+from devtools.emulator import BotAPIEmulator
 from bot.models import Role, User
 from bot.storage import Storage
-from bot.telegram_http import AiohttpRequest
+from bot.telegram.http import AiohttpRequest
 
 USER = 7_000_001
 

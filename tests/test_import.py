@@ -11,7 +11,7 @@ from pathlib import Path
 from openpyxl import Workbook
 
 from bot.config import PROJECT_ROOT, SHIPPED_CORPUS
-from bot.importer import STANDARD_COLUMNS, derive_title, import_file
+from bot.io.importer import STANDARD_COLUMNS, derive_title, import_file
 
 
 async def test_shipped_corpus_imports_once_and_is_idempotent(storage):

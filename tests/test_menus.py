@@ -1,12 +1,12 @@
 """Users find what they may do: per-user command menus, /start's main menu and /help, all from one
-table (bot/menus.py COMMANDS) that agrees with README's command tables."""
+table (bot/telegram/menus.py COMMANDS) that agrees with README's command tables."""
 from __future__ import annotations
 
 import re
 
 from sqlalchemy import update
 
-from bot import menus
+from bot.telegram import menus
 from bot.config import PROJECT_ROOT
 from bot.models import RoleGrant, User
 from tests.conftest import ADMIN, invite_code, user_with_role

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.devserver.emulator import BotAPIEmulator, RateLimits
+from devtools.emulator import BotAPIEmulator, RateLimits
 from bot.models import OutboxMessage, Subscription, User, utcnow
 from bot.outbox import Outbox, OutboxLimits, ScaledClock, TokenBucket
 from bot.storage import Storage

@@ -17,10 +17,10 @@ import aiohttp
 import pytest
 
 from bot.config import PROJECT_ROOT
-from bot.devserver.emulator import BotAPIEmulator
+from devtools.emulator import BotAPIEmulator
 from tests.test_browser import CDP, CHROMIUM, _free_port
 
-ADMIN, INVENTOR, ENTERPRISE = 1000, 1001, 1002  # bot/devserver/playground_users.json
+ADMIN, INVENTOR, ENTERPRISE = 1000, 1001, 1002  # devtools/playground_users.json
 
 
 async def test_each_emulator_has_its_own_instance_id_and_a_stale_page_hears_it_at_once():

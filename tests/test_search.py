@@ -268,7 +268,7 @@ def _same_both_ways(ix, q, **kw):
 def test_sparse_scoring_equals_exhaustive(lex_idx, monkeypatch):
     """Scoring only the docs in the query's postings gives exactly (hits, scores, matched terms,
     total) what scoring every document gives, on random queries over the real corpus."""
-    import bot.search as bs
+    import bot.search.index as bs
     docs = lex_idx._test_docs
     qs = _random_queries(docs, 150, seed=11)
     allowed = {d.id for d in docs[::5]}

@@ -14,8 +14,8 @@ import subprocess
 import aiohttp
 import pytest
 
-from bot.devserver.client import SimUser
-from bot.devserver.emulator import BotAPIEmulator
+from devtools.client import SimUser
+from devtools.emulator import BotAPIEmulator
 from tests.conftest import ADMIN, user_with_role
 from tests.shipped import ShippedBot, free_port, seeded_data_dir
 from tests.test_assessment import full_assessment, link, make_inventor

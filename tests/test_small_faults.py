@@ -8,7 +8,7 @@ import re
 from sqlalchemy import select
 
 from bot.models import AssessmentStatus, OutboxMessage, SelfAssessment
-from bot.notify import CAPTION_LIMIT, caption_length, fit_caption
+from bot.delivery.notify import CAPTION_LIMIT, caption_length, fit_caption
 from tests.conftest import user_with_role
 from tests.test_assessment import full_assessment, link, make_inventor
 from tests.test_enterprise import open_card, register_enterprise

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.calendar import local_today, parse_date
+from bot.services.calendar import local_today, parse_date
 from bot.dialogs.engine import Dialog, Invalid, Step
 from bot.dialogs.event import dialog_now, load_clock
 from bot.models import Role
@@ -60,7 +60,7 @@ async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict
 
 
 async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: dict) -> tuple[str, dict]:
-    from bot.scheduler import wake
+    from bot.delivery.scheduler import wake
 
     wake(context)  # its reminders are computed from the database at once
     return "deadline_added", {"title": answers["dl_title"], "due": answers["dl_due"],

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.calendar import fmt_local, parse_local
+from bot.services.calendar import fmt_local, parse_local
 from bot.dialogs.engine import Dialog, Invalid, Step
 from bot.dialogs.self_assessment import INDUSTRIES
-from bot.events import ELIGIBILITY, EVENT_KINDS, PUBLISH_TOPICS
+from bot.services.events import ELIGIBILITY, EVENT_KINDS, PUBLISH_TOPICS
 from bot.models import Role
 
 MAX_CAPACITY = 100_000
@@ -89,7 +89,7 @@ async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict
                    finished: bool) -> None:
     if not finished:
         return
-    from bot.events import publish
+    from bot.services.events import publish
 
     place, link = split_place(answers["ev_place"])
     eligibility = [] if "all" in answers["ev_eligibility"] else list(answers["ev_eligibility"])

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.calendar import parse_local
+from bot.services.calendar import parse_local
 from bot.dialogs.engine import Dialog, Step
 from bot.dialogs.event import load_clock, parse_capacity, parse_place, parse_start, split_place
-from bot.events import EDITABLE, event_view
+from bot.services.events import EDITABLE, event_view
 from bot.models import Role
 
 
@@ -54,7 +54,7 @@ async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict
                    finished: bool) -> None:
     if not finished:
         return
-    from bot.events import edit
+    from bot.services.events import edit
 
     outcome = await edit(session, services, ctx["event_id"], user_id, changes_of(answers))
     ctx["edited"] = {"done": outcome.done, "told": outcome.told, "promoted": outcome.promoted}

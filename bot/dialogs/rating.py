@@ -44,7 +44,7 @@ async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict
                    finished: bool) -> None:
     if not finished:
         return
-    from bot.notify import push
+    from bot.delivery.notify import push
 
     st = services.storage
     patent_id = ctx["patent_id"]
@@ -61,7 +61,7 @@ async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict
 
 
 async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: dict) -> tuple[str, dict]:
-    from bot.notify import wake
+    from bot.delivery.notify import wake
 
     wake(services)
     return "rating_saved", {"patent": await services.storage.get_patent(ctx["patent_id"])}

@@ -14,7 +14,7 @@ from bot.i18n import fit_message
 from bot.models import User
 
 if TYPE_CHECKING:
-    from bot.roles import RoleSet
+    from bot.services.roles import RoleSet
     from bot.storage import DialogSnapshot
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ async def take_dialog(update: Update, context: BotContext) -> DialogSnapshot | N
 
 async def sender_roles(update: Update, context: BotContext) -> RoleSet | None:
     """The sender's roles as loaded with the user for this update (None without a user)."""
-    from bot.roles import RoleSet
+    from bot.services.roles import RoleSet
 
     user = await current_user(update, context)
     if user is None:

@@ -1,14 +1,14 @@
 """/deadlines (officers, admins): the plan's deadlines and their own, and the dialog to add one.
-Reminders go to subscribers of "deadline reminders" (officers have it by default); see bot/scheduler.py."""
+Reminders go to subscribers of "deadline reminders" (officers have it by default); see bot/delivery/scheduler.py."""
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot.calendar import local_today
+from bot.services.calendar import local_today
 from bot.context import BotContext
 from bot.departments import dept_token, parse
-from bot.events import OVERDUE_WINDOW
+from bot.services.events import OVERDUE_WINDOW
 from bot.handlers.common import current_user, require, sender_roles, show, user_lang
 from bot.models import Role
 

@@ -16,7 +16,7 @@ from bot.dialogs.rating import columns_to_answers
 from bot.dialogs.self_assessment import INDUSTRIES
 from bot.handlers.common import current_user, reply, require, sender_roles, show, user_lang
 from bot.models import Role
-from bot.notify import push, wake
+from bot.delivery.notify import push, wake
 from bot.storage import PatentCardData
 
 FILING_STATUSES = ("preparing", "filed", "certified")

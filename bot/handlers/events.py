@@ -13,13 +13,13 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import events as svc
-from bot.calendar import fmt_local, local, year_bounds
+from bot.services import events as svc
+from bot.services.calendar import fmt_local, local, year_bounds
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, sender_roles, show, user_lang
 from bot.models import Event, Role
-from bot.notify import fit_caption
-from bot.roles import RoleSet
+from bot.delivery.notify import fit_caption
+from bot.services.roles import RoleSet
 from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
 
 PAGE = 5
@@ -172,7 +172,7 @@ async def card_button(update: Update, context: BotContext) -> None:
 async def after_publish(update: Update, context: BotContext, event_id: int, recipients: int) -> tuple[str, dict]:
     """The dialog's end: a live progress message for the broadcast, then the admin card."""
     services = context.services
-    from bot.scheduler import wake
+    from bot.delivery.scheduler import wake
 
     wake(context)  # the event's reminders
     if recipients and services.outbox is not None:
@@ -286,7 +286,7 @@ async def edit_button(update: Update, context: BotContext) -> None:
 async def after_edit(update: Update, context: BotContext, event_id: int, field: str, edited: dict
                      ) -> tuple[str, dict]:
     """The edit dialog's end: the admin card, headed by what changed and who is being told."""
-    from bot.scheduler import wake
+    from bot.delivery.scheduler import wake
 
     wake(context)  # a moved start re-arms the reminders
     svc.wake(context.services)  # the attendees' notices are committed: send them now

@@ -7,7 +7,7 @@ from telegram import InputFile, Update
 from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
-from bot.export import build_export, export_names
+from bot.io.export import build_export, export_names
 from bot.handlers.common import reply, require, sender_roles
 from bot.models import Role
 

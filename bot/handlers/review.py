@@ -7,7 +7,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
 from bot.models import Role
-from bot.notify import push, wake
+from bot.delivery.notify import push, wake
 
 PAGE = 5
 

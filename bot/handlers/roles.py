@@ -6,10 +6,10 @@ from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, sender_roles
-from bot.menus import refresh_chat_menu
+from bot.telegram.menus import refresh_chat_menu
 from bot.models import Role
-from bot.roles import roles_of
-from bot.invites import InviteArgsError, create_invite, invite_link, parse_invite_args
+from bot.services.roles import roles_of
+from bot.services.invites import InviteArgsError, create_invite, invite_link, parse_invite_args
 from bot.storage import RedeemResult
 
 async def invite_command(update: Update, context: BotContext) -> None:

@@ -1,5 +1,5 @@
 """/start (with deep-link payloads) and its main menu of buttons, /help, /lang, keeping each chat's
-command menu in line with the user's roles (bot/menus.py), unknown commands and non-text messages."""
+command menu in line with the user's roles (bot/telegram/menus.py), unknown commands and non-text messages."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,13 +9,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Messag
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
-from bot import menus
+from bot.telegram import menus
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, sender_roles, user_lang
 from bot.handlers import roles
 from bot.i18n import LANGUAGES
 from bot.handlers.inline import PATENT_PREFIX
-from bot.roles import INVITE_PREFIX
+from bot.services.roles import INVITE_PREFIX
 
 # after every other group: the menu check sees the roles and language the update's handlers left
 MENU_GROUP = 100
@@ -40,7 +40,7 @@ async def start(update: Update, context: BotContext) -> None:
 
 
 async def main_menu_keyboard(update: Update, context: BotContext) -> InlineKeyboardMarkup:
-    """Buttons for what this user may do (bot/menus.py COMMANDS), two to a row."""
+    """Buttons for what this user may do (bot/telegram/menus.py COMMANDS), two to a row."""
     L = context.i18n.label_module(await user_lang(update, context))
     buttons = [InlineKeyboardButton(L.menu_btn[c.name], callback_data=menus.callback_data(c))
                for c in menus.main_menu(menus.held_roles(await sender_roles(update, context)))]

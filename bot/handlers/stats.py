@@ -9,7 +9,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.context import BotContext
 from bot.handlers.common import reply, require, sender_roles, user_lang
 from bot.models import Role
-from bot.stats import build_report, chart_png, scope_of, text_table, xlsx_bytes
+from bot.services.stats import build_report, chart_png, scope_of, text_table, xlsx_bytes
 
 AUDIT_LIMIT = 15
 

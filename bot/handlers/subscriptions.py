@@ -13,7 +13,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
 from bot.dialogs.self_assessment import INDUSTRIES
-from bot.events import EVENT_KINDS, topic_name
+from bot.services.events import EVENT_KINDS, topic_name
 from bot.handlers.common import current_user, sender_roles, user_lang
 from bot.handlers.common import show
 from bot.handlers.events import _toast

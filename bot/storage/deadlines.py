@@ -1,6 +1,6 @@
 """Deadlines (the plan's task table, seeded by migration 0005, plus officers' own) and the bookkeeping
 of their reminders: ``last_reminder_at`` is the newest reminder slot already handled, moved by a
-guarded UPDATE in the same transaction that enqueues the reminders (see bot/scheduler.py)."""
+guarded UPDATE in the same transaction that enqueues the reminders (see bot/delivery/scheduler.py)."""
 from __future__ import annotations
 
 import datetime as dt

@@ -335,7 +335,7 @@ class EventQueries(StorageBase):
             return dict((await s.execute(select(EventSignup.status, func.count()).where(
                 EventSignup.event_id == event_id).group_by(EventSignup.status))).all())
 
-    # -- reminders (bot/scheduler.py) ------------------------------------------------------------------
+    # -- reminders (bot/delivery/scheduler.py) ------------------------------------------------------------------
     async def events_needing_reminders(self, now: dt.datetime) -> list[Event]:
         """Published events whose next reminder (1 day / 1 hour before the start) is due."""
         async with self.session() as s:

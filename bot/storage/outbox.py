@@ -151,8 +151,8 @@ def _row(*, chat_id: int, text: str, key: str, kind: str = "message", reply_mark
         raise ValueError("an edit row needs payload={'message_id': …}")
     if kind == "document" and text:
         # the last line of defence: Telegram refuses a caption over 1,024 characters (400, the row would
-        # fail); callers with more to say send it as a message first (bot.notify.push_document)
-        from bot.notify import fit_caption
+        # fail); callers with more to say send it as a message first (bot.delivery.notify.push_document)
+        from bot.delivery.notify import fit_caption
 
         text = fit_caption(text, html_text=parse_mode == "HTML")
     now = now or utcnow()

@@ -89,7 +89,7 @@ class UserQueries(StorageBase):
             await c.execute(_UPDATE_USER, {"b_user": user_id, "blocked_bot": blocked})
 
     async def set_menu_key(self, user_id: int, key: str | None) -> None:
-        """Remember which command menu this user's chat shows now (see bot/menus.py)."""
+        """Remember which command menu this user's chat shows now (see bot/telegram/menus.py)."""
         async with self.connection() as c:
             await c.execute(_UPDATE_USER, {"b_user": user_id, "menu_key": key})
 

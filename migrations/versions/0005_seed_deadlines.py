@@ -1,7 +1,7 @@
 """events scheduling columns and the seeded deadlines of the plan's task table
 
 Schema: events.industry and events.reminder_stage (1-day / 1-hour reminders handled),
-deadlines.last_reminder_at (the newest reminder slot handled; see bot/scheduler.py), and an index
+deadlines.last_reminder_at (the newest reminder slot handled; see bot/delivery/scheduler.py), and an index
 for audience look-ups by topic. Data: the four deadlines of the plan's task table (附件 重点任务分解表)
 with stable keys, so re-running or later data migrations can find them.
 

@@ -9,8 +9,8 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from bot.context import BotContext, Services
 from bot.handlers import (browse, common, deadlines, dialogs, enterprise, events, export, flood, inline, inventor,
                           membership, review, roles, search, start, stats, subscriptions)
-from bot.processor import ChatOrderedUpdateProcessor
-from bot.telegram_http import AiohttpRequest
+from bot.telegram.processor import ChatOrderedUpdateProcessor
+from bot.telegram.http import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def build_application(services: Services, *, token: str, base_url: str | None = 
     builder = (ApplicationBuilder().token(token)
                .context_types(ContextTypes(context=BotContext))
                .concurrent_updates(ChatOrderedUpdateProcessor())
-               # aiohttp transport: a Bot API call costs ~7x less CPU than with httpx (bot/telegram_http.py)
+               # aiohttp transport: a Bot API call costs ~7x less CPU than with httpx (bot/telegram/http.py)
                .request(AiohttpRequest(connection_pool_size=256))
                .get_updates_request(AiohttpRequest(connection_pool_size=1)))
     if base_url:

@@ -14,7 +14,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from bot.importer import STANDARD_COLUMNS
+from bot.io.importer import STANDARD_COLUMNS
 
 ASSESSMENT_COLUMNS = ["sa_status", "sa_industry", "sa_maturity", "sa_scenarios", "sa_scenario_text", "sa_prospect",
                       "sa_intents", "sa_implemented", "sa_implemented_how", "sa_licence_kind", "sa_payment_kind",

@@ -9,12 +9,12 @@ Use it in tests (in the same event loop as the bot)::
 
 or standalone as a *playground* with a web chat page::
 
-    python -m bot.devserver.emulator --port 8080
+    python -m devtools.emulator --port 8080
     # then point a bot at base_url http://127.0.0.1:8080/bot with token 123456:TEST-TOKEN
 
 Bot API calls arrive at ``/bot<token>/<method>`` exactly like at api.telegram.org
 (GET/POST, query string, url-encoded, multipart or JSON bodies). The control API used by
-tests, :class:`bot.devserver.client.SimUser` and the playground page lives under ``/_emu/``.
+tests, :class:`devtools.client.SimUser` and the playground page lives under ``/_emu/``.
 Everything the control API can do is also available as plain methods on the emulator.
 """
 
@@ -46,7 +46,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from . import tg_html
 
-log = logging.getLogger("bot.devserver.emulator")
+log = logging.getLogger("devtools.emulator")
 
 STATIC_DIR = Path(__file__).with_name("static")
 

@@ -27,8 +27,8 @@ from typing import Any
 from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.calendar import at_local, event_ics, fmt_local, local_today
-from bot.notify import CAPTION_LIMIT, caption_length, push, push_document
+from bot.services.calendar import at_local, event_ics, fmt_local, local_today
+from bot.delivery.notify import CAPTION_LIMIT, caption_length, push, push_document
 from bot.models import Deadline, Event, User
 from bot.storage.events import Attendee, CancelOutcome, SignupOutcome
 from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
@@ -303,7 +303,7 @@ def attendees_xlsx(labels: Any, attendees: list[Attendee]) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------------
-# reminders (run by bot/scheduler.py)
+# reminders (run by bot/delivery/scheduler.py)
 # ------------------------------------------------------------------------------------------------
 
 def deadline_plan(d: Deadline, now: dt.datetime) -> tuple[str | None, dt.datetime | None, dt.datetime | None]:

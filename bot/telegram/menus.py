@@ -21,7 +21,7 @@ from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import RetryAfter, TelegramError
 
 from bot.models import Role
-from bot.roles import RoleSet
+from bot.services.roles import RoleSet
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from bot.jobs import PeriodicJob
+from bot.delivery.jobs import PeriodicJob
 from bot.models import Role
-from bot.roles import RoleSet
+from bot.services.roles import RoleSet
 from bot.storage import CountyEvents, InstitutionStats
 
 WEEK = dt.timedelta(days=7)
@@ -146,9 +146,9 @@ class WeeklyReportJob(PeriodicJob):
     name = "weekly-report"
 
     async def tick(self) -> int:
-        from bot.digest import SHANGHAI
-        from bot.notify import push
-        from bot.roles import roles_of
+        from bot.services.digest import SHANGHAI
+        from bot.delivery.notify import push
+        from bot.services.roles import roles_of
 
         services = self.services
         now = services.clock()

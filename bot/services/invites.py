@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.models import Role
-from bot.roles import INVITE_PREFIX
+from bot.services.roles import INVITE_PREFIX
 from bot.storage import Storage
 
 INVITABLE = {r.value: r for r in Role}

@@ -1,7 +1,7 @@
 """Local development server: a Telegram Bot API emulator, a simulated user client and a
-browser playground page. See :mod:`bot.devserver.emulator` and :mod:`bot.devserver.client`.
+browser playground page. See :mod:`devtools.emulator` and :mod:`devtools.client`.
 
-Names are imported lazily so that ``python -m bot.devserver.emulator`` runs cleanly.
+Names are imported lazily so that ``python -m devtools.emulator`` runs cleanly.
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot import search_text as st
-from bot.search_semantic import Semantic
+from bot.search import text as st
+from bot.search.semantic import Semantic
 
 __all__ = ["SearchDoc", "SearchHit", "SearchResult", "SearchIndex", "StaleIndexError", "IdFilter",
            "highlight_spans", "normalize"]

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.invites import resolve_scope
+from bot.services.invites import resolve_scope
 from bot.models import Role
 
-USERS_FILE = Path(__file__).parent / "devserver" / "playground_users.json"
+USERS_FILE = Path(__file__).parent / "playground_users.json"
 
 
 def playground_users() -> list[dict]:
@@ -27,7 +27,7 @@ def playground_admins() -> frozenset[int]:
 
 
 async def start_emulator(settings: Settings, token: str) -> Any:
-    from bot.devserver.emulator import BotAPIEmulator
+    from devtools.emulator import BotAPIEmulator
 
     emulator = BotAPIEmulator(token=token, serve_playground=True, playground_users=playground_users())
     await emulator.start(host=settings.playground_host, port=settings.playground_port)

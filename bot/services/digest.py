@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from bot.jobs import PeriodicJob
+from bot.delivery.jobs import PeriodicJob
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 QUIET_FROM, QUIET_UNTIL = dt.time(22, 0), dt.time(8, 0)
@@ -61,7 +61,7 @@ class DigestJob(PeriodicJob):
         return queued
 
     async def _queue(self, uid: int, patents: list, total: int, today: dt.date, now: dt.datetime) -> int:
-        from bot.notify import push
+        from bot.delivery.notify import push
 
         services = self.services
         async with services.storage.session() as s:

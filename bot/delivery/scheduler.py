@@ -20,7 +20,7 @@ import logging
 from typing import Any
 
 from bot.clock import sleep_until
-from bot.events import run_deadline_reminders, run_event_reminders, wake as wake_outbox
+from bot.services.events import run_deadline_reminders, run_event_reminders, wake as wake_outbox
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Import and export of patents in the standard formats (docs/IMPORT_FORMAT.md, docs/EXPORT_FORMAT.md)."""
