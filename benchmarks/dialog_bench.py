@@ -386,7 +386,7 @@ class SplitUsers(RemoteEmulator):
 
 
 # ---------------------------------------------------------------------------------------------------
-# the harness (as tests/conftest.BotHarness, with the flood guard lifted and DB instrumentation)
+# the harness (as tests/harness.BotHarness, with the flood guard lifted and DB instrumentation)
 # ---------------------------------------------------------------------------------------------------
 
 class DbMeter:

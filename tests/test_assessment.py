@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from bot.models import AssessmentStatus, AuditLog, SelfAssessment
-from tests.conftest import ADMIN, invite_code, user_with_role
+from tests.harness import ADMIN, invite_code, user_with_role
 
 
 async def invite(bot, admin, args: str) -> str:

@@ -9,7 +9,7 @@ import re
 from sqlalchemy import select
 
 from bot.models import AssessmentStatus, Lead, SelfAssessment
-from tests.conftest import user_with_role
+from tests.harness import user_with_role
 from tests.test_assessment import full_assessment, link, make_inventor
 from tests.test_enterprise import open_card, register_enterprise
 from tests.test_events import NOW, create_event, drain, event_id, with_role

@@ -170,7 +170,7 @@ async def test_officer_deletes_own_deadline_and_its_reminder_is_not_sent(bot):
 
 
 async def test_admin_may_delete_any_officers_deadline(bot):
-    from tests.conftest import ADMIN
+    from tests.harness import ADMIN
 
     bot.clock.set(sh(2030, 5, 1, 10, 0))
     officer = await with_role(bot, 6531, "officer", "工信局@福清市", "福清工信")

@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 
 from bot.services.digest import SHANGHAI
 from devtools.client import wait_until
-from tests.conftest import clock_jump, user_with_role as make_role
+from tests.harness import clock_jump, user_with_role as make_role
 from tests.test_assessment import full_assessment, link, make_inventor
 
 PATENT = "CN113914863A"

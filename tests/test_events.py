@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from bot.services.calendar import TZ, fmt_local
 from bot.models import Event, EventSignup
 from bot.storage import Storage
-from tests.conftest import ADMIN, user_with_role
+from tests.harness import user_with_role
 
 NOW = dt.datetime(2030, 9, 1, 10, 0, tzinfo=TZ)  # the tests' "today" (Beijing time)
 
@@ -141,20 +141,10 @@ async def test_hundred_concurrent_taps_through_the_bot(bot):
 
 @pytest.mark.postgres
 async def test_hundred_concurrent_taps_through_the_bot_on_postgres(pg_url, tmp_path):
-    import logging
+    from tests.harness import running_program
 
-    from tests.conftest import BotHarness, _ErrorCollector
-
-    h = BotHarness(tmp_path, pg_url, admin_ids=frozenset({ADMIN}))
-    errors = _ErrorCollector()
-    logging.getLogger("bot").addHandler(errors)
-    await h.start()
-    try:
+    async with running_program(tmp_path, pg_url) as h:
         await _hundred_taps(h)
-    finally:
-        await h.close()
-        logging.getLogger("bot").removeHandler(errors)
-    assert not errors.records, "\n".join(errors.records)
 
 
 async def _hundred_taps(bot, n=100, capacity=10):

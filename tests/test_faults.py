@@ -31,7 +31,7 @@ from sqlalchemy import select
 from devtools.pgcluster import ThrowawayPostgres, pg_bindir
 from bot.models import AssessmentStatus, OutboxMessage, Role, SelfAssessment
 from bot.storage import Storage
-from tests.conftest import BotHarness
+from tests.harness import BotHarness
 
 ROOT = Path(__file__).resolve().parent.parent
 PATENT = "CN113914863A"  # the first patent of the corpus (a mining machine)

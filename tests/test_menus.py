@@ -9,7 +9,7 @@ from sqlalchemy import update
 from bot.telegram import menus
 from bot.config import PROJECT_ROOT
 from bot.models import RoleGrant, User
-from tests.conftest import ADMIN, invite_code, user_with_role
+from tests.harness import ADMIN, invite_code, user_with_role
 
 EVERYONE = ["start", "browse", "events", "myevents", "subscriptions", "me", "lang", "help", "cancel"]
 README_WHO = {"everyone": None, "inventors": "inventor", "offices": "tto", "enterprises": "enterprise",

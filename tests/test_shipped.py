@@ -16,7 +16,7 @@ import pytest
 
 from devtools.client import SimUser
 from devtools.emulator import BotAPIEmulator
-from tests.conftest import ADMIN, user_with_role
+from tests.harness import ADMIN, user_with_role
 from tests.shipped import ShippedBot, free_port, seeded_data_dir
 from tests.test_assessment import full_assessment, link, make_inventor
 from tests.test_events import create_event

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.services.digest import SHANGHAI
-from tests.conftest import clock_jump, running_bot
-from tests.conftest import user_with_role as make_role
+from tests.harness import clock_jump, running_bot
+from tests.harness import user_with_role as make_role
 from tests.test_assessment import ADMIN, full_assessment, link, make_inventor
 
 
