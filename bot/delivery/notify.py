@@ -5,14 +5,13 @@ transaction, so it is sent exactly when the change that causes it commits — an
 """
 from __future__ import annotations
 
-import html
-import re
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import fit_message, utf16_len
+from bot.i18n import fit_message
 from bot.models import User
+from bot.telegram.limits import CAPTION_LIMIT, caption_length, fit_caption
 
 
 async def push(session: AsyncSession, services: Any, user_id: int, template: str, *, key: str,
@@ -29,29 +28,6 @@ def wake(services: Any) -> None:
     """After the transaction committed: let the sender pick the new rows up now."""
     if services.outbox is not None:
         services.outbox.wake()
-
-
-#: Telegram's limit for a document's caption, counted after entity parsing (the text without tags)
-CAPTION_LIMIT = 1024
-_TAGS = re.compile(r"<[^>]*>")
-
-
-def caption_length(html_text: str) -> int:
-    """What Telegram counts of a Telegram-HTML caption: the text without tags, entities decoded,
-    in UTF-16 code units."""
-    return utf16_len(html.unescape(_TAGS.sub("", html_text)))
-
-
-def fit_caption(text: str, *, html_text: bool = True) -> str:
-    """``text`` if it fits a caption, else cut: Telegram HTML at a line with open tags closed, plain
-    text at the limit."""
-    if not html_text:
-        if utf16_len(text) <= CAPTION_LIMIT:
-            return text
-        return text.encode("utf-16-le")[:2 * (CAPTION_LIMIT - 1)].decode("utf-16-le", "ignore") + "…"
-    if caption_length(text) <= CAPTION_LIMIT:
-        return text
-    return fit_message(text, CAPTION_LIMIT)  # counts the markup too: always within the limit
 
 
 async def push_document(session: AsyncSession, services: Any, user_id: int, *, text: str, short_caption: str,

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import OutboxMessage, OutboxStatus, User, utcnow
 from bot.storage.base import StorageBase
+from bot.telegram.limits import fit_caption
 
 PENDING = OutboxStatus.PENDING.value
 SENDING = OutboxStatus.SENDING.value
@@ -152,8 +153,6 @@ def _row(*, chat_id: int, text: str, key: str, kind: str = "message", reply_mark
     if kind == "document" and text:
         # the last line of defence: Telegram refuses a caption over 1,024 characters (400, the row would
         # fail); callers with more to say send it as a message first (bot.delivery.notify.push_document)
-        from bot.delivery.notify import fit_caption
-
         text = fit_caption(text, html_text=parse_mode == "HTML")
     now = now or utcnow()
     return {"chat_id": int(chat_id), "chat_type": chat_type, "kind": kind, "text": text or "",
