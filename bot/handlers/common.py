@@ -5,7 +5,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop
 
@@ -78,7 +77,7 @@ async def reply(update: Update, context: BotContext, template: str, /, *,
     chat = update.effective_chat
     if chat is None:
         return None
-    return await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard,
+    return await context.bot.send_message(chat.id, text, reply_markup=keyboard,
                                           link_preview_options={"is_disabled": True})
 
 
@@ -95,7 +94,7 @@ async def show(update: Update, context: BotContext, template: str, keyboard: Inl
     try:
         if getattr(query.message, "document", None) is not None:
             raise BadRequest("a document: answer below it")
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard,
+        await query.edit_message_text(text, reply_markup=keyboard,
                                       link_preview_options={"is_disabled": True})
     except BadRequest as e:
         if "not modified" not in str(e).lower():
@@ -111,8 +110,7 @@ async def on_error(update: object, context: BotContext) -> None:
         lang = context._user.language if context._user else context.services.i18n.default
         if update.callback_query is not None:
             await update.callback_query.answer()
-        await context.bot.send_message(update.effective_chat.id, context.i18n.render(lang, "error"),
-                                       parse_mode=ParseMode.HTML)
+        await context.bot.send_message(update.effective_chat.id, context.i18n.render(lang, "error"))
     except TelegramError:
         log.warning("could not tell the user about the error", exc_info=True)
     # the update failed: later handler groups (e.g. search after a dialog step) must not run on it

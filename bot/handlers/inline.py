@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from telegram import (InlineKeyboardButton, InlineKeyboardMarkup, InlineQueryResultArticle,
                       InputTextMessageContent, Update)
-from telegram.constants import ParseMode
 from telegram.ext import Application, InlineQueryHandler
 
 from bot.context import BotContext
@@ -43,7 +42,7 @@ async def inline_search(update: Update, context: BotContext) -> None:
                                                              url=deep_link(context.bot.username, p.id))]])
         results.append(InlineQueryResultArticle(
             id=p.id, title=truncate(p.title, 80), description=truncate((p.pub_no or "") + " " + p.abstract, 120),
-            input_message_content=InputTextMessageContent(card_text(context, lang, card), parse_mode=ParseMode.HTML,
+            input_message_content=InputTextMessageContent(card_text(context, lang, card),
                                                           link_preview_options={"is_disabled": True}),
             reply_markup=markup))
     more = offset + INLINE_PAGE < page.result.total

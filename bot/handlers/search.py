@@ -1,16 +1,11 @@
 """Search UI: plain text = a search; result pages with Prev/Next, filters by buttons, patent cards.
-
-Callback data (≤ 64 bytes; the query itself lives in a SavedQuery row, so buttons survive restarts):
-  sr:<qid>:<page>          a result page
-  sf:<qid>[:<key>]         the filter menu, or the values of one filter
-  ss:<qid>:<key>:<i>       set a filter value (index into the value list), back to page 0
-  sx:<qid>                 clear all filters
-  pc:<patent>[:<qid>:<page>]  the patent card (with a way back to the results)
-"""
+Their buttons (bot/telegram/callbacks.py) carry the id of a SavedQuery row, not the query itself, so they
+survive restarts and fit in 64 bytes."""
 from __future__ import annotations
 
+from typing import TypeVar
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
@@ -18,6 +13,9 @@ from bot.context import BotContext
 from bot.dialogs.self_assessment import INDUSTRIES, INTENTS
 from bot.handlers.common import current_user, reply, user_lang, via_this_bot
 from bot.storage import PatentCardData
+from bot.telegram.callbacks import ClearFilters, PatentCard, SearchFilters, SearchPage, SetFilter
+
+C = TypeVar("C", SearchPage, SearchFilters, SetFilter, ClearFilters)  # the buttons of a saved search
 
 MAX_QUERY_CHARS = 100
 PAGE_SIZE = 5
@@ -60,25 +58,26 @@ async def show_page(update: Update, context: BotContext, qid: int, query: str, f
     if not patents:
         text = context.i18n.render(lang, "search_empty", query=query, suggestions=result_page.result.suggestions,
                                    filters=flt, opt=labels.opt)
-        rows = [[InlineKeyboardButton(labels.btn_clear_filters, callback_data=f"sx:{qid}")]] if flt else []
+        rows = ([[InlineKeyboardButton(labels.btn_clear_filters, callback_data=ClearFilters(qid).pack())]]
+                if flt else [])
     else:
         assessed = await services.storage.assessed_patents()
         terms = sorted({t for h in result_page.result.hits for t in h.matched_terms} | set(result_page.result.terms))
         text = context.i18n.render(lang, "search_results", query=query, total=total, patents=patents, terms=terms,
                                    offset=page * PAGE_SIZE, page=page + 1, pages=pages_total,
                                    assessed=assessed, filters=flt, opt=labels.opt)
-        rows = [[InlineKeyboardButton(str(page * PAGE_SIZE + i + 1), callback_data=f"pc:{p.id}:{qid}:{page}")
+        rows = [[InlineKeyboardButton(str(page * PAGE_SIZE + i + 1), callback_data=PatentCard(p.id, qid, page).pack())
                  for i, p in enumerate(patents)]]
         nav = []
         if page > 0:
-            nav.append(InlineKeyboardButton(labels.btn_prev, callback_data=f"sr:{qid}:{page - 1}"))
+            nav.append(InlineKeyboardButton(labels.btn_prev, callback_data=SearchPage(qid, page - 1).pack()))
         if page + 1 < pages_total:
-            nav.append(InlineKeyboardButton(labels.btn_next, callback_data=f"sr:{qid}:{page + 1}"))
+            nav.append(InlineKeyboardButton(labels.btn_next, callback_data=SearchPage(qid, page + 1).pack()))
         if nav:
             rows.append(nav)
-        frow = [InlineKeyboardButton(labels.btn_filters, callback_data=f"sf:{qid}")]
+        frow = [InlineKeyboardButton(labels.btn_filters, callback_data=SearchFilters(qid).pack())]
         if flt:
-            frow.append(InlineKeyboardButton(labels.btn_clear_filters, callback_data=f"sx:{qid}"))
+            frow.append(InlineKeyboardButton(labels.btn_clear_filters, callback_data=ClearFilters(qid).pack()))
         rows.append(frow)
     await _put(update, context, text, InlineKeyboardMarkup(rows), edit=edit)
 
@@ -91,80 +90,79 @@ async def _put(update: Update, context: BotContext, text: str, markup: InlineKey
     query = update.callback_query
     if edit and query is not None and query.message is not None:
         try:
-            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup,
+            await query.edit_message_text(text, reply_markup=markup,
                                           link_preview_options={"is_disabled": True})
             return
         except BadRequest as e:
             if "not modified" in str(e).lower():
                 return
-    await context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML, reply_markup=markup,
+    await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup,
                                    link_preview_options={"is_disabled": True})
 
 
-async def _saved(update: Update, context: BotContext) -> tuple[int, str, dict, list[str]] | None:
-    """The saved search behind a button (``xx:<qid>:…``) and the callback's parts, or None (and a
-    polite toast) if it is unknown or not the user's."""
-    parts = (update.callback_query.data or "").split(":")
-    try:
-        qid = int(parts[1])
-    except (IndexError, ValueError):
-        qid = -1
-    saved = await context.services.storage.get_query(qid, update.effective_user.id) if qid > 0 else None
+async def _saved(update: Update, context: BotContext, kind: type[C]) -> tuple[C, str, dict] | None:
+    """The button pressed and the saved search behind it (query, filters), or None (and a polite toast)
+    if the button is malformed or the search unknown or not the user's."""
+    pressed = kind.parse(update.callback_query.data)
+    saved = (await context.services.storage.get_query(pressed.query_id, update.effective_user.id)
+             if pressed is not None and pressed.query_id > 0 else None)
     if saved is None:
-        await update.callback_query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
+        await _expired(update, context)
         return None
-    return qid, saved[0], saved[1], parts
+    return pressed, saved[0], saved[1]
+
+
+async def _expired(update: Update, context: BotContext) -> None:
+    await update.callback_query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
 
 
 async def page_button(update: Update, context: BotContext) -> None:
-    got = await _saved(update, context)
+    got = await _saved(update, context, SearchPage)
     if got is None:
         return
-    qid, query, flt, parts = got
-    try:
-        page = max(0, int(parts[2]))
-    except (IndexError, ValueError):
-        page = 0
+    pressed, query, flt = got
     await update.callback_query.answer()
-    await show_page(update, context, qid, query, flt, page, edit=True)
+    await show_page(update, context, pressed.query_id, query, flt, pressed.page, edit=True)
 
 
 async def filter_button(update: Update, context: BotContext) -> None:
-    got = await _saved(update, context)
+    got = await _saved(update, context, SearchFilters)
     if got is None:
         return
-    qid, query, flt, parts = got
+    pressed, query, flt = got
+    qid = pressed.query_id
     lang = await user_lang(update, context)
     labels = context.i18n.label_module(lang)
     await update.callback_query.answer()
-    key = parts[2] if len(parts) > 2 and parts[2] in FILTER_VALUES else None
+    key = pressed.key if pressed.key in FILTER_VALUES else None
     if key is None:
-        rows = [[InlineKeyboardButton(labels.filter_name[k] + (" ✅" if k in flt else ""), callback_data=f"sf:{qid}:{k}")]
+        rows = [[InlineKeyboardButton(labels.filter_name[k] + (" ✅" if k in flt else ""),
+                                      callback_data=SearchFilters(qid, k).pack())]
                 for k in FILTER_VALUES]
     else:
         values = FILTER_VALUES[key]
         names = labels.filter_value.get(key, {})
         buttons = [InlineKeyboardButton(("✅ " if flt.get(key) == v else "") + names.get(v, v),
-                                        callback_data=f"ss:{qid}:{key}:{i}") for i, v in enumerate(values)]
+                                        callback_data=SetFilter(qid, key, i).pack()) for i, v in enumerate(values)]
         width = 3 if key == "maturity" else 2
         rows = [buttons[i:i + width] for i in range(0, len(buttons), width)]
-    rows.append([InlineKeyboardButton(labels.btn_back_to_results, callback_data=f"sr:{qid}:0")])
+    rows.append([InlineKeyboardButton(labels.btn_back_to_results, callback_data=SearchPage(qid, 0).pack())])
     text = context.i18n.render(lang, "search_filters", query=query, filters=flt, key=key,
                                filter_name=labels.filter_name, filter_value=labels.filter_value)
     await _put(update, context, text, InlineKeyboardMarkup(rows), edit=True)
 
 
 async def set_filter(update: Update, context: BotContext) -> None:
-    got = await _saved(update, context)
+    got = await _saved(update, context, SetFilter)
     if got is None:
         return
-    _qid, query, flt, parts = got
-    key = parts[2] if len(parts) > 2 else ""
-    try:
-        value = FILTER_VALUES[key][int(parts[3])]
-    except (KeyError, IndexError, ValueError):
-        await update.callback_query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
+    pressed, query, flt = got
+    key = pressed.key
+    values = FILTER_VALUES.get(key, ())
+    if pressed.index >= len(values):
+        await _expired(update, context)
         return
+    value = values[pressed.index]
     flt = dict(flt)
     if flt.get(key) == value:
         flt.pop(key)  # tapping the active value again removes that filter
@@ -177,10 +175,10 @@ async def set_filter(update: Update, context: BotContext) -> None:
 
 
 async def clear_filters(update: Update, context: BotContext) -> None:
-    got = await _saved(update, context)
+    got = await _saved(update, context, ClearFilters)
     if got is None:
         return
-    _qid, query, _flt, _parts = got
+    _pressed, query, _flt = got
     await update.callback_query.answer()
     new_qid = await context.services.storage.save_query(update.effective_user.id, query, {})
     await show_page(update, context, new_qid, query, {}, 0, edit=True)
@@ -215,19 +213,19 @@ async def show_card(update: Update, context: BotContext, patent_id: str, *, back
 
 
 async def card_button(update: Update, context: BotContext) -> None:
-    parts = (update.callback_query.data or "").split(":")
-    patent_id = parts[1] if len(parts) > 1 else ""
-    back = f"sr:{parts[2]}:{parts[3]}" if len(parts) > 3 else None
-    if not await show_card(update, context, patent_id, back=back, edit=True):
-        await update.callback_query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
+    pressed = PatentCard.parse(update.callback_query.data)
+    back = (SearchPage(pressed.query_id, pressed.page).pack()
+            if pressed is not None and pressed.query_id is not None and pressed.page is not None else None)
+    if pressed is None or not await show_card(update, context, pressed.patent_id, back=back, edit=True):
+        await _expired(update, context)
         return
     await update.callback_query.answer()
 
 
 def register(app: Application) -> None:
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, search_text))
-    app.add_handler(CallbackQueryHandler(page_button, pattern=r"^sr:"))
-    app.add_handler(CallbackQueryHandler(filter_button, pattern=r"^sf:"))
-    app.add_handler(CallbackQueryHandler(set_filter, pattern=r"^ss:"))
-    app.add_handler(CallbackQueryHandler(clear_filters, pattern=r"^sx:"))
-    app.add_handler(CallbackQueryHandler(card_button, pattern=r"^pc:"))
+    app.add_handler(CallbackQueryHandler(page_button, pattern=SearchPage.pattern))
+    app.add_handler(CallbackQueryHandler(filter_button, pattern=SearchFilters.pattern))
+    app.add_handler(CallbackQueryHandler(set_filter, pattern=SetFilter.pattern))
+    app.add_handler(CallbackQueryHandler(clear_filters, pattern=ClearFilters.pattern))
+    app.add_handler(CallbackQueryHandler(card_button, pattern=PatentCard.pattern))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram.constants import ParseMode
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.context import BotContext, Services
 from bot.handlers import (browse, common, deadlines, dialogs, enterprise, events, export, flood, inline, inventor,
@@ -19,6 +20,8 @@ def build_application(services: Services, *, token: str, base_url: str | None = 
                       base_file_url: str | None = None, updater: bool = True) -> Application:
     builder = (ApplicationBuilder().token(token)
                .context_types(ContextTypes(context=BotContext))
+               # every text the bot renders is Telegram HTML (autoescaped templates): said once, here
+               .defaults(Defaults(parse_mode=ParseMode.HTML))
                .concurrent_updates(ChatOrderedUpdateProcessor())
                # aiohttp transport: a Bot API call costs ~7x less CPU than with httpx (bot/telegram/http.py)
                .request(AiohttpRequest(connection_pool_size=256))
