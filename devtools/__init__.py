@@ -1,7 +1,7 @@
 """Local development server: a Telegram Bot API emulator, a simulated user client and a
 browser playground page. See :mod:`devtools.emulator` and :mod:`devtools.client`.
 
-Names are imported lazily so that ``python -m devtools.emulator`` runs cleanly.
+Names are imported lazily, so importing the client does not load the emulator.
 """
 
 from __future__ import annotations

@@ -764,30 +764,31 @@ def detect_entities(text: str, existing: list[dict[str, Any]] | None = None) -> 
 _SAFE_URL_RE = re.compile(r"^(https?://|tg://|mailto:)", re.IGNORECASE)
 
 
+#: entities that always render as the same pair of tags
+_FIXED_TAGS = {
+    "bold": ("<b>", "</b>"),
+    "italic": ("<i>", "</i>"),
+    "underline": ("<u>", "</u>"),
+    "strikethrough": ("<s>", "</s>"),
+    "spoiler": ('<span class="tg-spoiler">', "</span>"),
+    "code": ("<code>", "</code>"),
+    "blockquote": ("<blockquote>", "</blockquote>"),
+    "expandable_blockquote": ('<blockquote class="expandable">', "</blockquote>"),
+}
+
+
 def _open_close(ent: dict[str, Any], text_slice: str) -> tuple[str, str]:
     t = ent["type"]
     esc = _html.escape
-    if t == "bold":
-        return "<b>", "</b>"
-    if t == "italic":
-        return "<i>", "</i>"
-    if t == "underline":
-        return "<u>", "</u>"
-    if t == "strikethrough":
-        return "<s>", "</s>"
-    if t == "spoiler":
-        return '<span class="tg-spoiler">', "</span>"
-    if t == "code":
-        return "<code>", "</code>"
+    fixed = _FIXED_TAGS.get(t)
+    if fixed is not None:
+        return fixed
     if t == "pre":
         lang = ent.get("language")
         if lang:
             return (f'<pre><code class="language-{esc(str(lang), quote=True)}">',
                     "</code></pre>")
         return "<pre>", "</pre>"
-    if t in ("blockquote", "expandable_blockquote"):
-        extra = ' class="expandable"' if t == "expandable_blockquote" else ""
-        return f"<blockquote{extra}>", "</blockquote>"
     if t in ("text_link", "url"):
         url = ent.get("url") if t == "text_link" else text_slice
         if t == "url" and not _SAFE_URL_RE.match(url or ""):
