@@ -268,7 +268,7 @@ def _same_both_ways(ix, q, **kw):
 def test_sparse_scoring_equals_exhaustive(lex_idx, monkeypatch):
     """Scoring only the docs in the query's postings gives exactly (hits, scores, matched terms,
     total) what scoring every document gives, on random queries over the real corpus."""
-    import bot.search.index as bs
+    import bot.search.scoring as scoring
     docs = lex_idx._test_docs
     qs = _random_queries(docs, 150, seed=11)
     allowed = {d.id for d in docs[::5]}
@@ -278,7 +278,7 @@ def test_sparse_scoring_equals_exhaustive(lex_idx, monkeypatch):
         _same_both_ways(lex_idx, q, limit=5, offset=7)
         _same_both_ways(lex_idx, q, allowed_ids=allowed)
         _same_both_ways(lex_idx, q, allowed_ids=lex_idx.id_filter(allowed))
-    monkeypatch.setattr(bs, "_POSMAP_MIN_CAND", 0)       # the large-candidate-set code path
+    monkeypatch.setattr(scoring, "_POSMAP_MIN_CAND", 0)       # the large-candidate-set code path
     for q in qs[:80]:
         _same_both_ways(lex_idx, q)
 
