@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from bot.services.calendar import TZ, fmt_local
-from bot.models import Event, EventSignup
+from bot.models import Event, EventSignup, SignupStatus
 from bot.storage import Storage
 from tests.harness import user_with_role
 
@@ -188,13 +188,20 @@ async def test_concurrent_signups_in_storage(storage: Storage, n, capacity):
                                         place="p", online_link=None, capacity=capacity, eligibility=[],
                                         description=None, county="", department_id=None, industry=None, now=now)
         eid = ev.id
-    taps = [storage.sign_up(eid, 8000 + i, now) for i in range(n)] + [storage.sign_up(eid, 8000 + i, now)
-                                                                       for i in range(0, n, 10)]
+    async def sign_up(uid):
+        async with storage.session() as s:
+            return await storage.sign_up(s, eid, uid, now)
+
+    async def cancel(uid):
+        async with storage.session() as s:
+            return await storage.cancel_signup(s, eid, uid, now, hand_on=True)
+
+    taps = [sign_up(8000 + i) for i in range(n)] + [sign_up(8000 + i) for i in range(0, n, 10)]
     outcomes = await asyncio.gather(*taps)
-    statuses = [o.status for o in outcomes]
-    assert statuses.count("confirmed") == capacity
-    assert statuses.count("waitlisted") == n - capacity
-    assert sum(s.startswith("already") for s in statuses) == n // 10
+    statuses = [o.status for o in outcomes if o.new]
+    assert statuses.count(SignupStatus.CONFIRMED) == capacity
+    assert statuses.count(SignupStatus.WAITLISTED) == n - capacity
+    assert sum(not o.new for o in outcomes) == n // 10
 
     async def check():
         async with storage.session() as s:
@@ -207,16 +214,11 @@ async def test_concurrent_signups_in_storage(storage: Storage, n, capacity):
         return rows
 
     await check()
-    confirmed = [8000 + i for i, o in enumerate(outcomes[:n]) if o.status == "confirmed"]
-    promoted = []
-
-    async def on_promoted(s, ev, uid):
-        promoted.append(uid)
-
-    cancels = await asyncio.gather(*(storage.cancel_signup(eid, uid, now, on_promoted=on_promoted)
-                                     for uid in confirmed[:4]))
-    assert all(c.status == "cancelled" for c in cancels)
-    assert len(set(promoted)) == 4 and not set(promoted) & set(confirmed)
+    confirmed = [8000 + i for i, o in enumerate(outcomes[:n]) if o.new and o.status is SignupStatus.CONFIRMED]
+    cancels = await asyncio.gather(*(cancel(uid) for uid in confirmed[:4]))
+    assert all(c.previous is SignupStatus.CONFIRMED for c in cancels)
+    promoted = [c.promoted_user_id for c in cancels]
+    assert None not in promoted and len(set(promoted)) == 4 and not set(promoted) & set(confirmed)
     rows = await check()
     assert rows == {"confirmed": capacity, "waitlisted": n - capacity - 4, "cancelled": 4}
 

@@ -19,26 +19,9 @@ from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, sender_roles, show, user_lang
 from bot.models import Event, Role
 from bot.delivery.notify import fit_caption
-from bot.services.roles import RoleSet
 from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
 
 PAGE = 5
-
-
-async def _officer_scope(context: BotContext, roles: RoleSet) -> tuple[int | None, str, bool]:
-    """(organiser department, its county, city level?) of an officer; admins are city level."""
-    st = context.services.storage
-    city = roles.is_admin
-    first: tuple[int | None, str] = (None, "")
-    for g in roles.grants:
-        if g.role != Role.OFFICER.value or g.department_id is None:
-            continue
-        found = await st.department_county(g.department_id)
-        county = found[1] if found else ""
-        if first[0] is None:
-            first = (g.department_id, county)
-        city = city or county == ""
-    return first[0], first[1], city
 
 
 def _arg(update: Update, i: int) -> str:
@@ -93,9 +76,9 @@ async def _list(update: Update, context: BotContext, offset: int) -> None:
         rows.append(nav)
     rows.append([InlineKeyboardButton(L.btn_my_events, callback_data="ev:m")])
     if roles.has(Role.OFFICER, Role.ADMIN, Role.AGENCY):
-        _, _, city = await _officer_scope(context, roles)
+        scope = await svc.officer_scope(services.storage, roles)
         officer = [InlineKeyboardButton(L.btn_new_event, callback_data="ev:n")]
-        if city:
+        if scope.city_level:
             officer.append(InlineKeyboardButton(L.btn_county_targets, callback_data="ev:t"))
         rows.append(officer)
     await show(update, context, "events_list", InlineKeyboardMarkup(rows), total=total, offset=offset,
@@ -106,18 +89,6 @@ async def _list(update: Update, context: BotContext, offset: int) -> None:
 # the card (and the organiser's admin card)
 # ------------------------------------------------------------------------------------------------
 
-def _open(ev: Event, context: BotContext) -> bool:
-    """Published and not started yet: takes signups, and its organiser may still call it off."""
-    return ev.status == "published" and ev.starts_at > context.services.clock()
-
-
-def _may_manage(ev: Event, user_id: int, roles: RoleSet) -> bool:
-    if roles.is_admin or ev.organiser_user_id == user_id:
-        return True
-    return ev.organiser_department_id is not None and any(
-        g.role == Role.OFFICER.value and g.department_id == ev.organiser_department_id for g in roles.grants)
-
-
 async def card_view(update: Update, context: BotContext, ev: Event) -> tuple[dict, InlineKeyboardMarkup]:
     st = context.services.storage
     user = await current_user(update, context)
@@ -125,13 +96,13 @@ async def card_view(update: Update, context: BotContext, ev: Event) -> tuple[dic
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
     mine = await st.signup_status(ev.id, user.id)
-    manage = _may_manage(ev, user.id, roles)
+    manage = svc.may_manage(ev, user.id, roles)
     ctx = {**svc.event_view(ev), "mine": mine, "manage": manage, "dept": None, "counts": {}, "progress": None}
     if ev.organiser_department_id:
         found = await st.department_county(ev.organiser_department_id)
         ctx["dept"] = found[0] if found else None
     rows = []
-    open_ = _open(ev, context)
+    open_ = svc.is_open(ev, context.services.clock())
     if mine in (CONFIRMED, WAITLISTED):
         rows.append([InlineKeyboardButton(L.btn_cancel_signup, callback_data=f"ev:x:{ev.id}:c")])
     elif open_:
@@ -194,16 +165,15 @@ async def signup_button(update: Update, context: BotContext) -> None:
     if ev is None:
         return
     user = await current_user(update, context)
-    roles = await sender_roles(update, context)
-    if not svc._eligible(ev, roles):
+    outcome = await svc.sign_up(context.services, ev.id, user.id, await sender_roles(update, context))
+    if outcome.result is svc.SignupResult.NOT_ELIGIBLE:
         await _toast(update, context, "toast_not_eligible", alert=True)
         return
-    outcome = await svc.sign_up(context.services, ev, user.id)
-    if outcome.status == "confirmed":
+    if outcome.result is svc.SignupResult.CONFIRMED:
         await _toast(update, context, "toast_confirmed")
-    elif outcome.status == "waitlisted":
+    elif outcome.result is svc.SignupResult.WAITLISTED:
         await _toast(update, context, "toast_waitlisted", position=outcome.position or 1)
-    elif outcome.status.startswith("already"):
+    elif outcome.result is svc.SignupResult.ALREADY_SIGNED_UP:
         await _toast(update, context, "toast_already")
     else:
         await _toast(update, context, "toast_closed")
@@ -218,7 +188,7 @@ async def cancel_button(update: Update, context: BotContext) -> None:
         return
     user = await current_user(update, context)
     outcome = await svc.cancel(context.services, event_id, user.id)
-    await _toast(update, context, "toast_not_signed" if outcome.status == "none" else "toast_cancelled")
+    await _toast(update, context, "toast_not_signed" if outcome.previous is None else "toast_cancelled")
     where = _arg(update, 3)
     if where == "c" and outcome.event is not None:
         await show_card(update, context, outcome.event)
@@ -236,10 +206,10 @@ async def _managed_event_or_toast(update: Update, context: BotContext,
     if ev is None:
         return None
     user = await current_user(update, context)
-    if not _may_manage(ev, user.id, await sender_roles(update, context)):  # forged or forwarded buttons
+    if not svc.may_manage(ev, user.id, await sender_roles(update, context)):  # forged or forwarded buttons
         await _toast(update, context, "toast_not_manager", alert=True)
         return None
-    if not _open(ev, context):
+    if not svc.is_open(ev, context.services.clock()):
         await _toast(update, context, closed_toast)
         await show_card(update, context, ev)
         return None
@@ -356,23 +326,22 @@ async def ics_button(update: Update, context: BotContext) -> None:
 # ------------------------------------------------------------------------------------------------
 
 async def new_event(update: Update, context: BotContext) -> None:
-    # service agencies organise 路演/撮合 events too; they manage only their own (see _may_manage)
+    # service agencies organise roadshows and deals too; they manage only their own (svc.may_manage)
     if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.AGENCY):
         return
     if update.callback_query is not None:
         await update.callback_query.answer()
     roles = await sender_roles(update, context)
-    department_id, county, _ = await _officer_scope(context, roles)
-    await context.services.dialogs.start(update, context, "event", {"department_id": department_id,
-                                                                    "county": county})
+    scope = await svc.officer_scope(context.services.storage, roles)
+    await context.services.dialogs.start(update, context, "event", {"department_id": scope.department_id,
+                                                                    "county": scope.county})
 
 
 async def targets_button(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.OFFICER, Role.ADMIN):
         return
     roles = await sender_roles(update, context)
-    _, _, city = await _officer_scope(context, roles)
-    if not city:
+    if not (await svc.officer_scope(context.services.storage, roles)).city_level:
         await _toast(update, context, "toast_city_only", alert=True)
         return
     await update.callback_query.answer()
@@ -406,7 +375,7 @@ async def export_button(update: Update, context: BotContext) -> None:
     if ev is None:
         return
     user = await current_user(update, context)
-    if not _may_manage(ev, user.id, await sender_roles(update, context)):
+    if not svc.may_manage(ev, user.id, await sender_roles(update, context)):
         await _toast(update, context, "toast_not_organiser", alert=True)
         return
     await update.callback_query.answer()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import enum
 import io
 import logging
 from collections.abc import Iterable
@@ -29,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.calendar import at_local, event_ics, fmt_local, local_today
 from bot.delivery.notify import CAPTION_LIMIT, caption_length, push, push_document
-from bot.models import Deadline, Event, User
-from bot.storage.events import Attendee, CancelOutcome, SignupOutcome
+from bot.services.roles import RoleSet
+from bot.models import Deadline, Event, Role, SignupStatus, User
+from bot.storage.events import PUBLISHED, Attendee, Cancellation
 from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
                                        Recipient, upsert_subscriptions)
 
@@ -73,13 +75,50 @@ def event_view(ev: Event) -> dict:
             "seats_left": None if not ev.capacity else max(ev.capacity - ev.confirmed_count, 0)}
 
 
-def _eligible(ev: Event, roles: Any) -> bool:
-    from bot.models import Role
+# ------------------------------------------------------------------------------------------------
+# who may do what with an event
+# ------------------------------------------------------------------------------------------------
 
+def is_open(ev: Event, now: dt.datetime) -> bool:
+    """Published and not started yet: takes signups, and its organiser may still change or call it off."""
+    return ev.status == PUBLISHED and ev.starts_at > now
+
+
+def eligible(ev: Event, roles: RoleSet) -> bool:
+    """May sign up: the event is for everyone or for one of the user's roles (admins always may)."""
     wanted = [r for r in (ev.eligibility or []) if r != "all"]
     if not wanted or roles.is_admin:
         return True
     return roles.has(*[Role(r) for r in wanted if r in {x.value for x in Role}])
+
+
+def may_manage(ev: Event, user_id: int, roles: RoleSet) -> bool:
+    """Its organiser, an officer of the organising department, or an admin."""
+    if roles.is_admin or ev.organiser_user_id == user_id:
+        return True
+    return ev.organiser_department_id is not None and any(
+        g.role == Role.OFFICER.value and g.department_id == ev.organiser_department_id for g in roles.grants)
+
+
+@dataclass(frozen=True)
+class OfficerScope:
+    department_id: int | None  # the department a new event is organised by (the first officer grant)
+    county: str                # its county ("" = city level)
+    city_level: bool           # an admin, or an officer of a city-level department: sees every county
+
+
+async def officer_scope(storage: Any, roles: RoleSet) -> OfficerScope:
+    city = roles.is_admin
+    first: tuple[int | None, str] = (None, "")
+    for g in roles.grants:
+        if g.role != Role.OFFICER.value or g.department_id is None:
+            continue
+        found = await storage.department_county(g.department_id)
+        county = found[1] if found else ""
+        if first[0] is None:
+            first = (g.department_id, county)
+        city = city or county == ""
+    return OfficerScope(first[0], first[1], city)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,27 +206,55 @@ async def _confirmation(session: AsyncSession, services: Any, ev: Event, user_id
                         not_before=now)
 
 
-async def sign_up(services: Any, ev: Event, user_id: int) -> SignupOutcome:
-    now = services.clock()
+class SignupResult(enum.Enum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    ALREADY_SIGNED_UP = "already_signed_up"  # a double tap, or signed up before
+    NOT_ELIGIBLE = "not_eligible"            # the event is for other roles
+    CLOSED = "closed"                        # called off, or started
+    MISSING = "missing"
 
-    async def on_done(session: AsyncSession, outcome: SignupOutcome) -> None:
-        if outcome.status == "confirmed":
-            await _confirmation(session, services, outcome.event, user_id, "events_confirmed",
-                                f"event:{ev.id}:confirmed:{user_id}:{int(now.timestamp() * 1000)}")
 
-    outcome = await services.storage.sign_up(ev.id, user_id, now, on_done=on_done)
+@dataclass(frozen=True)
+class SignupOutcome:
+    result: SignupResult
+    event: Event | None
+    position: int | None = None  # place on the waitlist (1 = next)
+
+
+async def sign_up(services: Any, event_id: int, user_id: int, roles: RoleSet) -> SignupOutcome:
+    """Sign a user up; a new confirmed signup's confirmation (with the .ics) commits with it."""
+    st, now = services.storage, services.clock()
+    async with st.session() as s:
+        ev = await st.get_event(event_id, session=s)
+        if ev is None:
+            return SignupOutcome(SignupResult.MISSING, None)
+        if not eligible(ev, roles):
+            return SignupOutcome(SignupResult.NOT_ELIGIBLE, ev)
+        if not is_open(ev, now):
+            return SignupOutcome(SignupResult.CLOSED, ev)
+        signup = await st.sign_up(s, event_id, user_id, now)
+        if not signup.new:
+            return SignupOutcome(SignupResult.ALREADY_SIGNED_UP, signup.event)
+        if signup.status is SignupStatus.CONFIRMED:
+            await _confirmation(s, services, signup.event, user_id, "events_confirmed",
+                                f"event:{event_id}:confirmed:{user_id}:{int(now.timestamp() * 1000)}")
     wake(services)
-    return outcome
+    result = SignupResult.CONFIRMED if signup.status is SignupStatus.CONFIRMED else SignupResult.WAITLISTED
+    return SignupOutcome(result, signup.event, signup.position)
 
 
-async def cancel(services: Any, event_id: int, user_id: int) -> CancelOutcome:
-    now = services.clock()
-
-    async def on_promoted(session: AsyncSession, ev: Event, promoted: int) -> None:
-        await _confirmation(session, services, ev, promoted, "events_promoted",
-                            f"event:{ev.id}:promoted:{promoted}:{int(now.timestamp() * 1000)}")
-
-    outcome = await services.storage.cancel_signup(event_id, user_id, now, on_promoted=on_promoted)
+async def cancel(services: Any, event_id: int, user_id: int) -> Cancellation:
+    """Cancel a user's signup; a freed seat goes to the first on the waitlist while the event is
+    open, and their notice commits with the change."""
+    st, now = services.storage, services.clock()
+    async with st.session() as s:
+        ev = await st.get_event(event_id, session=s)
+        outcome = await st.cancel_signup(s, event_id, user_id, now, hand_on=ev is not None and is_open(ev, now))
+        if outcome.promoted_user_id is not None:
+            promoted = outcome.promoted_user_id
+            await _confirmation(s, services, outcome.event, promoted, "events_promoted",
+                                f"event:{event_id}:promoted:{promoted}:{int(now.timestamp() * 1000)}")
     wake(services)
     return outcome
 
@@ -195,18 +262,17 @@ async def cancel(services: Any, event_id: int, user_id: int) -> CancelOutcome:
 async def call_off(services: Any, event_id: int, actor_id: int) -> tuple[bool, Event | None, int]:
     """Call an event off: everyone confirmed or waitlisted gets a notice through the outbox, in the
     same transaction. Returns (done now, the event, how many were told)."""
+    st = services.storage
     told = 0
-
-    async def on_done(session: AsyncSession, ev: Event, uids: list[int]) -> None:
-        nonlocal told
-        view = event_view(ev)
-        for uid in uids:
-            told += int(await push(session, services, uid, "events_called_off", key=f"event:{ev.id}:called_off:{uid}",
-                                   **view))
-
-    ok, ev = await services.storage.call_off_event(event_id, actor_id, on_done=on_done)
+    async with st.session() as s:
+        called_off = await st.call_off_event(s, event_id, actor_id)
+        if called_off.done:
+            view = event_view(called_off.event)
+            for uid in called_off.attendees:
+                told += int(await push(s, services, uid, "events_called_off",
+                                       key=f"event:{event_id}:called_off:{uid}", **view))
     wake(services)
-    return ok, ev, told
+    return called_off.done, called_off.event, told
 
 
 #: what an organiser may change once the event is published (the rest defines who was invited)

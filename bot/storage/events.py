@@ -12,7 +12,6 @@ waitlisted signup in the same transaction (or gives the seat back).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, case, func, or_, select, update
@@ -35,17 +34,26 @@ COUNTY_TARGET = 1
 
 
 @dataclass(frozen=True)
-class SignupOutcome:
-    status: str  # confirmed | waitlisted | already_confirmed | already_waitlisted | closed | missing
-    event: Event | None
-    position: int | None = None  # place on the waitlist (1 = next)
+class Signup:
+    """A user's signup after a tap on "sign up"."""
+    status: SignupStatus   # CONFIRMED or WAITLISTED
+    new: bool              # False: signed up before (a double tap); ``status`` is the one they had
+    event: Event
+    position: int | None = None  # place on the waitlist (1 = next), for a new waitlisted signup
 
 
 @dataclass(frozen=True)
-class CancelOutcome:
-    status: str  # cancelled (a seat) | left_waitlist | none
+class Cancellation:
+    previous: SignupStatus | None  # what was cancelled: a seat, a place on the waitlist, or nothing
     event: Event | None
-    promoted_user_id: int | None = None
+    promoted_user_id: int | None = None  # who got the freed seat
+
+
+@dataclass(frozen=True)
+class CallOff:
+    done: bool               # False: already called off (double tap, second organiser) or missing
+    event: Event | None
+    attendees: list[int]     # everyone who was confirmed or waitlisted, to be told
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,12 @@ class CountyCount:
     county: str
     held: int
     planned: int
+
+
+def _open_at(now: dt.datetime):
+    """The SQL form of ``bot.services.events.is_open``: for listings and for the guarded UPDATEs that
+    must re-check it atomically."""
+    return and_(Event.status == PUBLISHED, Event.starts_at > now)
 
 
 def _signup(event_id: int, user_id: int):
@@ -98,13 +112,15 @@ class EventQueries(StorageBase):
                     "county": county})
         return ev
 
-    async def get_event(self, event_id: int) -> Event | None:
+    async def get_event(self, event_id: int, *, session: AsyncSession | None = None) -> Event | None:
+        if session is not None:
+            return await session.get(Event, event_id)
         async with self.session() as s:
             return await s.get(Event, event_id)
 
     async def upcoming_events(self, now: dt.datetime, *, limit: int = 5, offset: int = 0
                               ) -> tuple[list[Event], int]:
-        cond = and_(Event.status == PUBLISHED, Event.starts_at > now)
+        cond = _open_at(now)
         async with self.session() as s:
             total = await s.scalar(select(func.count()).select_from(Event).where(cond)) or 0
             rows = await s.scalars(select(Event).where(cond).order_by(Event.starts_at, Event.id)
@@ -130,8 +146,7 @@ class EventQueries(StorageBase):
         async with self.session() as s:
             rows = await s.execute(select(Event, EventSignup.status).join(EventSignup, EventSignup.event_id == Event.id)
                                    .where(EventSignup.user_id == user_id,
-                                          EventSignup.status.in_([CONFIRMED, WAITLISTED]),
-                                          Event.starts_at > now, Event.status == PUBLISHED)
+                                          EventSignup.status.in_([CONFIRMED, WAITLISTED]), _open_at(now))
                                    .order_by(Event.starts_at, Event.id))
             return [(e, st) for e, st in rows]
 
@@ -177,72 +192,57 @@ class EventQueries(StorageBase):
             return (d.name, d.county or "") if d else None
 
     # -- signups -----------------------------------------------------------------------------------
-    async def sign_up(self, event_id: int, user_id: int, now: dt.datetime, *,
-                      on_done: Callable[[AsyncSession, SignupOutcome], Awaitable[None]] | None = None
-                      ) -> SignupOutcome:
-        """One tap = one signup: confirmed while seats last, then waitlisted; never two rows, never
-        more confirmed than ``capacity`` (see the module docstring). ``on_done`` runs in the same
-        transaction for a new signup (to enqueue the confirmation)."""
-        async with self.session() as s:
-            ev = await s.get(Event, event_id)
-            if ev is None:
-                return SignupOutcome("missing", None)
-            if ev.status != PUBLISHED or ev.starts_at <= now:
-                return SignupOutcome("closed", ev)
-            res = await s.execute(_insert_signup(s).values(
-                event_id=event_id, user_id=user_id, status=WAITLISTED, created_at=now, updated_at=now)
-                .on_conflict_do_nothing(index_elements=["event_id", "user_id"]))
-            if res.rowcount != 1:  # signed up before: only a cancelled signup may be renewed
-                res = await s.execute(update(EventSignup).where(_signup(event_id, user_id),
-                                                                EventSignup.status == CANCELLED)
-                                      .values(status=WAITLISTED, created_at=now, updated_at=now)
-                                      .execution_options(**_NOSYNC))
-                if res.rowcount != 1:
-                    current = await s.scalar(select(EventSignup.status).where(_signup(event_id, user_id)))
-                    return SignupOutcome(f"already_{current}", ev)
-            seat = await s.execute(update(Event).where(
-                Event.id == event_id, Event.status == PUBLISHED,
-                or_(Event.capacity == 0, Event.confirmed_count < Event.capacity))
-                .values(confirmed_count=Event.confirmed_count + 1).execution_options(**_NOSYNC))
-            position = None
-            if seat.rowcount == 1:
-                await s.execute(update(EventSignup).where(_signup(event_id, user_id))
-                                .values(status=CONFIRMED, updated_at=now).execution_options(**_NOSYNC))
-                status = CONFIRMED
-            else:
-                status = WAITLISTED
-                mine = await s.scalar(select(EventSignup.id).where(_signup(event_id, user_id)))
-                position = int(await s.scalar(select(func.count()).select_from(EventSignup).where(
-                    EventSignup.event_id == event_id, EventSignup.status == WAITLISTED,
-                    or_(EventSignup.created_at < now, and_(EventSignup.created_at == now, EventSignup.id <= mine))))
-                    or 1)
-            await s.refresh(ev)
-            outcome = SignupOutcome(status, ev, position)
-            self.audit(s, user_id, "event_signup", "event", str(event_id), None, {"status": status})
-            if on_done is not None:
-                await on_done(s, outcome)
-            return outcome
-
-    async def call_off_event(self, event_id: int, actor_id: int, *,
-                             on_done: Callable[[AsyncSession, Event, list[int]], Awaitable[None]] | None = None
-                             ) -> tuple[bool, Event | None]:
-        """The organiser calls a published event off. Guarded on the status, so a double tap or a
-        second organiser changes (and notifies) nothing; ``on_done`` gets everyone who was confirmed or
-        waitlisted and runs in the same transaction (their notices commit with the change)."""
-        async with self.session() as s:
-            res = await s.execute(update(Event).where(Event.id == event_id, Event.status == PUBLISHED)
-                                  .values(status=CALLED_OFF).execution_options(**_NOSYNC))
-            ev = await s.get(Event, event_id)  # a fresh session: loaded after the UPDATE, so current
+    async def sign_up(self, s: AsyncSession, event_id: int, user_id: int, now: dt.datetime) -> Signup:
+        """One tap = one signup, in the caller's transaction (its confirmation is enqueued in the same
+        one): confirmed while seats last, then waitlisted; never two rows, never more confirmed than
+        ``capacity`` (see the module docstring). Whether the event still takes signups is the
+        caller's check."""
+        res = await s.execute(_insert_signup(s).values(
+            event_id=event_id, user_id=user_id, status=WAITLISTED, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["event_id", "user_id"]))
+        if res.rowcount != 1:  # signed up before: only a cancelled signup may be renewed
+            res = await s.execute(update(EventSignup).where(_signup(event_id, user_id),
+                                                            EventSignup.status == CANCELLED)
+                                  .values(status=WAITLISTED, created_at=now, updated_at=now)
+                                  .execution_options(**_NOSYNC))
             if res.rowcount != 1:
-                return False, ev
-            uids = list(await s.scalars(select(EventSignup.user_id).where(
-                EventSignup.event_id == event_id, EventSignup.status.in_([CONFIRMED, WAITLISTED]))
-                .order_by(EventSignup.id)))
-            self.audit(s, actor_id, "event_called_off", "event", str(event_id), {"status": PUBLISHED},
-                       {"status": CALLED_OFF, "notified": len(uids)})
-            if on_done is not None:
-                await on_done(s, ev, uids)
-            return True, ev
+                current = await s.scalar(select(EventSignup.status).where(_signup(event_id, user_id)))
+                return Signup(SignupStatus(current), False, await s.get(Event, event_id))
+        seat = await s.execute(update(Event).where(
+            Event.id == event_id, Event.status == PUBLISHED,
+            or_(Event.capacity == 0, Event.confirmed_count < Event.capacity))
+            .values(confirmed_count=Event.confirmed_count + 1).execution_options(**_NOSYNC))
+        position = None
+        if seat.rowcount == 1:
+            await s.execute(update(EventSignup).where(_signup(event_id, user_id))
+                            .values(status=CONFIRMED, updated_at=now).execution_options(**_NOSYNC))
+            status = SignupStatus.CONFIRMED
+        else:
+            status = SignupStatus.WAITLISTED
+            mine = await s.scalar(select(EventSignup.id).where(_signup(event_id, user_id)))
+            position = int(await s.scalar(select(func.count()).select_from(EventSignup).where(
+                EventSignup.event_id == event_id, EventSignup.status == WAITLISTED,
+                or_(EventSignup.created_at < now, and_(EventSignup.created_at == now, EventSignup.id <= mine))))
+                or 1)
+        ev = await s.get(Event, event_id, populate_existing=True)  # the seat count after the UPDATE
+        self.audit(s, user_id, "event_signup", "event", str(event_id), None, {"status": status.value})
+        return Signup(status, True, ev, position)
+
+    async def call_off_event(self, s: AsyncSession, event_id: int, actor_id: int) -> CallOff:
+        """The organiser calls a published event off, in the caller's transaction (the attendees'
+        notices commit with the change). Guarded on the status, so a double tap or a second organiser
+        changes nothing and is told nobody."""
+        res = await s.execute(update(Event).where(Event.id == event_id, Event.status == PUBLISHED)
+                              .values(status=CALLED_OFF).execution_options(**_NOSYNC))
+        ev = await s.get(Event, event_id, populate_existing=True)  # as the UPDATE left it
+        if res.rowcount != 1:
+            return CallOff(False, ev, [])
+        uids = list(await s.scalars(select(EventSignup.user_id).where(
+            EventSignup.event_id == event_id, EventSignup.status.in_([CONFIRMED, WAITLISTED]))
+            .order_by(EventSignup.id)))
+        self.audit(s, actor_id, "event_called_off", "event", str(event_id), {"status": PUBLISHED},
+                   {"status": CALLED_OFF, "notified": len(uids)})
+        return CallOff(True, ev, uids)
 
     async def edit_event(self, session: AsyncSession, event_id: int, actor_id: int, changes: dict,
                          now: dt.datetime) -> tuple[Event | None, dict, list[tuple[int, str]], list[int]]:
@@ -259,8 +259,7 @@ class EventQueries(StorageBase):
         values = dict(changes)
         if "starts_at" in changes:
             values["reminder_stage"] = 0
-        res = await session.execute(update(Event).where(Event.id == event_id, Event.status == PUBLISHED,
-                                                        Event.starts_at > now)
+        res = await session.execute(update(Event).where(Event.id == event_id, _open_at(now))
                                     .values(**values).execution_options(**_NOSYNC))
         await session.refresh(ev)
         if res.rowcount != 1:
@@ -283,37 +282,30 @@ class EventQueries(StorageBase):
                    {**{k: _plain(v) for k, v in changes.items()}, "promoted": len(promoted)})
         return ev, before, attendees, promoted
 
-    async def cancel_signup(self, event_id: int, user_id: int, now: dt.datetime, *,
-                            on_promoted: Callable[[AsyncSession, Event, int], Awaitable[None]] | None = None
-                            ) -> CancelOutcome:
-        """Cancel my signup. A confirmed seat goes to the first waitlisted person (``on_promoted`` runs
-        in the same transaction to tell them) or back to the pool."""
-        async with self.session() as s:
-            res = await s.execute(update(EventSignup).where(_signup(event_id, user_id), EventSignup.status == CONFIRMED)
+    async def cancel_signup(self, s: AsyncSession, event_id: int, user_id: int, now: dt.datetime, *,
+                            hand_on: bool) -> Cancellation:
+        """Cancel my signup, in the caller's transaction (the promoted person's notice commits with
+        it). A confirmed seat goes to the first waitlisted person when ``hand_on`` (the event is
+        still open), else back to the pool."""
+        res = await s.execute(update(EventSignup).where(_signup(event_id, user_id), EventSignup.status == CONFIRMED)
+                              .values(status=CANCELLED, updated_at=now).execution_options(**_NOSYNC))
+        if res.rowcount != 1:
+            res = await s.execute(update(EventSignup).where(_signup(event_id, user_id),
+                                                            EventSignup.status == WAITLISTED)
                                   .values(status=CANCELLED, updated_at=now).execution_options(**_NOSYNC))
-            if res.rowcount != 1:
-                res = await s.execute(update(EventSignup).where(_signup(event_id, user_id),
-                                                                EventSignup.status == WAITLISTED)
-                                      .values(status=CANCELLED, updated_at=now).execution_options(**_NOSYNC))
-                ev = await s.get(Event, event_id)
-                if res.rowcount == 1:
-                    self.audit(s, user_id, "event_cancel", "event", str(event_id), {"status": WAITLISTED}, None)
-                    return CancelOutcome("left_waitlist", ev)
-                return CancelOutcome("none", ev)
             ev = await s.get(Event, event_id)
-            promoted = None
-            if ev is not None and ev.status == PUBLISHED and ev.starts_at > now:
-                promoted = await self._promote_first(s, event_id, now)
-            if promoted is None:
-                await s.execute(update(Event).where(Event.id == event_id, Event.confirmed_count > 0)
-                                .values(confirmed_count=Event.confirmed_count - 1).execution_options(**_NOSYNC))
-            if ev is not None:
-                await s.refresh(ev)
-            self.audit(s, user_id, "event_cancel", "event", str(event_id), {"status": CONFIRMED},
-                       {"promoted": promoted})
-            if promoted is not None and on_promoted is not None:
-                await on_promoted(s, ev, promoted)
-            return CancelOutcome("cancelled", ev, promoted)
+            if res.rowcount == 1:
+                self.audit(s, user_id, "event_cancel", "event", str(event_id), {"status": WAITLISTED}, None)
+                return Cancellation(SignupStatus.WAITLISTED, ev)
+            return Cancellation(None, ev)
+        promoted = await self._promote_first(s, event_id, now) if hand_on else None
+        if promoted is None:
+            await s.execute(update(Event).where(Event.id == event_id, Event.confirmed_count > 0)
+                            .values(confirmed_count=Event.confirmed_count - 1).execution_options(**_NOSYNC))
+        ev = await s.get(Event, event_id, populate_existing=True)  # the seat count after the UPDATE
+        self.audit(s, user_id, "event_cancel", "event", str(event_id), {"status": CONFIRMED},
+                   {"promoted": promoted})
+        return Cancellation(SignupStatus.CONFIRMED, ev, promoted)
 
     async def _promote_first(self, s: AsyncSession, event_id: int, now: dt.datetime) -> int | None:
         while True:
