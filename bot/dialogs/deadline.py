@@ -1,16 +1,16 @@
-"""An officer adds a deadline with its reminder lead times (e.g. 30 / 7 / 1 days before)."""
+"""An officer adds a deadline with its reminder lead times (e.g. 30 / 7 / 1 days before). Its
+reminders are the scheduler's: the deadlines handler that started the dialog wakes it with the result."""
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.services.calendar import local_today, parse_date
-from bot.dialogs.engine import Dialog, Invalid, Step
-from bot.dialogs.event import dialog_now, load_clock
+from bot.dialogs.engine import Dialog
+from bot.dialogs.hooks import dialog_now, load_clock
+from bot.dialogs.ports import DialogSave
+from bot.dialogs.steps import Invalid, Review, Text
 from bot.models import Role
+from bot.services.calendar import local_today, parse_date
 
 MAX_LEADS = 5
 MAX_LEAD_DAYS = 365
@@ -41,31 +41,22 @@ def parse_leads(text: str) -> str:
 
 
 STEPS = (
-    Step("dl_title", "text", max_len=200, min_len=2, template="deadline_dlg_title"),
-    Step("dl_due", "text", max_len=20, validate=parse_due, template="deadline_dlg_due"),
-    Step("dl_leads", "text", max_len=40, validate=parse_leads, template="deadline_dlg_leads"),
-    Step("review", "review", template="deadline_dlg_review"),
+    Text("dl_title", max_len=200, min_len=2, template="deadline_dlg_title"),
+    Text("dl_due", max_len=20, validate=parse_due, template="deadline_dlg_due"),
+    Text("dl_leads", max_len=40, validate=parse_leads, template="deadline_dlg_leads"),
+    Review("review", template="deadline_dlg_review"),
 )
 
 
-async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict, answers: dict,
-                   finished: bool) -> None:
-    if not finished:
+async def _persist(save: DialogSave) -> None:
+    if not save.final:
         return
-    d = await services.storage.create_deadline(
-        session, user_id, title=answers["dl_title"], due_date=dt.date.fromisoformat(answers["dl_due"]),
-        lead_days=[int(x) for x in answers["dl_leads"].split()], departments=ctx.get("departments", []),
-        now=services.clock())
-    ctx["deadline_id"] = d.id
+    answers = save.answers
+    await save.services.storage.create_deadline(
+        save.session, save.user_id, title=answers["dl_title"], due_date=dt.date.fromisoformat(answers["dl_due"]),
+        lead_days=[int(x) for x in answers["dl_leads"].split()], departments=save.ctx.get("departments", []),
+        now=save.services.clock())
 
 
-async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: dict) -> tuple[str, dict]:
-    from bot.delivery.scheduler import wake
-
-    wake(context)  # its reminders are computed from the database at once
-    return "deadline_added", {"title": answers["dl_title"], "due": answers["dl_due"],
-                              "leads": answers["dl_leads"].split()}
-
-
-DEADLINE_DIALOG = Dialog("deadline", STEPS, load=load_clock, persist=_persist, finish=_finish,
-                         cancel_template="deadline_cancelled", roles=(Role.OFFICER, Role.ADMIN))
+DEADLINE_DIALOG = Dialog("deadline", STEPS, load=load_clock, persist=_persist, cancel_template="deadline_cancelled",
+                         roles=(Role.OFFICER, Role.ADMIN))

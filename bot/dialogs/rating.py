@@ -7,64 +7,61 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.dialogs.engine import Dialog, Step, load_patent
+from bot.delivery.notify import push, wake
+from bot.dialogs.engine import Dialog
+from bot.dialogs.hooks import load_patent
+from bot.dialogs.ports import Answers, DialogResult, DialogSave, Reply
 from bot.dialogs.self_assessment import PRICE_RANGES
+from bot.dialogs.steps import Choice, Multi, Review, Text
 from bot.models import Role
 
 NEEDS = ("process", "cost", "performance", "scale_up", "certification", "equipment", "none")
 COOPERATION = ("transfer", "license", "joint_rd", "contract_rd", "none")
 
 STEPS = (
-    Step("r_prospect", "choice", options=("1", "2", "3", "4", "5"), columns=5),
-    Step("needs", "multi", options=NEEDS, text_field="needs_text", max_len=300),
-    Step("coop", "multi", options=COOPERATION),
-    Step("r_price", "choice", options=PRICE_RANGES, option_set="price_range", optional=True),
-    Step("comment", "text", max_len=500, optional=True),
-    Step("review", "review", template="dlg_rate_review"),
+    Choice("r_prospect", options=("1", "2", "3", "4", "5"), columns=5),
+    Multi("needs", options=NEEDS, text_field="needs_text", max_len=300),
+    Multi("coop", options=COOPERATION),
+    Choice("r_price", options=PRICE_RANGES, option_set="price_range", optional=True),
+    Text("comment", max_len=500, optional=True),
+    Review("review", template="dlg_rate_review"),
 )
 
 
-def answers_to_columns(a: dict) -> dict[str, Any]:
+def answers_to_columns(a: Answers) -> dict[str, Any]:
     return {"prospect": int(a["r_prospect"]) if a.get("r_prospect") else None,
             "improvement_needs": list(a.get("needs") or []), "improvement_text": a.get("needs_text"),
             "cooperation_intents": list(a.get("coop") or []), "price_expectation": a.get("r_price"),
             "comment": a.get("comment")}
 
 
-def columns_to_answers(c: dict[str, Any]) -> dict[str, Any]:
+def columns_to_answers(c: dict[str, Any]) -> Answers:
     pairs = {"r_prospect": str(c["prospect"]) if c.get("prospect") else None, "needs": c.get("improvement_needs"),
              "needs_text": c.get("improvement_text"), "coop": c.get("cooperation_intents"),
              "r_price": c.get("price_expectation"), "comment": c.get("comment")}
     return {k: v for k, v in pairs.items() if v not in (None, [], "")}
 
 
-async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict, answers: dict,
-                   finished: bool) -> None:
-    if not finished:
+async def _persist(save: DialogSave) -> None:
+    if not save.final:
         return
-    from bot.delivery.notify import push
-
-    st = services.storage
+    services, st, ctx, user_id = save.services, save.services.storage, save.ctx, save.user_id
     patent_id = ctx["patent_id"]
-    created = await st.save_rating(session, user_id, patent_id, answers_to_columns(answers),
+    created = await st.save_rating(save.session, user_id, patent_id, answers_to_columns(save.answers),
                                    is_expert=ctx.get("is_expert", False), enterprise_id=ctx.get("enterprise_id"))
     patent = await st.get_patent(patent_id)
     stamp = services.clock().isoformat()  # one submission = one feedback round
-    for recipient in await st.feedback_recipients(session, patent_id):
+    for recipient in await st.feedback_recipients(save.session, patent_id):
         if recipient == user_id:
             continue
-        await push(session, services, recipient, "notify_rating", key=f"rating:{patent_id}:{user_id}:{stamp}:{recipient}",
-                   patent=patent, answers=answers, rater=ctx.get("rater_name", ""), is_expert=ctx.get("is_expert"),
-                   updated=not created)
+        await push(save.session, services, recipient, "notify_rating",
+                   key=f"rating:{patent_id}:{user_id}:{stamp}:{recipient}", patent=patent, answers=save.answers,
+                   rater=ctx.get("rater_name", ""), is_expert=ctx.get("is_expert"), updated=not created)
 
 
-async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: dict) -> tuple[str, dict]:
-    from bot.delivery.notify import wake
-
-    wake(services)
-    return "rating_saved", {"patent": await services.storage.get_patent(ctx["patent_id"])}
+async def _finish(result: DialogResult) -> Reply:
+    wake(result.services)
+    return Reply("rating_saved", {"patent": await result.services.storage.get_patent(result.ctx["patent_id"])})
 
 
 RATING = Dialog("rate", STEPS, load=load_patent, persist=_persist, finish=_finish, roles=(Role.ENTERPRISE, Role.EXPERT))

@@ -1,17 +1,10 @@
-"""The tech-transfer office returns an assessment with a note for the inventor."""
+"""The tech-transfer office returns an assessment with a note for the inventor. The note is the
+dialog's result: the review handler that started the dialog records the decision with it."""
 from __future__ import annotations
 
-from typing import Any
-
-from bot.dialogs.engine import Dialog, Step, load_patent
+from bot.dialogs.engine import Dialog
+from bot.dialogs.hooks import load_patent
+from bot.dialogs.steps import Text
 from bot.models import Role
 
-
-async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: dict) -> tuple[str, dict]:
-    from bot.handlers.review import apply_review
-
-    return await apply_review(update, context, ctx["assessment_id"], approve=False, note=answers["note"])
-
-
-REVIEW_NOTE = Dialog("rnote", (Step("note", "text", max_len=500, min_len=2),), load=load_patent, finish=_finish,
-                     roles=(Role.TECH_TRANSFER,))
+REVIEW_NOTE = Dialog("rnote", (Text("note", max_len=500, min_len=2),), load=load_patent, roles=(Role.TECH_TRANSFER,))

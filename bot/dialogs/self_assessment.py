@@ -9,10 +9,10 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.config import PROJECT_ROOT
-from bot.dialogs.engine import Dialog, Step
+from bot.dialogs.engine import Dialog
+from bot.dialogs.ports import Answers, DialogResult, DialogRun, DialogSave, Extra, Reply
+from bot.dialogs.steps import Choice, Multi, Review, Text
 from bot.models import Role
 
 INDUSTRIES = ("digital", "new_energy", "new_materials", "equipment", "automotive", "textile", "metallurgy",
@@ -43,38 +43,38 @@ def suggest_industry(title: str, abstract: str) -> str:
     return best
 
 
-def _industries(ctx: dict) -> list[str]:
-    suggested = ctx.get("suggested_industry")
+def _industries(extra: Extra) -> list[str]:
+    suggested = extra.get("suggested_industry")
     # the suggestion comes first so "confirm" is one tap
     return [suggested] + [i for i in INDUSTRIES if i != suggested] if suggested in INDUSTRIES else list(INDUSTRIES)
 
 
-def _licensing(a: dict) -> bool:
+def _licensing(a: Answers) -> bool:
     return "license" in (a.get("intents") or [])
 
 
-def _paid(a: dict) -> bool:
+def _paid(a: Answers) -> bool:
     return bool({"license", "transfer"} & set(a.get("intents") or []))
 
 
 STEPS = (
-    Step("industry", "choice", options=_industries, columns=2),
-    Step("maturity", "choice", options=tuple(str(i) for i in range(1, 10)), columns=3),
-    Step("scenarios", "multi", options=SCENARIOS, text_field="scenario_text", max_len=200),
-    Step("prospect", "choice", options=("1", "2", "3", "4", "5"), columns=5),
-    Step("intents", "multi", options=INTENTS),
-    Step("implemented", "choice", options=YES_NO),
-    Step("implemented_how", "text", max_len=300, when=lambda a: a.get("implemented") == "yes", optional=True),
-    Step("licence_kind", "choice", options=LICENCE_KINDS, when=_licensing, columns=3),
-    Step("payment_kind", "choice", options=PAYMENT_KINDS, when=_paid, columns=1),
-    Step("open_licence", "choice", options=YES_NO, when=_licensing),
-    Step("price_range", "choice", options=PRICE_RANGES, optional=True, columns=2),
-    Step("contact_pref", "choice", options=CONTACT_PREFS, optional=True, columns=1),
-    Step("review", "review"),
+    Choice("industry", options=_industries, columns=2),
+    Choice("maturity", options=tuple(str(i) for i in range(1, 10)), columns=3),
+    Multi("scenarios", options=SCENARIOS, text_field="scenario_text", max_len=200),
+    Choice("prospect", options=("1", "2", "3", "4", "5"), columns=5),
+    Multi("intents", options=INTENTS),
+    Choice("implemented", options=YES_NO),
+    Text("implemented_how", max_len=300, when=lambda a: a.get("implemented") == "yes", optional=True),
+    Choice("licence_kind", options=LICENCE_KINDS, when=_licensing, columns=3),
+    Choice("payment_kind", options=PAYMENT_KINDS, when=_paid, columns=1),
+    Choice("open_licence", options=YES_NO, when=_licensing),
+    Choice("price_range", options=PRICE_RANGES, optional=True, columns=2),
+    Choice("contact_pref", options=CONTACT_PREFS, optional=True, columns=1),
+    Review("review"),
 )
 
 
-def answers_to_columns(a: dict) -> dict[str, Any]:
+def answers_to_columns(a: Answers) -> dict[str, Any]:
     """Dialog answers → SelfAssessment columns (unanswered fields become NULL)."""
 
     def as_int(v: Any) -> int | None:
@@ -100,9 +100,9 @@ def answers_to_columns(a: dict) -> dict[str, Any]:
     }
 
 
-def columns_to_answers(c: dict[str, Any]) -> dict[str, Any]:
+def columns_to_answers(c: dict[str, Any]) -> Answers:
     """The inverse, to resume or edit an existing assessment."""
-    a: dict[str, Any] = {}
+    a: Answers = {}
 
     def yn(v: bool | None) -> str | None:
         return None if v is None else ("yes" if v else "no")
@@ -119,26 +119,26 @@ def columns_to_answers(c: dict[str, Any]) -> dict[str, Any]:
     return a
 
 
-async def _load(services: Any, ctx: dict, answers: dict) -> dict:
-    patent = await services.storage.patent_for_display(ctx.get("patent_id", ""))
-    return {"patent": patent, "suggested_industry": ctx.get("suggested_industry"),
-            "reviewer_note": ctx.get("reviewer_note")}
+async def _load(run: DialogRun) -> Extra:
+    patent = await run.services.storage.patent_for_display(run.ctx.get("patent_id", ""))
+    return {"patent": patent, "suggested_industry": run.ctx.get("suggested_industry"),
+            "reviewer_note": run.ctx.get("reviewer_note")}
 
 
-async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict, answers: dict,
-                   finished: bool) -> None:
-    await services.storage.save_assessment(session, user_id, ctx["patent_id"], answers_to_columns(answers),
-                                           submit=finished, now=services.clock())
+async def _persist(save: DialogSave) -> None:
+    await save.services.storage.save_assessment(save.session, save.user_id, save.ctx["patent_id"],
+                                                answers_to_columns(save.answers), submit=save.final,
+                                                now=save.services.clock())
 
 
-async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: dict) -> tuple[str, dict]:
-    return "assessment_submitted", {"patent": await services.storage.get_patent(ctx["patent_id"])}
+async def _finish(result: DialogResult) -> Reply:
+    return Reply("assessment_submitted", {"patent": await result.services.storage.get_patent(result.ctx["patent_id"])})
 
 
-async def _cancelled(services: Any, user_id: int, ctx: dict) -> dict:
+async def _cancelled(run: DialogRun) -> dict:
     """Cancelling keeps what is stored: a reopened submitted (or returned, reviewed) assessment that
     was not changed keeps its status; any change made it a draft."""
-    got = await services.storage.assessment_columns(user_id, ctx.get("patent_id", ""))
+    got = await run.services.storage.assessment_columns(run.user_id, run.ctx.get("patent_id", ""))
     return {"status": got[1] if got else None}
 
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.dialogs.engine import Dialog, Invalid, Step, load_patent
+from bot.dialogs.engine import Dialog
+from bot.dialogs.hooks import load_patent
+from bot.dialogs.ports import DialogResult, DialogSave, Reply
+from bot.dialogs.steps import Choice, Invalid, Review, Text
 from bot.models import Role
 
 KINDS = ("transfer", "license", "equity")
@@ -23,28 +23,27 @@ def parse_date(text: str) -> str:
 
 
 STEPS = (
-    Step("tx_kind", "choice", options=KINDS, columns=3),
-    Step("tx_date", "text", max_len=20, validate=parse_date),
-    Step("tx_filed", "choice", options=("yes", "no")),
-    Step("tx_party", "text", max_len=200),
-    Step("review", "review", template="dlg_txn_review"),
+    Choice("tx_kind", options=KINDS, columns=3),
+    Text("tx_date", max_len=20, validate=parse_date),
+    Choice("tx_filed", options=("yes", "no")),
+    Text("tx_party", max_len=200),
+    Review("review", template="dlg_txn_review"),
 )
 
 
-async def _persist(session: AsyncSession, services: Any, user_id: int, ctx: dict, answers: dict,
-                   finished: bool) -> None:
-    if not finished:
+async def _persist(save: DialogSave) -> None:
+    if not save.final:
         return
-    st = services.storage
+    st, answers = save.services.storage, save.answers
     party = answers["tx_party"].strip()
     enterprise_id = await st.enterprise_by_name(party)
-    await st.record_transaction(session, user_id, ctx["patent_id"], kind=answers["tx_kind"],
+    await st.record_transaction(save.session, save.user_id, save.ctx["patent_id"], kind=answers["tx_kind"],
                                 date=dt.date.fromisoformat(answers["tx_date"]), filed=answers["tx_filed"] == "yes",
                                 counterparty=party, enterprise_id=enterprise_id)
 
 
-async def _finish(services: Any, update: Any, context: Any, ctx: dict, answers: dict) -> tuple[str, dict]:
-    return "transaction_saved", {"patent": await services.storage.get_patent(ctx["patent_id"])}
+async def _finish(result: DialogResult) -> Reply:
+    return Reply("transaction_saved", {"patent": await result.services.storage.get_patent(result.ctx["patent_id"])})
 
 
 TRANSACTION = Dialog("txn", STEPS, load=load_patent, persist=_persist, finish=_finish, roles=(Role.TECH_TRANSFER,))

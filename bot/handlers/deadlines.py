@@ -10,6 +10,7 @@ from bot.context import BotContext
 from bot.departments import dept_token, parse
 from bot.services.events import OVERDUE_WINDOW
 from bot.handlers.common import current_user, require, sender_roles, show, user_lang
+from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
 
 
@@ -91,7 +92,7 @@ async def new_deadline(update: Update, context: BotContext) -> None:
     # an officer's deadline is for their own department(s); an admin's for every department
     departments = sorted({dept_token(g.department_id) for g in roles.grants
                           if g.role == Role.OFFICER.value and g.department_id is not None})
-    await context.services.dialogs.start(update, context, "deadline", {"departments": departments})
+    await start_dialog(update, context, "deadline", {"departments": departments})
 
 
 def register(app: Application) -> None:

@@ -15,6 +15,7 @@ from bot.context import BotContext
 from bot.dialogs.rating import columns_to_answers
 from bot.dialogs.self_assessment import INDUSTRIES
 from bot.handlers.common import current_user, reply, require, sender_roles, show, user_lang
+from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
 from bot.delivery.notify import push, wake
 from bot.storage import PatentCardData
@@ -72,7 +73,7 @@ async def rate_start(update: Update, context: BotContext) -> None:
     ctx = {"patent_id": pid, "is_expert": is_expert, "enterprise_id": ent.enterprise_id if ent else None,
            "rater_name": (ent.scope_name if ent else user.first_name) or user.first_name}
     answers = columns_to_answers(existing) if existing else {}
-    await context.services.dialogs.start(update, context, "rate", ctx, answers, at="review" if existing else None)
+    await start_dialog(update, context, "rate", ctx, answers, at="review" if existing else None)
 
 
 async def interest(update: Update, context: BotContext) -> None:
@@ -180,7 +181,7 @@ async def txn_start(update: Update, context: BotContext) -> None:
         await _expired(update, context)
         return
     await update.callback_query.answer()
-    await services.dialogs.start(update, context, "txn", {"patent_id": pid})
+    await start_dialog(update, context, "txn", {"patent_id": pid})
 
 
 async def mark_industrialised(update: Update, context: BotContext) -> None:
@@ -245,8 +246,8 @@ async def profile_command(update: Update, context: BotContext) -> None:
     ent = roles.first(Role.ENTERPRISE)
     profile = await context.services.storage.enterprise_profile(ent.enterprise_id)
     answers = {"ent_kind": profile["kind"], "ent_industries": profile["industries"]} if profile else {}
-    await context.services.dialogs.start(update, context, "eprofile", {"enterprise_id": ent.enterprise_id},
-                                         {k: v for k, v in answers.items() if v}, at="ent_kind")
+    await start_dialog(update, context, "eprofile", {"enterprise_id": ent.enterprise_id},
+                       {k: v for k, v in answers.items() if v}, at="ent_kind")
 
 
 async def experts_command(update: Update, context: BotContext) -> None:

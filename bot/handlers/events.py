@@ -17,6 +17,7 @@ from bot.services import events as svc
 from bot.services.calendar import fmt_local, local, year_bounds
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, sender_roles, show, user_lang
+from bot.handlers.dialog_chat import start_dialog
 from bot.models import Event, Role
 from bot.delivery.notify import fit_caption
 from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
@@ -250,7 +251,7 @@ async def edit_button(update: Update, context: BotContext) -> None:
     if ev is None:
         return
     await update.callback_query.answer()
-    await context.services.dialogs.start(update, context, "event_edit", {"event_id": ev.id})
+    await start_dialog(update, context, "event_edit", {"event_id": ev.id})
 
 
 async def after_edit(update: Update, context: BotContext, event_id: int, field: str, edited: dict
@@ -333,8 +334,8 @@ async def new_event(update: Update, context: BotContext) -> None:
         await update.callback_query.answer()
     roles = await sender_roles(update, context)
     scope = await svc.officer_scope(context.services.storage, roles)
-    await context.services.dialogs.start(update, context, "event", {"department_id": scope.department_id,
-                                                                    "county": scope.county})
+    await start_dialog(update, context, "event", {"department_id": scope.department_id,
+                                                  "county": scope.county})
 
 
 async def targets_button(update: Update, context: BotContext) -> None:

@@ -7,6 +7,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.context import BotContext
 from bot.dialogs.self_assessment import columns_to_answers, suggest_industry
 from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
+from bot.handlers.dialog_chat import start_dialog
 from bot.models import AssessmentStatus, Role
 
 MY_PATENTS_SHOWN = 20
@@ -35,8 +36,8 @@ async def link_start(update: Update, context: BotContext) -> None:
     await update.callback_query.answer()
     roles = await sender_roles(update, context)
     grant = roles.first(Role.INVENTOR)
-    await context.services.dialogs.start(update, context, "link",
-                                         {"institution_id": grant.institution_id if grant else None})
+    await start_dialog(update, context, "link",
+                       {"institution_id": grant.institution_id if grant else None})
 
 
 async def assess_start(update: Update, context: BotContext) -> None:
@@ -59,7 +60,7 @@ async def assess_start(update: Update, context: BotContext) -> None:
            "reviewer_note": (await storage.reviewer_notes(user.id)).get(patent_id)}
     # a draft continues at its first unanswered step; a submitted one opens on the review card
     at = "review" if existing and existing[1] != AssessmentStatus.DRAFT.value else None
-    await context.services.dialogs.start(update, context, "assess", ctx, answers, at=at)
+    await start_dialog(update, context, "assess", ctx, answers, at=at)
 
 
 def register(app: Application) -> None:

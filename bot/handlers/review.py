@@ -6,6 +6,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
+from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
 from bot.delivery.notify import push, wake
 
@@ -71,8 +72,8 @@ async def return_with_note(update: Update, context: BotContext) -> None:
     if not items:
         await reply(update, context, "review_gone")
         return
-    await context.services.dialogs.start(update, context, "rnote", {"assessment_id": aid,
-                                                                    "patent_id": items[0].patent.id})
+    await start_dialog(update, context, "rnote", {"assessment_id": aid,
+                                                  "patent_id": items[0].patent.id})
 
 
 async def apply_review(update: Update, context: BotContext, assessment_id: int, *, approve: bool,

@@ -6,6 +6,7 @@ from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, sender_roles
+from bot.handlers.dialog_chat import start_dialog
 from bot.telegram.menus import refresh_chat_menu
 from bot.models import Role
 from bot.services.roles import roles_of
@@ -41,7 +42,7 @@ async def redeem(update: Update, context: BotContext, code: str) -> None:
     await refresh_chat_menu(context, user, roles)
     if result == RedeemResult.OK and grant.role == Role.ENTERPRISE.value and grant.enterprise_id:
         # registration continues with the company profile (type, industries of interest)
-        await context.services.dialogs.start(update, context, "eprofile", {"enterprise_id": grant.enterprise_id})
+        await start_dialog(update, context, "eprofile", {"enterprise_id": grant.enterprise_id})
 
 
 async def me_command(update: Update, context: BotContext) -> None:
