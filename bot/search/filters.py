@@ -46,6 +46,9 @@ class IdFilter:
 class FilterMixin:
     """The ``allowed_ids`` side of :class:`~bot.search.index.SearchIndex` (mixed into it)."""
 
+    _ids: list[str]              # doc number -> id
+    _id2num: dict[str, int]      # id -> doc number of its live version
+
     def id_filter(self, ids: Iterable[str]) -> "IdFilter":
         """Pre-compile a set of doc ids (an industry / intent filter) for repeated ``allowed_ids=``
         use: membership becomes a numpy mask lookup (fast at 1M docs).  Stays valid across

@@ -29,6 +29,10 @@ __all__ = ["SearchIndex"]
 
 
 class SearchIndex(QueryAnalysisMixin, ScoringMixin, FilterMixin, PersistenceMixin):
+    """The search engine. All of its state is set up in ``__init__``: documents are numbered in the
+    order they came in (``_ids``); a removed or replaced one stays a tombstone (``_alive``) and an
+    upsert goes to the delta segment until ``compact`` rewrites the main segment."""
+
     # ------------------------------------------------------------------ construction
     def __init__(self, params: Params | None = None):
         self.params = params or Params()
