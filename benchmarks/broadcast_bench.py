@@ -2,12 +2,23 @@
 
 The Bot API emulator runs in this (parent) process and enforces Telegram's flood limits (30 msg/s
 overall, 1/s per chat with bursts of 3, 20/min per group); 1 % of the recipients have blocked the bot
-(or deleted their account) and a few sends get an injected 429. The outbox sender runs in a child
-process (``--child``) on a SQLite (or PostgreSQL) database. When ~40 % of the recipients have their
-message, the child is SIGKILLed at a random instant (a uniformly random delay of 0–1 s after the 40 %
-mark, so the kill falls at a random phase of the send cycle, not just after a send), and a new child
-with the same worker id is started at once. At the end every recipient's chat in the emulator is
-counted: the non-blocked ones must hold exactly one message (0 lost, 0 duplicates).
+(or deleted their account) and a few sends get an injected 429. The sender is the program users run:
+``python run_bot.py`` in long-polling mode against the emulator, configured only by the environment
+as README documents (token, ``BOT_API_BASE_URL``, ``DATABASE_URL``, ``DATA_DIR``, ``SEED_CORPUS=0``,
+a stable ``OUTBOX_WORKER_ID``, ``POLLING_TIMEOUT=1``, ``LOG_LEVEL=WARNING`` and ``OUTBOX_TRACE_FILE``),
+on a SQLite (or PostgreSQL) database. This process writes the broadcast's rows and the progress
+tracker into that database, as a bot handler or another process would. When ~40 % of the recipients
+have their message, the program is SIGKILLed at a random instant (a uniformly random delay of 0–1 s
+after the 40 % mark, so the kill falls at a random phase of the send cycle, not just after a send),
+and started again at once with the same worker id. When the database shows the broadcast and its
+progress message finished, the program gets SIGTERM and must exit 0 leaving no row in 'sending'.
+At the end every recipient's chat in the emulator is counted: the non-blocked ones must hold exactly
+one message (0 lost, 0 duplicates).
+
+Everything is observed from outside: the emulator (calls, chats, the progress message), the database
+(rows' status; ``last_error`` starting with "ambiguous" on the rows the restarted program took over)
+and the program's console ("Bot ready", exit status) and ``OUTBOX_TRACE_FILE`` (when each group of
+sent-marks committed).
 
 A kill -9 at a random instant can fall into the one window nobody can close (Telegram has processed a
 message, its sent-mark has not committed yet; see bot/outbox.py): the rows then left in 'sending' are
@@ -22,8 +33,9 @@ every duplicate is of a row the kill left ambiguous. ``--strict`` also fails whe
     python benchmarks/broadcast_bench.py --kills 5       # several kills in one run
 
 Prints a markdown table row per run. Exit status 1 if a check failed (lost, a duplicate of a row
-that was not ambiguous, 403 handling, progress message, the sustained rate ≥ 28.5 msg/s of the full
-run, …).
+that was not ambiguous, a row taken over that the kill had not left in 'sending', 403 handling,
+progress message, a graceful stop that did not exit 0 or left a row in 'sending', the sustained rate
+≥ 28.5 msg/s of the full run, …).
 """
 from __future__ import annotations
 
@@ -34,12 +46,12 @@ import json
 import logging
 import os
 import random
-import signal
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,47 +61,105 @@ if str(ROOT) not in sys.path:
 TOKEN = "123456:BENCH-TOKEN"
 OFFICER = 9_000_000  # the officer who sends the broadcast and watches the progress message
 FIRST_RECIPIENT = 1_000_001
-WORKER_ID = "bench-sender-1"  # stable across restarts: the restarted sender takes over its rows at once
+WORKER_ID = "bench-sender-1"  # OUTBOX_WORKER_ID: stable across restarts, so a restart takes its rows over at once
+READY_TIMEOUT = 180.0  # seconds for run_bot.py to print "Bot ready" (a cold start on a busy machine)
 
 log = logging.getLogger("broadcast_bench")
 
 
 # ---------------------------------------------------------------------------------------------------
-# the child: one sender process
+# the sender: the real program, python run_bot.py
 # ---------------------------------------------------------------------------------------------------
 
-async def child_main(args: argparse.Namespace) -> None:
-    from telegram import Bot
+def program_env(**settings: str) -> dict[str, str]:
+    """This shell's environment without any of the program's settings (a developer's TELEGRAM_BOT_TOKEN
+    or WEBHOOK_URL must not leak in), plus ``settings``: the program is configured by these alone."""
+    from bot.config import Settings
 
-    from bot.outbox import Outbox, OutboxLimits
-    from bot.storage import Storage
+    read: set[str] = set()
 
-    storage = Storage(args.db_url)
-    # exposure measurement: when each sent-mark committed (wall clock), appended as we go so that a
-    # killed process leaves its record too; the parent pairs it with the emulator's processing time
-    marks = open(args.marks_file, "a", buffering=1) if args.marks_file else None
-    if marks is not None:
-        real_mark = storage.mark_outbox_sent
+    class _Recorder(dict):  # learns which variables Settings.from_env reads, so new settings are covered too
+        def get(self, key, default=None):
+            read.add(key)
+            return default
 
-        async def mark_outbox_sent(worker_id, results, now):
-            n = await real_mark(worker_id, results, now)
-            marks.write(json.dumps([time.time(), [i for i, _ in results]]) + "\n")
-            return n
+    Settings.from_env(_Recorder())
+    env = {k: v for k, v in os.environ.items() if k not in read}
+    env.update(PYTHONUNBUFFERED="1", **settings)
+    return env
 
-        storage.mark_outbox_sent = mark_outbox_sent
-    async with Bot(TOKEN, base_url=args.base_url, base_file_url=args.base_file_url) as bot:
-        outbox = Outbox(storage, bot, worker_id=args.worker_id, limits=OutboxLimits())
-        await outbox.start()
-        print(json.dumps({"event": "started", "t": time.time()}), flush=True)
+
+class BotProcess:
+    """One life of ``python run_bot.py`` (polling mode): started, watched through its console, and
+    ended by SIGKILL or SIGTERM like any deployment would end it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: asyncio.subprocess.Process | None = None
+        self.lines: list[str] = []
+        self.started = 0.0  # wall clock
+        self.ready_after: float | None = None  # seconds from the start to "Bot ready"
+        self._ready = asyncio.Event()
+        self._reader: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.started = time.time()
+        with open(self.log_path, "ab") as err:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, str(ROOT / "run_bot.py"), cwd=ROOT, env=self.env,
+                stdout=asyncio.subprocess.PIPE, stderr=err)
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.lines.append(line)
+            if self.ready_after is None and line.startswith("Bot ready"):
+                self.ready_after = time.time() - self.started
+                self._ready.set()
+        self._ready.set()  # ended
+
+    async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         try:
-            await outbox.wait_broadcast(args.broadcast_id, poll=0.25)
-            await outbox.drain(timeout=30)  # the final progress edit
-        finally:
-            await outbox.stop()
-        out = {"event": "done", "t": time.time(), "stats": dict(outbox.stats),
-               "recovered": asdict(outbox.last_recovery) if outbox.last_recovery else None}
-        print(json.dumps(out), flush=True)
-    await storage.close()
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            pass
+        if self.ready_after is None:
+            self.kill()
+            await self.wait()
+            raise SystemExit(f"run_bot.py did not print 'Bot ready' (exit {self.returncode}):\n{self.tail()}")
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc else None
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()  # SIGKILL
+
+    async def wait(self) -> int:
+        assert self.proc is not None
+        code = await self.proc.wait()
+        if self._reader is not None:
+            await self._reader
+        return code
+
+    async def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM, as systemd or Ctrl+C would stop it; returns the exit status."""
+        assert self.proc is not None
+        self.proc.terminate()
+        try:
+            return await asyncio.wait_for(self.wait(), timeout)
+        except TimeoutError:
+            self.kill()
+            await self.wait()
+            raise SystemExit(f"run_bot.py did not stop within {timeout:.0f} s of SIGTERM:\n{self.tail()}") from None
+
+    def tail(self) -> str:
+        err = self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+        return "stdout:\n" + "\n".join(self.lines[-20:]) + f"\nstderr ({self.log_path}):\n" + err
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -114,11 +184,16 @@ class Result:
     duplicates: int = 0
     unexplained: int = 0  # duplicates of rows that were not left ambiguous by a kill (must be 0)
     ambiguous: int = 0  # rows found in 'sending' after a kill (resent per the at-least-once policy)
+    taken_over: int = 0  # rows whose last_error says the restarted program took them over as ambiguous
+    ready_first: float = 0.0  # run_bot.py: start → "Bot ready", first start
+    ready_restart: float = 0.0  # the same after the kill(s), the longest
+    stop_s: float = 0.0  # SIGTERM → exit
     steady_rate: float = 0.0  # median of the per-window rates (windows inside one sender's life)
     steady_min: float = 0.0
     exposure: float = 0.0  # share of time with ≥ 1 delivered-but-unrecorded message
     mark_latency_p50: float = 0.0  # Telegram processed → sent-mark committed
     mark_latency_max: float = 0.0
+    mark_write_p50: float = 0.0  # the row's sent_at (taken before the sent-mark's write) → its commit
     progress_edits: int = 0
     min_edit_gap: float = 0.0
     checks: list[str] = field(default_factory=list)
@@ -166,14 +241,21 @@ async def _pg_database(pg_url: str, create: bool, name: str | None = None) -> st
     return u.set(database=name).render_as_string(hide_password=False)
 
 
+async def _finished(storage, broadcast_id: str, tracker_key: str) -> bool:
+    """Every row of the broadcast is done and the progress message had its final edit."""
+    if not (await storage.broadcast_progress(broadcast_id)).finished:
+        return False
+    tracker = await storage.outbox_messages(key=tracker_key)
+    return bool(tracker) and tracker[0].status == "sent"
+
+
 async def run(args: argparse.Namespace) -> Result:
     from sqlalchemy import select
     from telegram import Bot
 
-    from bot.devserver.emulator import BotAPIEmulator, RateLimits
     from bot.models import Subscription, User
-    from bot.outbox import Outbox
     from bot.storage import Storage
+    from devtools.emulator import BotAPIEmulator, RateLimits
 
     rng = random.Random(args.seed)
     n = args.recipients
@@ -198,6 +280,8 @@ async def run(args: argparse.Namespace) -> Result:
                                                             global_per_sec=30.0, global_burst=30, group_per_min=20))
     await emu.start()
     storage = Storage(db_url)
+    lives: list[BotProcess] = []
+    keep_tmp = True
     try:
         await storage.migrate()
         emu.add_user(OFFICER, "科技局王科长", language_code="zh-hans")
@@ -216,20 +300,31 @@ async def run(args: argparse.Namespace) -> Result:
              "broadcast_id": broadcast_id} for i, r in enumerate(recipients))
         enqueue_s = time.perf_counter() - t0
         assert added == n
+        # The progress message: the bot's "broadcast started" reply already in the officer's chat (put
+        # there through the emulator's Bot API: setup, not the sender), and its tracker, which is data —
+        # the outbox row Outbox.track_broadcast writes — written here as the publishing handler would
         async with Bot(TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url) as bot:
             progress = await bot.send_message(OFFICER, "📣 群发准备中…")
-            await Outbox(storage, bot).track_broadcast(broadcast_id, OFFICER, progress.message_id, "zh")
+        tracker_key = f"progress:{broadcast_id}:{OFFICER}:{progress.message_id}"
+        async with storage.session() as s:
+            await storage.enqueue(s, chat_id=OFFICER, kind="edit", text="", key=tracker_key,
+                                  payload={"message_id": progress.message_id, "progress_of": broadcast_id,
+                                           "lang": "zh"})
         emu.reset_stats()
         print(f"# {n} recipients ({len(blocked)} blocked, {len(faulted)} injected 429s) on {args.db}; "
-              f"enqueue_many took {enqueue_s:.2f}s", flush=True)
+              f"enqueue_many took {enqueue_s:.2f}s; sender: run_bot.py (polling)", flush=True)
 
-        child_args = [sys.executable, str(Path(__file__).resolve()), "--child", "--db-url", db_url,
-                      "--base-url", emu.base_url, "--base-file-url", emu.base_file_url,
-                      "--broadcast-id", broadcast_id, "--worker-id", WORKER_ID, "--marks-file", str(tmp / "marks.jsonl")]
-        logf = open(tmp / "child.log", "ab")
+        trace = tmp / "sent-marks.jsonl"
+        env = program_env(TELEGRAM_BOT_TOKEN=TOKEN, BOT_API_BASE_URL=emu.base_url, DATABASE_URL=db_url,
+                          DATA_DIR=str(tmp / "data"), SEED_CORPUS="0", OUTBOX_WORKER_ID=WORKER_ID,
+                          POLLING_TIMEOUT="1", LOG_LEVEL="WARNING", OUTBOX_TRACE_FILE=str(trace))
 
-        async def spawn():
-            return await asyncio.create_subprocess_exec(*child_args, stdout=asyncio.subprocess.PIPE, stderr=logf)
+        async def spawn() -> BotProcess:
+            bp = BotProcess(env, tmp / "run_bot.log")
+            lives.append(bp)
+            await bp.start()
+            await bp.wait_ready()
+            return bp
 
         seq0 = emu.seq
 
@@ -238,9 +333,11 @@ async def run(args: argparse.Namespace) -> Result:
 
         # kill points: evenly spread between 40 % and 80 % of the way (just 40 % for one kill)
         marks = [0.4 + (0.4 * k / max(args.kills - 1, 1) if args.kills > 1 else 0) for k in range(args.kills)]
-        proc = await spawn()
-        kills_done, kill_times, ambiguous = 0, [], set()
         t_start = time.time()
+        proc = await spawn()
+        kills_done, kill_times = 0, []
+        ambiguous: set[int] = set()  # chats of the rows left in 'sending' by a kill
+        ambiguous_ids: set[int] = set()
         for mark in marks:
             target = int(mark * (n - len(blocked)))
             while proc.returncode is None:
@@ -258,8 +355,9 @@ async def run(args: argparse.Namespace) -> Result:
             kill_times.append(t_kill)
             await proc.wait()
             kills_done += 1
-            left = {r.chat_id for r in await storage.outbox_messages(broadcast_id=broadcast_id, status="sending")}
-            ambiguous |= left
+            left = await storage.outbox_messages(broadcast_id=broadcast_id, status="sending")
+            ambiguous |= {r.chat_id for r in left}
+            ambiguous_ids |= {r.id for r in left}
             print(f"# SIGKILL at {count}/{n - len(blocked)} delivered; {len(left)} row(s) left in 'sending'",
                   flush=True)
             proc = await spawn()
@@ -270,16 +368,25 @@ async def run(args: argparse.Namespace) -> Result:
                 await asyncio.sleep(0.01)
             if after:
                 res.downtime += after[0]["ts"] - t_kill
-        try:
-            await asyncio.wait_for(proc.wait(), args.timeout)
-        except TimeoutError:
-            proc.kill()
-            raise SystemExit("timeout: the sender did not finish")
-        out = (await proc.stdout.read()).decode().strip().splitlines()
-        final = json.loads(out[-1]) if out else {}
-        if proc.returncode != 0 or final.get("event") != "done":
-            raise SystemExit(f"sender failed (exit {proc.returncode}); see {tmp / 'child.log'}")
         res.kills = kills_done
+        # finished as the database tells it: every row done, the progress message's final edit made
+        expected = n - len(blocked)
+        while not (delivered_now() >= expected and await _finished(storage, broadcast_id, tracker_key)):
+            if proc.returncode is not None:
+                raise SystemExit(f"run_bot.py ended by itself (exit {proc.returncode}):\n{proc.tail()}")
+            if time.time() - t_start > args.timeout:
+                raise SystemExit(f"timeout: the broadcast did not finish; see {tmp}")
+            await asyncio.sleep(0.25)
+        t_term = time.time()
+        code = await proc.terminate()
+        res.stop_s = time.time() - t_term
+        res.ready_first = lives[0].ready_after or 0.0
+        res.ready_restart = max((bp.ready_after or 0.0 for bp in lives[1:]), default=0.0)
+        if code != 0:
+            res.checks.append(f"run_bot.py exited {code} on SIGTERM (expected 0):\n{proc.tail()}")
+        in_flight = await storage.outbox_messages(status="sending")
+        if in_flight:  # a graceful stop finishes the calls in flight and records them
+            res.checks.append(f"{len(in_flight)} row(s) left in 'sending' by the graceful stop")
 
         # -- verification ---------------------------------------------------------------------------
         sends = emu.calls("sendMessage")
@@ -301,16 +408,40 @@ async def run(args: argparse.Namespace) -> Result:
         rates.sort()
         res.steady_rate = rates[len(rates) // 2] if rates else 0.0
         res.steady_min = rates[0] if rates else 0.0
+        rows = await storage.outbox_messages(broadcast_id=broadcast_id)
+        row_chat = {r.id: r.chat_id for r in rows}
+        # the restarted program took over exactly the rows the kill left in 'sending' ("ambiguous: …" in
+        # last_error, kept as history once sent); a 403 (dropped) or a 429 on the resend overwrites it
+        taken = {r.id for r in rows if (r.last_error or "").startswith("ambiguous")}
+        res.taken_over = len(taken)
+        if taken - ambiguous_ids:
+            res.checks.append(f"{len(taken - ambiguous_ids)} row(s) taken over as ambiguous that no kill left "
+                              f"in 'sending'")
+        silent = [r.id for r in rows if r.id in ambiguous_ids and r.id not in taken and r.status == "sent"
+                  and not (r.last_error or "").startswith("429")]
+        if silent:
+            res.checks.append(f"row(s) {silent} left in 'sending' by the kill were sent without being taken over")
         # exposure: the union of [Telegram processed it, its sent-mark committed] over all messages, as
         # a share of the sending time = the chance that a kill at a random instant leaves a delivered
-        # message unrecorded (one the at-least-once policy would then send twice)
-        row_chat = {r.id: r.chat_id for r in await storage.outbox_messages(broadcast_id=broadcast_id)}
-        committed = {}
-        for line in open(tmp / "marks.jsonl"):
-            t, ids = json.loads(line)
-            for i in ids:
-                committed.setdefault(row_chat.get(i), t)
-        first_ok = {}
+        # message unrecorded (one the at-least-once policy would then send twice). The commit times come
+        # from the program's OUTBOX_TRACE_FILE.
+        committed: dict[int, float] = {}
+        sent_at = {r.id: r.sent_at.timestamp() for r in rows if r.sent_at is not None}
+        write = []
+        if trace.exists():
+            for line in trace.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by the kill -9
+                for i in rec["ids"]:
+                    if i in row_chat:
+                        committed.setdefault(row_chat[i], rec["t"])
+                    if i in sent_at:
+                        write.append(rec["t"] - sent_at[i])
+        if ok and not committed:
+            res.checks.append(f"run_bot.py wrote no OUTBOX_TRACE_FILE ({trace})")
+        first_ok: dict[int, float] = {}
         for c in ok:
             first_ok.setdefault(c["chat_id"], c["ts"])
         spans = []
@@ -334,7 +465,9 @@ async def run(args: argparse.Namespace) -> Result:
         res.exposure = covered / res.elapsed if res.elapsed else 0.0
         res.mark_latency_p50 = lat[len(lat) // 2] if lat else 0.0
         res.mark_latency_max = lat[-1] if lat else 0.0
-        res.ambiguous = len(ambiguous)  # rows the kills left in 'sending' (resent as ambiguous)
+        write.sort()
+        res.mark_write_p50 = write[len(write) // 2] if write else 0.0
+        res.ambiguous = len(ambiguous_ids)  # rows the kills left in 'sending' (resent as ambiguous)
         for r in recipients:
             got = sum(1 for m in emu.chats[r].messages if m.from_bot)
             if r in blocked:
@@ -379,12 +512,21 @@ async def run(args: argparse.Namespace) -> Result:
             rate = res.rate if args.strict_rate else res.steady_rate
             if rate < args.min_rate:
                 res.checks.append(f"sustained {rate:.2f} msg/s < {args.min_rate}")
+        keep_tmp = bool(res.checks)
+        if keep_tmp:
+            print(f"# the database, run_bot.py's log and OUTBOX_TRACE_FILE are kept in {tmp}", flush=True)
         return res
     finally:
+        for bp in lives:
+            if bp.returncode is None:
+                bp.kill()
+                await bp.wait()
         await storage.close()
         await emu.stop()
         if pg_name:
             await _pg_database(args.pg_url or os.environ["TEST_POSTGRES_URL"], create=False, name=pg_name)
+        if not keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 HEADER = ("| db | recipients | kill -9 | elapsed | msg/s overall (incl. restart) | msg/s sustained (median of windows) "
@@ -414,20 +556,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="apply --min-rate to the overall rate (restart downtime included), not the steady one")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--timeout", type=float, default=1800)
-    # child mode
-    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--db-url", help=argparse.SUPPRESS)
-    p.add_argument("--base-url", help=argparse.SUPPRESS)
-    p.add_argument("--base-file-url", help=argparse.SUPPRESS)
-    p.add_argument("--broadcast-id", help=argparse.SUPPRESS)
-    p.add_argument("--worker-id", default=WORKER_ID, help=argparse.SUPPRESS)
-    p.add_argument("--marks-file", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.child:
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        asyncio.run(child_main(args))
-        return 0
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.recipients is None:
         args.recipients = 600 if args.quick else 10_000
@@ -450,8 +579,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {r.db}: {r.delivered} delivered, {r.calls} API sends ({r.call_rate:.2f}/s), restart downtime "
               f"{r.downtime:.2f} s, {r.progress_edits} progress edits (≥ {r.min_edit_gap:.2f} s apart)")
         print(f"# {r.db}: sustained rate per window: median {r.steady_rate:.2f}, lowest {r.steady_min:.2f} msg/s")
+        print(f"# {r.db}: run_bot.py said 'Bot ready' {r.ready_first:.1f} s after its start"
+              + (f" ({r.ready_restart:.1f} s after the restart)" if r.kills else "")
+              + f"; SIGTERM → exit in {r.stop_s:.1f} s; {r.taken_over} row(s) taken over as ambiguous after the kill")
         print(f"# {r.db}: ambiguous window open {100 * r.exposure:.2f} % of the sending time (delivered → recorded: "
-              f"median {1000 * r.mark_latency_p50:.1f} ms, max {1000 * r.mark_latency_max:.1f} ms)")
+              f"median {1000 * r.mark_latency_p50:.1f} ms, max {1000 * r.mark_latency_max:.1f} ms; of it the sent-mark's "
+              f"write, sent_at → commit: median {1000 * r.mark_write_p50:.1f} ms)")
         if r.duplicates and not r.unexplained:
             print(f"# NOTE: {r.duplicates} duplicate(s), all of rows the kill left ambiguous ({r.ambiguous}): the kill "
                   f"hit the documented window (bot/outbox.py), at-least-once resent them")

@@ -86,10 +86,10 @@ each process slot a stable id, e.g. the host/pod name + slot number) and by any 
 Measuring the window: ``OUTBOX_TRACE_FILE``
 -------------------------------------------
 A row's ``sent_at`` is the time taken just *before* its sent-mark is written, not when it
-committed; on PostgreSQL the write itself (BEGIN, UPDATE, COMMIT: a median 16 ms of the 45 ms window
-in a ``--quick`` run on the shared 2-CPU machine) is a large part of the window, so ``sent_at``
-cannot measure it. With ``trace_file`` (the
-``OUTBOX_TRACE_FILE`` setting) the sender appends, right after each sent-mark commit, one JSON line
+committed; on PostgreSQL the write itself (BEGIN, UPDATE, COMMIT) is a large part of the window —
+a median 5 ms of 12 ms on a quiet machine, 15 of 35 ms at load average 3–5 (the benchmark prints
+both) — so ``sent_at`` cannot measure it. With ``trace_file`` (the ``OUTBOX_TRACE_FILE`` setting)
+the sender appends, right after each sent-mark commit, one JSON line
 ``{"t": <wall-clock seconds, time.time()>, "worker": <worker_id>, "ids": [<row id>, …]}`` — written
 through at once, so a process killed the next instant leaves its record. Pairing ``t`` with the time
 Telegram (or an emulator) processed each row gives the window; ``benchmarks/broadcast_bench.py`` does
