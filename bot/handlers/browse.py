@@ -1,7 +1,4 @@
-"""/browse: the transferable-patent library (转化资源库) by industry → maturity → prospect, with counts.
-
-Callback data: bw | bw:<industry> | bw:<industry>:<maturity> | bw:<industry>:<maturity>:<prospect>[:<page>]
-"""
+"""/browse: the transferable-patent library (转化资源库) by industry → maturity → prospect, with counts."""
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -10,26 +7,26 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.context import BotContext
 from bot.handlers.common import user_lang
 from bot.handlers.search import _put
+from bot.telegram.callbacks import Browse, PatentCard
 
 LIST_PAGE = 8
 
 
 async def browse(update: Update, context: BotContext) -> None:
-    parts = (update.callback_query.data or "bw").split(":")[1:] if update.callback_query else []
+    at = (Browse.parse(update.callback_query.data) if update.callback_query else None) or Browse()
     lang = await user_lang(update, context)
     labels = context.i18n.label_module(lang)
     storage = context.services.storage
     keys = ("industry", "maturity", "prospect")
+    chosen = (at.industry, at.maturity, at.prospect)
     path: dict[str, str] = {}
-    try:
-        for k, v in zip(keys, parts[:3]):
-            path[k] = v if k == "industry" else str(int(v))
-        page = int(parts[3]) if len(parts) > 3 else 0
-    except ValueError:
-        path, page = {}, 0
+    for k, v in zip(keys, chosen):
+        if v is None:
+            break
+        path[k] = str(v)
+    page = at.page or 0
     items = await storage.library(path)
     rows: list[list[InlineKeyboardButton]] = []
-    prefix = ":".join(["bw", *path.values()])
     level = len(path)
     if level < 3 and items:
         attr = keys[level]
@@ -40,25 +37,26 @@ async def browse(update: Update, context: BotContext) -> None:
         for value in ordered:
             name = labels.opt["industry"].get(value, value) if attr == "industry" else \
                 labels.browse_level[attr].format(value)
-            buttons.append(InlineKeyboardButton(f"{name} ({counts[value]})", callback_data=f"{prefix}:{value}"))
+            below = Browse(*chosen[:level], value)
+            buttons.append(InlineKeyboardButton(f"{name} ({counts[value]})", callback_data=below.pack()))
         width = 1 if attr == "industry" else 3
         rows += [buttons[i:i + width] for i in range(0, len(buttons), width)]
     shown = items[page * LIST_PAGE:(page + 1) * LIST_PAGE] if level == 3 else []
     patents = await storage.get_patents([a.patent_id for a in shown])
     listed = [patents[a.patent_id] for a in shown if a.patent_id in patents]
     if level == 3:
-        rows += [[InlineKeyboardButton(f"{page * LIST_PAGE + i + 1}. {p.title}"[:60], callback_data=f"pc:{p.id}")]
+        rows += [[InlineKeyboardButton(f"{page * LIST_PAGE + i + 1}. {p.title}"[:60],
+                                       callback_data=PatentCard(p.id).pack())]
                  for i, p in enumerate(listed)]
         nav = []
         if page > 0:
-            nav.append(InlineKeyboardButton(labels.btn_prev, callback_data=f"{prefix}:{page - 1}"))
+            nav.append(InlineKeyboardButton(labels.btn_prev, callback_data=Browse(*chosen, page - 1).pack()))
         if (page + 1) * LIST_PAGE < len(items):
-            nav.append(InlineKeyboardButton(labels.btn_next, callback_data=f"{prefix}:{page + 1}"))
+            nav.append(InlineKeyboardButton(labels.btn_next, callback_data=Browse(*chosen, page + 1).pack()))
         if nav:
             rows.append(nav)
     if level:
-        up = ":".join(["bw", *list(path.values())[:-1]])
-        rows.append([InlineKeyboardButton(labels.btn_up, callback_data=up)])
+        rows.append([InlineKeyboardButton(labels.btn_up, callback_data=Browse(*chosen[:level - 1]).pack())])
     text = context.i18n.render(lang, "browse", path=path, total=len(items), opt=labels.opt, level=level,
                                browse_level=labels.browse_level)
     if update.callback_query:
@@ -68,4 +66,4 @@ async def browse(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("browse", browse))
-    app.add_handler(CallbackQueryHandler(browse, pattern=r"^bw(:|$)"))
+    app.add_handler(CallbackQueryHandler(browse, pattern=Browse.pattern))

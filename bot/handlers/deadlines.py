@@ -12,6 +12,8 @@ from bot.services.events import OVERDUE_WINDOW
 from bot.handlers.common import current_user, require, sender_roles, show, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
+from bot.telegram.callbacks import (AskDeleteDeadline, ConfirmDeleteDeadline, DeadlineList, NewDeadline,
+                                    SubscriptionsPage)
 
 
 async def deadlines_command(update: Update, context: BotContext) -> None:
@@ -30,10 +32,11 @@ async def deadlines_command(update: Update, context: BotContext) -> None:
                        + [names[i] for i in scopes[d.id][1] if i in names]} for d in items]
     roles = await sender_roles(update, context)
     user = await current_user(update, context)
-    rows = [[InlineKeyboardButton(L.btn_delete_deadline(title=x["title"])[:64], callback_data=f"dl:d:{d.id}")]
+    rows = [[InlineKeyboardButton(L.btn_delete_deadline(title=x["title"])[:64],
+                                  callback_data=AskDeleteDeadline(d.id).pack())]
             for d, x in zip(items, shown) if _may_delete(d, user.id, roles)]
-    rows += [[InlineKeyboardButton(L.btn_new_deadline, callback_data="dl:n")],
-             [InlineKeyboardButton(L.btn_subscriptions, callback_data="sb:m")]]
+    rows += [[InlineKeyboardButton(L.btn_new_deadline, callback_data=NewDeadline().pack())],
+             [InlineKeyboardButton(L.btn_subscriptions, callback_data=SubscriptionsPage("m").pack())]]
     await show(update, context, "deadline_list", InlineKeyboardMarkup(rows), items=shown, today=today.isoformat())
 
 
@@ -42,18 +45,13 @@ def _may_delete(d, user_id: int, roles) -> bool:
     return d.key is None and (roles.is_admin or d.created_by == user_id)
 
 
-def _deadline_id(update: Update) -> int | None:
-    parts = (update.callback_query.data or "").split(":")
-    return int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
-
-
 async def delete_button(update: Update, context: BotContext) -> None:
     """Asks once more (a deadline's reminders go to whole departments)."""
     if not await require(update, context, Role.OFFICER, Role.ADMIN):
         return
     query = update.callback_query
-    d_id = _deadline_id(update)
-    d = await context.services.storage.get_deadline(d_id) if d_id is not None else None
+    pressed = AskDeleteDeadline.parse(query.data)
+    d = await context.services.storage.get_deadline(pressed.deadline_id) if pressed else None
     user = await current_user(update, context)
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
@@ -61,19 +59,21 @@ async def delete_button(update: Update, context: BotContext) -> None:
         await query.answer(context.i18n.label(lang, "toast_deadline_gone"), show_alert=True)
         return
     await query.answer()
-    kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_delete_deadline_confirm, callback_data=f"dl:D:{d.id}")],
-                               [InlineKeyboardButton(L.btn_keep_deadline, callback_data="dl:l")]])
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_delete_deadline_confirm,
+                                                     callback_data=ConfirmDeleteDeadline(d.id).pack())],
+                               [InlineKeyboardButton(L.btn_keep_deadline, callback_data=DeadlineList().pack())]])
     await show(update, context, "deadline_delete_confirm", kb, title=d.title, due=d.due_date.isoformat())
 
 
 async def delete_confirm(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.OFFICER, Role.ADMIN):
         return
-    d_id = _deadline_id(update)
+    pressed = ConfirmDeleteDeadline.parse(update.callback_query.data)
     user = await current_user(update, context)
     roles = await sender_roles(update, context)
     lang = await user_lang(update, context)
-    done = d_id is not None and await context.services.storage.delete_deadline(d_id, user.id, any_owner=roles.is_admin)
+    done = pressed is not None and await context.services.storage.delete_deadline(
+        pressed.deadline_id, user.id, any_owner=roles.is_admin)
     await update.callback_query.answer(context.i18n.label(lang, "toast_deadline_deleted" if done else "toast_deadline_gone"))
     await deadlines_command(update, context)
 
@@ -97,7 +97,7 @@ async def new_deadline(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("deadlines", deadlines_command))
-    app.add_handler(CallbackQueryHandler(new_deadline, pattern=r"^dl:n$"))
-    app.add_handler(CallbackQueryHandler(list_button, pattern=r"^dl:l$"))
-    app.add_handler(CallbackQueryHandler(delete_button, pattern=r"^dl:d:"))
-    app.add_handler(CallbackQueryHandler(delete_confirm, pattern=r"^dl:D:"))
+    app.add_handler(CallbackQueryHandler(new_deadline, pattern=NewDeadline.pattern))
+    app.add_handler(CallbackQueryHandler(list_button, pattern=DeadlineList.pattern))
+    app.add_handler(CallbackQueryHandler(delete_button, pattern=AskDeleteDeadline.pattern))
+    app.add_handler(CallbackQueryHandler(delete_confirm, pattern=ConfirmDeleteDeadline.pattern))

@@ -1,10 +1,6 @@
 """Market-side actions on a patent card and around it: rate, express interest (leads), record a
 transaction, industrialisation and product filing; enterprise profile; expert pool; open-licence
 candidates.
-
-Callback data:  rt:<patent>  rate | in:<patent> interest | ld:a|d:<lead>[:l] accept/decline (``:l``: from
-                /leads, which is redrawn) | tx:<patent> record transaction | ti:<txn> mark industrialised |
-                tf:<txn>:<status> filing
 """
 from __future__ import annotations
 
@@ -19,6 +15,8 @@ from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
 from bot.delivery.notify import push, wake
 from bot.storage import PatentCardData
+from bot.telegram.callbacks import (ACCEPT, DECLINE, FROM_LEADS, DecideLead, FilingStatus, Interest, MarkIndustrialised,
+                                    Rate, RecordTransaction)
 
 FILING_STATUSES = ("preparing", "filed", "certified")
 
@@ -33,22 +31,18 @@ async def card_actions(update: Update, context: BotContext, card: PatentCardData
     rows: list[list[InlineKeyboardButton]] = []
     row = []
     if roles.has(Role.ENTERPRISE, Role.EXPERT):
-        row.append(InlineKeyboardButton(labels.btn_rate, callback_data=f"rt:{pid}"))
+        row.append(InlineKeyboardButton(labels.btn_rate, callback_data=Rate(pid).pack()))
     if roles.has(Role.ENTERPRISE, Role.AGENCY):
-        row.append(InlineKeyboardButton(labels.btn_interest, callback_data=f"in:{pid}"))
+        row.append(InlineKeyboardButton(labels.btn_interest, callback_data=Interest(pid).pack()))
     if row:
         rows.append(row)
     if card.patent.institution_id in roles.institutions(Role.TECH_TRANSFER):
-        rows.append([InlineKeyboardButton(labels.btn_record_txn, callback_data=f"tx:{pid}")])
+        rows.append([InlineKeyboardButton(labels.btn_record_txn, callback_data=RecordTransaction(pid).pack())])
         for t in card.transactions:
             if not t.industrialised:
-                rows.append([InlineKeyboardButton(labels.btn_industrialised.format(t.id), callback_data=f"ti:{t.id}")])
+                rows.append([InlineKeyboardButton(labels.btn_industrialised.format(t.id),
+                                                  callback_data=MarkIndustrialised(t.id).pack())])
     return rows
-
-
-def _arg(update: Update, index: int = 1) -> str:
-    parts = (update.callback_query.data or "").split(":")
-    return parts[index] if len(parts) > index else ""
 
 
 async def _expired(update: Update, context: BotContext) -> None:
@@ -59,11 +53,12 @@ async def _expired(update: Update, context: BotContext) -> None:
 async def rate_start(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.ENTERPRISE, Role.EXPERT):
         return
-    pid = _arg(update)
+    pressed = Rate.parse(update.callback_query.data)
     storage = context.services.storage
-    if await storage.get_patent(pid) is None:
+    if pressed is None or await storage.get_patent(pressed.patent_id) is None:
         await _expired(update, context)
         return
+    pid = pressed.patent_id
     await update.callback_query.answer()
     user = await current_user(update, context)
     roles = await sender_roles(update, context)
@@ -79,9 +74,10 @@ async def rate_start(update: Update, context: BotContext) -> None:
 async def interest(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.ENTERPRISE, Role.AGENCY):
         return
-    pid = _arg(update)
+    pressed = Interest.parse(update.callback_query.data)
+    pid = pressed.patent_id if pressed else ""
     services = context.services
-    patent = await services.storage.get_patent(pid)
+    patent = await services.storage.get_patent(pid) if pressed else None
     if patent is None:
         await _expired(update, context)
         return
@@ -91,8 +87,9 @@ async def interest(update: Update, context: BotContext) -> None:
 
     async def ask_inventor(session, lead_id: int, inventor_id: int | None) -> None:
         lang_labels = await _labels_for(context, session, inventor_id)
-        markup = InlineKeyboardMarkup([[InlineKeyboardButton(lang_labels.btn_accept, callback_data=f"ld:a:{lead_id}"),
-                                        InlineKeyboardButton(lang_labels.btn_decline, callback_data=f"ld:d:{lead_id}")]])
+        markup = InlineKeyboardMarkup([[
+            InlineKeyboardButton(lang_labels.btn_accept, callback_data=DecideLead(ACCEPT, lead_id).pack()),
+            InlineKeyboardButton(lang_labels.btn_decline, callback_data=DecideLead(DECLINE, lead_id).pack())]])
         await push(session, services, inventor_id, "notify_lead", key=f"lead:{lead_id}:ask",
                    reply_markup=markup.to_dict(), patent=patent, company=ent.scope_name if ent else None)
 
@@ -113,12 +110,11 @@ async def _labels_for(context: BotContext, session, user_id: int | None):
 
 
 async def decide_lead(update: Update, context: BotContext) -> None:
-    accept = _arg(update) == "a"
-    try:
-        lead_id = int(_arg(update, 2))
-    except ValueError:
+    pressed = DecideLead.parse(update.callback_query.data)
+    if pressed is None:
         await _expired(update, context)
         return
+    accept, lead_id = pressed.decision == ACCEPT, pressed.lead_id
     services = context.services
     lead = await services.storage.lead(lead_id)
     user = await current_user(update, context)
@@ -133,7 +129,7 @@ async def decide_lead(update: Update, context: BotContext) -> None:
 
     status = await services.storage.decide_lead(lead_id, user.id, accept, on_done=tell_requester)
     await update.callback_query.answer()
-    if _arg(update, 3) == "l":
+    if pressed.source == FROM_LEADS:
         await _leads(update, context)  # /leads: the list is redrawn in place, the lead now decided
     else:
         try:
@@ -163,8 +159,10 @@ async def _leads(update: Update, context: BotContext) -> None:
     consented = await context.services.storage.leads_for(user.id, consented_only=True) if agency else []
     pending = [lead for lead in own if lead.inventor_id == user.id and lead.status == "pending"]
     others = [lead for lead in own if lead not in pending]
-    rows = [[InlineKeyboardButton(labels.btn_accept_n(n=i + 1), callback_data=f"ld:a:{lead.id}:l"),
-             InlineKeyboardButton(labels.btn_decline_n(n=i + 1), callback_data=f"ld:d:{lead.id}:l")]
+    rows = [[InlineKeyboardButton(labels.btn_accept_n(n=i + 1),
+                                  callback_data=DecideLead(ACCEPT, lead.id, FROM_LEADS).pack()),
+             InlineKeyboardButton(labels.btn_decline_n(n=i + 1),
+                                  callback_data=DecideLead(DECLINE, lead.id, FROM_LEADS).pack())]
             for i, lead in enumerate(pending)]
     await show(update, context, "leads", InlineKeyboardMarkup(rows) if rows else None, pending=pending,
                others=others, consented=consented, agency=agency, me=user.id)
@@ -173,10 +171,11 @@ async def _leads(update: Update, context: BotContext) -> None:
 async def txn_start(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.TECH_TRANSFER):
         return
-    pid = _arg(update)
+    pressed = RecordTransaction.parse(update.callback_query.data)
+    pid = pressed.patent_id if pressed else ""
     services = context.services
     roles = await sender_roles(update, context)
-    patent = await services.storage.get_patent(pid)
+    patent = await services.storage.get_patent(pid) if pressed else None
     if patent is None or patent.institution_id not in roles.institutions(Role.TECH_TRANSFER):
         await _expired(update, context)
         return
@@ -188,11 +187,11 @@ async def mark_industrialised(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.TECH_TRANSFER):
         return
     services = context.services
-    try:
-        txn_id = int(_arg(update))
-    except ValueError:
+    pressed = MarkIndustrialised.parse(update.callback_query.data)
+    if pressed is None:
         await _expired(update, context)
         return
+    txn_id = pressed.transaction_id
     user = await current_user(update, context)
     roles = await sender_roles(update, context)
 
@@ -202,7 +201,8 @@ async def mark_industrialised(update: Update, context: BotContext) -> None:
             return
         for uid in await services.storage.enterprise_users(session, t.enterprise_id):
             labels = await _labels_for(context, session, uid)
-            markup = InlineKeyboardMarkup([[InlineKeyboardButton(labels.filing_status[s], callback_data=f"tf:{t.id}:{s}")
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(labels.filing_status[s],
+                                                                 callback_data=FilingStatus(t.id, s).pack())
                                             for s in FILING_STATUSES]])
             await push(session, services, uid, "notify_filing", key=f"filing:{t.id}:{uid}",
                        reply_markup=markup.to_dict(), patent=patent)
@@ -225,13 +225,10 @@ async def mark_industrialised(update: Update, context: BotContext) -> None:
 async def filing_status(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.ENTERPRISE, Role.TECH_TRANSFER):
         return
-    status = _arg(update, 2)
-    try:
-        txn_id = int(_arg(update))
-    except ValueError:
-        txn_id = -1
+    pressed = FilingStatus.parse(update.callback_query.data)
+    status = pressed.status if pressed else None
     if status not in FILING_STATUSES or not await context.services.storage.set_filing_status(
-            txn_id, update.effective_user.id, status):
+            pressed.transaction_id, update.effective_user.id, status):
         await _expired(update, context)
         return
     await update.callback_query.answer()
@@ -268,12 +265,12 @@ async def candidates_command(update: Update, context: BotContext) -> None:
 
 
 def register(app: Application) -> None:
-    app.add_handler(CallbackQueryHandler(rate_start, pattern=r"^rt:"))
-    app.add_handler(CallbackQueryHandler(interest, pattern=r"^in:"))
-    app.add_handler(CallbackQueryHandler(decide_lead, pattern=r"^ld:[ad]:"))
-    app.add_handler(CallbackQueryHandler(txn_start, pattern=r"^tx:"))
-    app.add_handler(CallbackQueryHandler(mark_industrialised, pattern=r"^ti:"))
-    app.add_handler(CallbackQueryHandler(filing_status, pattern=r"^tf:"))
+    app.add_handler(CallbackQueryHandler(rate_start, pattern=Rate.pattern))
+    app.add_handler(CallbackQueryHandler(interest, pattern=Interest.pattern))
+    app.add_handler(CallbackQueryHandler(decide_lead, pattern=DecideLead.pattern))
+    app.add_handler(CallbackQueryHandler(txn_start, pattern=RecordTransaction.pattern))
+    app.add_handler(CallbackQueryHandler(mark_industrialised, pattern=MarkIndustrialised.pattern))
+    app.add_handler(CallbackQueryHandler(filing_status, pattern=FilingStatus.pattern))
     app.add_handler(CommandHandler("leads", leads_command))
     app.add_handler(CommandHandler("profile", profile_command))
     app.add_handler(CommandHandler("experts", experts_command))

@@ -1,10 +1,5 @@
 """Matchmaking events: /events (list, cards, signup, county targets), /myevents, the organiser's admin
 card with attendee lists, and the creation dialog's start and end.
-
-Callback data (``ev:``): ``l:<offset>`` list page · ``c:<id>`` card · ``s:<id>[:c]`` sign up ·
-``x:<id>[:c|:m]`` cancel my signup · ``n`` new event · ``t`` county targets · ``f:<id>:c|x`` attendee list
-as CSV / XLSX · ``m`` my events · ``i:<id>`` my confirmed signup's .ics again. ``:c`` / ``:m`` say which
-view to redraw after the action.
 """
 from __future__ import annotations
 
@@ -21,20 +16,13 @@ from bot.handlers.dialog_chat import start_dialog
 from bot.models import Event, Role
 from bot.delivery.notify import fit_caption
 from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
+from bot.telegram.callbacks import (CSV, REDRAW_CARD, REDRAW_MY_EVENTS, XLSX, AskCallOff, AttendeeList, CancelSignup,
+                                    ConfirmCallOff, CountyTargets, EditEvent, EventCalendarFile, EventCard,
+                                    EventList, MyEvents, NewEvent, SignUp)
 
 PAGE = 5
-
-
-def _arg(update: Update, i: int) -> str:
-    parts = (update.callback_query.data or "").split(":")
-    return parts[i] if len(parts) > i else ""
-
-
-def _int_arg(update: Update, i: int) -> int | None:
-    try:
-        return int(_arg(update, i))
-    except ValueError:
-        return None
+# the buttons that name one event
+EventButton = EventCard | SignUp | AttendeeList | EventCalendarFile | EditEvent | AskCallOff | ConfirmCallOff
 
 
 async def _toast(update: Update, context: BotContext, label: str, *, alert: bool = False, **kw) -> None:
@@ -54,8 +42,9 @@ async def events_command(update: Update, context: BotContext) -> None:
 
 
 async def list_button(update: Update, context: BotContext) -> None:
+    pressed = EventList.parse(update.callback_query.data)
     await update.callback_query.answer()
-    await _list(update, context, max(0, _int_arg(update, 2) or 0))
+    await _list(update, context, pressed.offset if pressed else 0)
 
 
 async def _list(update: Update, context: BotContext, offset: int) -> None:
@@ -66,21 +55,21 @@ async def _list(update: Update, context: BotContext, offset: int) -> None:
     items, total = await services.storage.upcoming_events(services.clock(), limit=PAGE, offset=offset)
     rows = []
     if items:
-        rows.append([InlineKeyboardButton(str(offset + i + 1), callback_data=f"ev:c:{e.id}")
+        rows.append([InlineKeyboardButton(str(offset + i + 1), callback_data=EventCard(e.id).pack())
                      for i, e in enumerate(items)])
     nav = []
     if offset > 0:
-        nav.append(InlineKeyboardButton(L.btn_prev, callback_data=f"ev:l:{max(0, offset - PAGE)}"))
+        nav.append(InlineKeyboardButton(L.btn_prev, callback_data=EventList(max(0, offset - PAGE)).pack()))
     if offset + PAGE < total:
-        nav.append(InlineKeyboardButton(L.btn_next, callback_data=f"ev:l:{offset + PAGE}"))
+        nav.append(InlineKeyboardButton(L.btn_next, callback_data=EventList(offset + PAGE).pack()))
     if nav:
         rows.append(nav)
-    rows.append([InlineKeyboardButton(L.btn_my_events, callback_data="ev:m")])
+    rows.append([InlineKeyboardButton(L.btn_my_events, callback_data=MyEvents().pack())])
     if roles.has(Role.OFFICER, Role.ADMIN, Role.AGENCY):
         scope = await svc.officer_scope(services.storage, roles)
-        officer = [InlineKeyboardButton(L.btn_new_event, callback_data="ev:n")]
+        officer = [InlineKeyboardButton(L.btn_new_event, callback_data=NewEvent().pack())]
         if scope.city_level:
-            officer.append(InlineKeyboardButton(L.btn_county_targets, callback_data="ev:t"))
+            officer.append(InlineKeyboardButton(L.btn_county_targets, callback_data=CountyTargets().pack()))
         rows.append(officer)
     await show(update, context, "events_list", InlineKeyboardMarkup(rows), total=total, offset=offset,
                 items=[svc.event_view(e) for e in items])
@@ -105,18 +94,18 @@ async def card_view(update: Update, context: BotContext, ev: Event) -> tuple[dic
     rows = []
     open_ = svc.is_open(ev, context.services.clock())
     if mine in (CONFIRMED, WAITLISTED):
-        rows.append([InlineKeyboardButton(L.btn_cancel_signup, callback_data=f"ev:x:{ev.id}:c")])
+        rows.append([InlineKeyboardButton(L.btn_cancel_signup, callback_data=CancelSignup(ev.id, REDRAW_CARD).pack())])
     elif open_:
-        rows.append([InlineKeyboardButton(L.btn_signup, callback_data=f"ev:s:{ev.id}:c")])
+        rows.append([InlineKeyboardButton(L.btn_signup, callback_data=SignUp(ev.id, REDRAW_CARD).pack())])
     if manage:
         ctx["counts"] = await st.signup_counts(ev.id)
         ctx["progress"] = await st.broadcast_progress(f"event:{ev.id}")
-        rows.append([InlineKeyboardButton(L.btn_attendees_csv, callback_data=f"ev:f:{ev.id}:c"),
-                     InlineKeyboardButton(L.btn_attendees_xlsx, callback_data=f"ev:f:{ev.id}:x")])
+        rows.append([InlineKeyboardButton(L.btn_attendees_csv, callback_data=AttendeeList(ev.id, CSV).pack()),
+                     InlineKeyboardButton(L.btn_attendees_xlsx, callback_data=AttendeeList(ev.id, XLSX).pack())])
         if open_:
-            rows.append([InlineKeyboardButton(L.btn_edit_event, callback_data=f"ev:e:{ev.id}")])
-            rows.append([InlineKeyboardButton(L.btn_call_off, callback_data=f"ev:k:{ev.id}")])
-    rows.append([InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")])
+            rows.append([InlineKeyboardButton(L.btn_edit_event, callback_data=EditEvent(ev.id).pack())])
+            rows.append([InlineKeyboardButton(L.btn_call_off, callback_data=AskCallOff(ev.id).pack())])
+    rows.append([InlineKeyboardButton(L.btn_back_to_events, callback_data=EventList(0).pack())])
     return ctx, InlineKeyboardMarkup(rows)
 
 
@@ -125,16 +114,15 @@ async def show_card(update: Update, context: BotContext, ev: Event) -> None:
     await show(update, context, "events_card", kb, **ctx)
 
 
-async def _event_or_toast(update: Update, context: BotContext) -> Event | None:
-    event_id = _int_arg(update, 2)
-    ev = await context.services.storage.get_event(event_id) if event_id is not None else None
+async def _event_or_toast(update: Update, context: BotContext, pressed: EventButton | None) -> Event | None:
+    ev = await context.services.storage.get_event(pressed.event_id) if pressed is not None else None
     if ev is None:
         await _toast(update, context, "toast_expired")
     return ev
 
 
 async def card_button(update: Update, context: BotContext) -> None:
-    ev = await _event_or_toast(update, context)
+    ev = await _event_or_toast(update, context, EventCard.parse(update.callback_query.data))
     if ev is None:
         return
     await update.callback_query.answer()
@@ -162,7 +150,8 @@ async def after_publish(update: Update, context: BotContext, event_id: int, reci
 # ------------------------------------------------------------------------------------------------
 
 async def signup_button(update: Update, context: BotContext) -> None:
-    ev = await _event_or_toast(update, context)
+    pressed = SignUp.parse(update.callback_query.data)
+    ev = await _event_or_toast(update, context, pressed)
     if ev is None:
         return
     user = await current_user(update, context)
@@ -178,22 +167,21 @@ async def signup_button(update: Update, context: BotContext) -> None:
         await _toast(update, context, "toast_already")
     else:
         await _toast(update, context, "toast_closed")
-    if _arg(update, 3) == "c" and outcome.event is not None:
+    if pressed.redraw == REDRAW_CARD and outcome.event is not None:
         await show_card(update, context, outcome.event)
 
 
 async def cancel_button(update: Update, context: BotContext) -> None:
-    event_id = _int_arg(update, 2)
-    if event_id is None:
+    pressed = CancelSignup.parse(update.callback_query.data)
+    if pressed is None:
         await _toast(update, context, "toast_expired")
         return
     user = await current_user(update, context)
-    outcome = await svc.cancel(context.services, event_id, user.id)
+    outcome = await svc.cancel(context.services, pressed.event_id, user.id)
     await _toast(update, context, "toast_not_signed" if outcome.previous is None else "toast_cancelled")
-    where = _arg(update, 3)
-    if where == "c" and outcome.event is not None:
+    if pressed.redraw == REDRAW_CARD and outcome.event is not None:
         await show_card(update, context, outcome.event)
-    elif where == "m":
+    elif pressed.redraw == REDRAW_MY_EVENTS:
         await _my(update, context)
 
 
@@ -201,9 +189,9 @@ async def cancel_button(update: Update, context: BotContext) -> None:
 # the organiser calls an event off (asked once more, then everyone signed up is told)
 # ------------------------------------------------------------------------------------------------
 
-async def _managed_event_or_toast(update: Update, context: BotContext,
+async def _managed_event_or_toast(update: Update, context: BotContext, pressed: EventButton | None,
                                   closed_toast: str = "toast_already_called_off") -> Event | None:
-    ev = await _event_or_toast(update, context)
+    ev = await _event_or_toast(update, context, pressed)
     if ev is None:
         return None
     user = await current_user(update, context)
@@ -218,21 +206,22 @@ async def _managed_event_or_toast(update: Update, context: BotContext,
 
 
 async def call_off_button(update: Update, context: BotContext) -> None:
-    ev = await _managed_event_or_toast(update, context)
+    ev = await _managed_event_or_toast(update, context, AskCallOff.parse(update.callback_query.data))
     if ev is None:
         return
     await update.callback_query.answer()
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
     counts = await context.services.storage.signup_counts(ev.id)
-    kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_call_off_confirm, callback_data=f"ev:K:{ev.id}")],
-                               [InlineKeyboardButton(L.btn_keep_event, callback_data=f"ev:c:{ev.id}")]])
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_call_off_confirm,
+                                                     callback_data=ConfirmCallOff(ev.id).pack())],
+                               [InlineKeyboardButton(L.btn_keep_event, callback_data=EventCard(ev.id).pack())]])
     await show(update, context, "events_call_off_confirm", kb, **svc.event_view(ev),
                 affected=counts.get("confirmed", 0) + counts.get("waitlisted", 0))
 
 
 async def call_off_confirm(update: Update, context: BotContext) -> None:
-    ev = await _managed_event_or_toast(update, context)
+    ev = await _managed_event_or_toast(update, context, ConfirmCallOff.parse(update.callback_query.data))
     if ev is None:
         return
     user = await current_user(update, context)
@@ -247,7 +236,8 @@ async def call_off_confirm(update: Update, context: BotContext) -> None:
 # ------------------------------------------------------------------------------------------------
 
 async def edit_button(update: Update, context: BotContext) -> None:
-    ev = await _managed_event_or_toast(update, context, "toast_event_closed")
+    ev = await _managed_event_or_toast(update, context, EditEvent.parse(update.callback_query.data),
+                                       "toast_event_closed")
     if ev is None:
         return
     await update.callback_query.answer()
@@ -290,14 +280,14 @@ async def _my(update: Update, context: BotContext) -> None:
     positions = await services.storage.waitlist_positions(user.id, [e.id for e, st_ in mine if st_ == WAITLISTED])
     rows = []
     for i, (e, st_) in enumerate(mine):
-        row = [InlineKeyboardButton(L.btn_cancel_n(n=i + 1), callback_data=f"ev:x:{e.id}:m"),
-               InlineKeyboardButton(L.btn_details_n(n=i + 1), callback_data=f"ev:c:{e.id}")]
+        row = [InlineKeyboardButton(L.btn_cancel_n(n=i + 1), callback_data=CancelSignup(e.id, REDRAW_MY_EVENTS).pack()),
+               InlineKeyboardButton(L.btn_details_n(n=i + 1), callback_data=EventCard(e.id).pack())]
         if st_ == CONFIRMED:  # the calendar file again: the confirmation push may be gone
-            row.append(InlineKeyboardButton(L.btn_ics_n(n=i + 1), callback_data=f"ev:i:{e.id}"))
+            row.append(InlineKeyboardButton(L.btn_ics_n(n=i + 1), callback_data=EventCalendarFile(e.id).pack()))
         rows.append(row)
-    rows += [[InlineKeyboardButton(L.btn_manage(title=e.title)[:64], callback_data=f"ev:c:{e.id}")]
+    rows += [[InlineKeyboardButton(L.btn_manage(title=e.title)[:64], callback_data=EventCard(e.id).pack())]
              for e in organised]
-    rows.append([InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")])
+    rows.append([InlineKeyboardButton(L.btn_back_to_events, callback_data=EventList(0).pack())])
     await show(update, context, "events_my", InlineKeyboardMarkup(rows),
                 items=[{**svc.event_view(e), "status": st_, "position": positions.get(e.id)} for e, st_ in mine],
                 organised=[svc.event_view(e) for e in organised])
@@ -305,7 +295,7 @@ async def _my(update: Update, context: BotContext) -> None:
 
 async def ics_button(update: Update, context: BotContext) -> None:
     """A confirmed attendee's calendar file, sent again (only for their own confirmed signup)."""
-    ev = await _event_or_toast(update, context)
+    ev = await _event_or_toast(update, context, EventCalendarFile.parse(update.callback_query.data))
     if ev is None:
         return
     user = await current_user(update, context)
@@ -363,7 +353,7 @@ async def _targets(update: Update, context: BotContext) -> None:
     city = counts.get("")
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
-    kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_back_to_events, callback_data="ev:l:0")]])
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_back_to_events, callback_data=EventList(0).pack())]])
     await show(update, context, "events_targets", kb, year=local(now).year, rows=rows, target=COUNTY_TARGET,
                 met=sum(1 for r in rows if r["met"]), city_held=city.held if city else 0,
                 city_planned=city.planned if city else 0)
@@ -372,7 +362,8 @@ async def _targets(update: Update, context: BotContext) -> None:
 async def export_button(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.AGENCY):
         return
-    ev = await _event_or_toast(update, context)
+    pressed = AttendeeList.parse(update.callback_query.data)
+    ev = await _event_or_toast(update, context, pressed)
     if ev is None:
         return
     user = await current_user(update, context)
@@ -383,7 +374,7 @@ async def export_button(update: Update, context: BotContext) -> None:
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
     attendees = await context.services.storage.attendees(ev.id)
-    if _arg(update, 3) == "x":
+    if pressed.format == XLSX:
         data, name = svc.attendees_xlsx(L, attendees), f"event-{ev.id}-attendees.xlsx"
     else:
         data, name = svc.attendees_csv(L, attendees), f"event-{ev.id}-attendees.csv"
@@ -397,15 +388,15 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("events", events_command))
     app.add_handler(CommandHandler("myevents", myevents_command))
     app.add_handler(CommandHandler("newevent", new_event))
-    app.add_handler(CallbackQueryHandler(list_button, pattern=r"^ev:l:"))
-    app.add_handler(CallbackQueryHandler(card_button, pattern=r"^ev:c:"))
-    app.add_handler(CallbackQueryHandler(signup_button, pattern=r"^ev:s:"))
-    app.add_handler(CallbackQueryHandler(cancel_button, pattern=r"^ev:x:"))
-    app.add_handler(CallbackQueryHandler(my_button, pattern=r"^ev:m$"))
-    app.add_handler(CallbackQueryHandler(new_event, pattern=r"^ev:n$"))
-    app.add_handler(CallbackQueryHandler(targets_button, pattern=r"^ev:t$"))
-    app.add_handler(CallbackQueryHandler(export_button, pattern=r"^ev:f:"))
-    app.add_handler(CallbackQueryHandler(ics_button, pattern=r"^ev:i:"))
-    app.add_handler(CallbackQueryHandler(edit_button, pattern=r"^ev:e:"))
-    app.add_handler(CallbackQueryHandler(call_off_button, pattern=r"^ev:k:"))
-    app.add_handler(CallbackQueryHandler(call_off_confirm, pattern=r"^ev:K:"))
+    app.add_handler(CallbackQueryHandler(list_button, pattern=EventList.pattern))
+    app.add_handler(CallbackQueryHandler(card_button, pattern=EventCard.pattern))
+    app.add_handler(CallbackQueryHandler(signup_button, pattern=SignUp.pattern))
+    app.add_handler(CallbackQueryHandler(cancel_button, pattern=CancelSignup.pattern))
+    app.add_handler(CallbackQueryHandler(my_button, pattern=MyEvents.pattern))
+    app.add_handler(CallbackQueryHandler(new_event, pattern=NewEvent.pattern))
+    app.add_handler(CallbackQueryHandler(targets_button, pattern=CountyTargets.pattern))
+    app.add_handler(CallbackQueryHandler(export_button, pattern=AttendeeList.pattern))
+    app.add_handler(CallbackQueryHandler(ics_button, pattern=EventCalendarFile.pattern))
+    app.add_handler(CallbackQueryHandler(edit_button, pattern=EditEvent.pattern))
+    app.add_handler(CallbackQueryHandler(call_off_button, pattern=AskCallOff.pattern))
+    app.add_handler(CallbackQueryHandler(call_off_confirm, pattern=ConfirmCallOff.pattern))

@@ -9,6 +9,7 @@ from bot.dialogs.self_assessment import columns_to_answers, suggest_industry
 from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import AssessmentStatus, Role
+from bot.telegram.callbacks import AssessPatent, LinkPatent, MyPatents
 
 MY_PATENTS_SHOWN = 20
 
@@ -23,9 +24,9 @@ async def my_patents(update: Update, context: BotContext) -> None:
     items = await context.services.storage.my_patents(user.id)
     notes = await context.services.storage.reviewer_notes(user.id)  # returned ones: what to change
     labels = context.i18n.label_module(lang)
-    rows = [[InlineKeyboardButton(f"📝 {i + 1}. {p.title}"[:60], callback_data=f"mp:a:{p.id}")]
+    rows = [[InlineKeyboardButton(f"📝 {i + 1}. {p.title}"[:60], callback_data=AssessPatent(p.id).pack())]
             for i, (p, _status) in enumerate(items[:MY_PATENTS_SHOWN])]
-    rows.append([InlineKeyboardButton(labels.btn_link_patent, callback_data="mp:l")])
+    rows.append([InlineKeyboardButton(labels.btn_link_patent, callback_data=LinkPatent().pack())])
     await reply(update, context, "my_patents", items=items[:MY_PATENTS_SHOWN], total=len(items),
                 status=labels.status, notes=notes, keyboard=InlineKeyboardMarkup(rows))
 
@@ -44,10 +45,11 @@ async def assess_start(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.INVENTOR):
         return
     query = update.callback_query
-    patent_id = (query.data or "").split(":", 2)[-1]
+    pressed = AssessPatent.parse(query.data)
+    patent_id = pressed.patent_id if pressed else ""
     storage = context.services.storage
     user = await current_user(update, context)
-    patent = await storage.get_patent(patent_id)
+    patent = await storage.get_patent(patent_id) if pressed else None
     if patent is None or not await storage.is_linked(user.id, patent_id):
         # forged or stale callback data: never act on a patent that isn't the user's
         await query.answer(context.i18n.render(await user_lang(update, context), "expired_button"), show_alert=True)
@@ -65,6 +67,6 @@ async def assess_start(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("mypatents", my_patents))
-    app.add_handler(CallbackQueryHandler(my_patents, pattern=r"^mp:list$"))
-    app.add_handler(CallbackQueryHandler(link_start, pattern=r"^mp:l$"))
-    app.add_handler(CallbackQueryHandler(assess_start, pattern=r"^mp:a:"))
+    app.add_handler(CallbackQueryHandler(my_patents, pattern=MyPatents.pattern))
+    app.add_handler(CallbackQueryHandler(link_start, pattern=LinkPatent.pattern))
+    app.add_handler(CallbackQueryHandler(assess_start, pattern=AssessPatent.pattern))

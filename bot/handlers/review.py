@@ -9,6 +9,7 @@ from bot.handlers.common import current_user, reply, require, sender_roles, user
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
 from bot.delivery.notify import push, wake
+from bot.telegram.callbacks import ApproveAssessment, ReturnAssessment, ReviewPage
 
 PAGE = 5
 
@@ -18,10 +19,8 @@ async def review_list(update: Update, context: BotContext) -> None:
         return
     offset = 0
     if update.callback_query is not None:
-        try:
-            offset = max(0, int((update.callback_query.data or "").split(":")[-1]))
-        except ValueError:
-            offset = 0
+        pressed = ReviewPage.parse(update.callback_query.data)
+        offset = pressed.offset if pressed else 0
         await update.callback_query.answer()
     roles = await sender_roles(update, context)
     lang = await user_lang(update, context)
@@ -34,27 +33,22 @@ async def review_list(update: Update, context: BotContext) -> None:
     if not items:
         await reply(update, context, "review_empty")
         return
-    rows = [[InlineKeyboardButton(f"{labels.btn_approve} {offset + i + 1}", callback_data=f"rv:a:{a.id}"),
-             InlineKeyboardButton(f"{labels.btn_return} {offset + i + 1}", callback_data=f"rv:r:{a.id}")]
+    rows = [[InlineKeyboardButton(f"{labels.btn_approve} {offset + i + 1}",
+                                  callback_data=ApproveAssessment(a.id).pack()),
+             InlineKeyboardButton(f"{labels.btn_return} {offset + i + 1}", callback_data=ReturnAssessment(a.id).pack())]
             for i, a in enumerate(items)]
     if offset + PAGE < total:
-        rows.append([InlineKeyboardButton(labels.btn_more, callback_data=f"rv:p:{offset + PAGE}")])
+        rows.append([InlineKeyboardButton(labels.btn_more, callback_data=ReviewPage(offset + PAGE).pack())])
     await reply(update, context, "review_list", items=items, total=total, offset=offset, opt=labels.opt,
                 field=labels.field, keyboard=InlineKeyboardMarkup(rows))
-
-
-def _assessment_id(update: Update) -> int | None:
-    try:
-        return int((update.callback_query.data or "").split(":")[-1])
-    except ValueError:
-        return None
 
 
 async def approve(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.TECH_TRANSFER):
         return
-    aid = _assessment_id(update)
-    template, ctx = await apply_review(update, context, aid, approve=True, note=None) if aid else ("review_gone", {})
+    pressed = ApproveAssessment.parse(update.callback_query.data)
+    template, ctx = (await apply_review(update, context, pressed.assessment_id, approve=True, note=None)
+                     if pressed else ("review_gone", {}))
     await update.callback_query.answer()
     await reply(update, context, template, **ctx)
 
@@ -62,7 +56,8 @@ async def approve(update: Update, context: BotContext) -> None:
 async def return_with_note(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.TECH_TRANSFER):
         return
-    aid = _assessment_id(update)
+    pressed = ReturnAssessment.parse(update.callback_query.data)
+    aid = pressed.assessment_id if pressed else None
     await update.callback_query.answer()
     roles = await sender_roles(update, context)
     items = []
@@ -99,6 +94,6 @@ async def apply_review(update: Update, context: BotContext, assessment_id: int, 
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("review", review_list))
-    app.add_handler(CallbackQueryHandler(review_list, pattern=r"^rv:p:"))
-    app.add_handler(CallbackQueryHandler(approve, pattern=r"^rv:a:"))
-    app.add_handler(CallbackQueryHandler(return_with_note, pattern=r"^rv:r:"))
+    app.add_handler(CallbackQueryHandler(review_list, pattern=ReviewPage.pattern))
+    app.add_handler(CallbackQueryHandler(approve, pattern=ApproveAssessment.pattern))
+    app.add_handler(CallbackQueryHandler(return_with_note, pattern=ReturnAssessment.pattern))

@@ -15,6 +15,7 @@ from bot.handlers.common import current_user, reply, sender_roles, user_lang
 from bot.handlers import roles
 from bot.i18n import LANGUAGES
 from bot.handlers.inline import PATENT_PREFIX
+from bot.telegram.callbacks import ChooseLanguage, MenuCommand
 from bot.services.roles import INVITE_PREFIX
 
 # after every other group: the menu check sees the roles and language the update's handlers left
@@ -75,9 +76,10 @@ def _as_command(update: Update, context: BotContext, name: str) -> Update:
 
 
 async def menu_button(update: Update, context: BotContext) -> None:
-    """A main-menu button ``menu:<command>``: the command, for a user who may use it."""
+    """A main-menu button: the command, for a user who may use it."""
     query = update.callback_query
-    command = menus.BY_NAME.get((query.data or "").partition(":")[2])
+    pressed = MenuCommand.parse(query.data)
+    command = menus.BY_NAME.get(pressed.command) if pressed else None
     callback = _command_callback(context.application, command.name) if command else None
     if callback is None or query.message is None or update.effective_chat is None:
         await query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
@@ -107,13 +109,15 @@ async def lang_command(update: Update, context: BotContext) -> None:
     lang = await user_lang(update, context)
     i18n = context.i18n
     kb = InlineKeyboardMarkup([[InlineKeyboardButton(i18n.label(lang, f"btn_lang_{code}"),
-                                                     callback_data=f"lang:{code}") for code in LANGUAGES]])
+                                                     callback_data=ChooseLanguage(code).pack())
+                                for code in LANGUAGES]])
     await reply(update, context, "lang_choose", keyboard=kb)
 
 
 async def lang_chosen(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    code = (query.data or "").split(":", 1)[-1]
+    pressed = ChooseLanguage.parse(query.data)
+    code = pressed.code if pressed else None
     user = await current_user(update, context)
     if code not in LANGUAGES or user is None:
         await query.answer(context.i18n.render(await user_lang(update, context), "expired_button"))
@@ -142,8 +146,8 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("lang", lang_command))
-    app.add_handler(CallbackQueryHandler(lang_chosen, pattern=r"^lang:"))
-    app.add_handler(CallbackQueryHandler(menu_button, pattern=rf"^{menus.CALLBACK_PREFIX}:"))
+    app.add_handler(CallbackQueryHandler(lang_chosen, pattern=ChooseLanguage.pattern))
+    app.add_handler(CallbackQueryHandler(menu_button, pattern=MenuCommand.pattern))
     app.add_handler(TypeHandler(Update, keep_menu_current), group=MENU_GROUP)
 
 

@@ -10,6 +10,7 @@ from bot.context import BotContext
 from bot.handlers.common import reply, require, sender_roles, user_lang
 from bot.models import Role
 from bot.services.stats import build_report, chart_png, scope_of, text_table, xlsx_bytes
+from bot.telegram.callbacks import StatsXlsx
 
 AUDIT_LIMIT = 15
 
@@ -31,7 +32,7 @@ async def stats_command(update: Update, context: BotContext) -> None:
         await reply(update, context, "role_required", roles=[Role.OFFICER.value])
         return
     labels = context.i18n.label_module(await user_lang(update, context))
-    kb = InlineKeyboardMarkup([[InlineKeyboardButton(labels.btn_stats_xlsx, callback_data="st:x")]])
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(labels.btn_stats_xlsx, callback_data=StatsXlsx().pack())]])
     await reply(update, context, "stats", report=report, table=text_table(report, labels), keyboard=kb)
     if report.institutions:
         png = chart_png(report, labels)
@@ -73,5 +74,5 @@ async def audit_command(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("stats", stats_command))
-    app.add_handler(CallbackQueryHandler(stats_xlsx, pattern=r"^st:x$"))
+    app.add_handler(CallbackQueryHandler(stats_xlsx, pattern=StatsXlsx.pattern))
     app.add_handler(CommandHandler("audit", audit_command))

@@ -1,9 +1,8 @@
 """/subscriptions: topics with toggle buttons (the message is edited in place), and the one-tap
 "unsubscribe from this topic" button every push carries.
 
-Callback data: ``sb:<page>`` shows a page (m = main, c = counties, i = industries); ``sb:<page>:<code>``
-toggles one topic of that page; ``un:<subscription id>`` unsubscribes from a push. Codes are looked
-up in the page's items for this user, so a forged code toggles nothing.
+A toggle button names a topic by its code on the page (bot/telegram/callbacks.SubscriptionsPage); codes
+are looked up in the page's items for this user, so a forged code toggles nothing.
 """
 from __future__ import annotations
 
@@ -18,12 +17,10 @@ from bot.handlers.common import current_user, sender_roles, user_lang
 from bot.handlers.common import show
 from bot.handlers.events import _toast
 from bot.models import Role
+from bot.telegram.callbacks import SubscriptionsPage, Unsubscribe
 from bot.storage.events import COUNTIES
 from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
                                        UnsubscribeResult)
-
-PAGES = ("m", "c", "i")
-
 
 async def _items(update: Update, context: BotContext, page: str) -> list[tuple[str, str, str]]:
     """(code, topic kind, topic value) of one page for this user."""
@@ -59,17 +56,17 @@ async def _render(update: Update, context: BotContext, page: str) -> None:
     rows, row = [], []
     for (code, kind, value), item in zip(items, shown):
         label = ("✅ " if item["on"] else "▫️ ") + (L.topic_kind[kind] + "：" if kind == DEPARTMENT else "") + item["name"]
-        row.append(InlineKeyboardButton(label[:64], callback_data=f"sb:{page}:{code}"))
+        row.append(InlineKeyboardButton(label[:64], callback_data=SubscriptionsPage(page, code).pack()))
         if len(row) == (1 if page == "m" else 2):
             rows.append(row)
             row = []
     if row:
         rows.append(row)
     if page == "m":
-        rows.append([InlineKeyboardButton(L.btn_subs_counties, callback_data="sb:c"),
-                     InlineKeyboardButton(L.btn_subs_industries, callback_data="sb:i")])
+        rows.append([InlineKeyboardButton(L.btn_subs_counties, callback_data=SubscriptionsPage("c").pack()),
+                     InlineKeyboardButton(L.btn_subs_industries, callback_data=SubscriptionsPage("i").pack())])
     else:
-        rows.append([InlineKeyboardButton(L.btn_up, callback_data="sb:m")])
+        rows.append([InlineKeyboardButton(L.btn_up, callback_data=SubscriptionsPage("m").pack())])
     all_active = [topic_name(L, k, v, await st.department_names([int(v)] if k == DEPARTMENT and v.isdigit() else []))
                   for k, v in sorted(active)]
     await show(update, context, "subs_view", InlineKeyboardMarkup(rows), page=page, items=shown,
@@ -83,13 +80,13 @@ async def subscriptions_command(update: Update, context: BotContext) -> None:
 
 
 async def subs_button(update: Update, context: BotContext) -> None:
-    parts = (update.callback_query.data or "").split(":")
-    page = parts[1] if len(parts) > 1 else ""
-    if page not in PAGES:
+    pressed = SubscriptionsPage.parse(update.callback_query.data)
+    if pressed is None:
         await _toast(update, context, "toast_expired")
         return
-    if len(parts) > 2:
-        found = next(((k, v) for code, k, v in await _items(update, context, page) if code == parts[2]), None)
+    page = pressed.page
+    if pressed.code is not None:
+        found = next(((k, v) for code, k, v in await _items(update, context, page) if code == pressed.code), None)
         if found is None:
             await _toast(update, context, "toast_expired")
             return
@@ -103,14 +100,13 @@ async def subs_button(update: Update, context: BotContext) -> None:
 
 async def unsubscribe_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    try:
-        sub_id = int((query.data or "").split(":")[1])
-    except (IndexError, ValueError):
+    pressed = Unsubscribe.parse(query.data)
+    if pressed is None:
         await _toast(update, context, "toast_expired")
         return
     user = await current_user(update, context)
     st = context.services.storage
-    result, topic = await st.unsubscribe(sub_id, user.id)
+    result, topic = await st.unsubscribe(pressed.subscription_id, user.id)
     if result == UnsubscribeResult.INVALID:
         await _toast(update, context, "toast_expired")
         return
@@ -131,5 +127,5 @@ async def unsubscribe_button(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("subscriptions", subscriptions_command))
-    app.add_handler(CallbackQueryHandler(subs_button, pattern=r"^sb:"))
-    app.add_handler(CallbackQueryHandler(unsubscribe_button, pattern=r"^un:"))
+    app.add_handler(CallbackQueryHandler(subs_button, pattern=SubscriptionsPage.pattern))
+    app.add_handler(CallbackQueryHandler(unsubscribe_button, pattern=Unsubscribe.pattern))

@@ -35,6 +35,7 @@ from bot.models import Deadline, Event, Role, SignupStatus, User
 from bot.storage.events import PUBLISHED, Attendee, Cancellation
 from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
                                        Recipient, upsert_subscriptions)
+from bot.telegram.callbacks import CancelSignup, SignUp, Unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,12 @@ def topic_name(labels: Any, kind: str, value: str, dept_names: dict[int, str]) -
 def unsubscribe_button(i18n: Any, lang: str, r: Recipient, dept_names: dict[int, str]) -> dict:
     labels = i18n.label_module(lang)
     name = topic_name(labels, r.topic_kind, r.topic_value, dept_names)
-    return {"text": i18n.label(lang, "btn_unsubscribe", topic=name)[:64], "callback_data": f"un:{r.subscription_id}"}
+    return {"text": i18n.label(lang, "btn_unsubscribe", topic=name)[:64],
+            "callback_data": Unsubscribe(r.subscription_id).pack()}
+
+
+def cancel_signup_button(i18n: Any, lang: str, ev: Event) -> dict:
+    return {"text": i18n.label(lang, "btn_cancel_signup"), "callback_data": CancelSignup(ev.id).pack()}
 
 
 def event_view(ev: Event) -> dict:
@@ -158,7 +164,7 @@ async def publish(session: AsyncSession, services: Any, ev: Event, chosen: Itera
             texts[lang] = i18n.render(lang, "events_notice", dept=dept_names.get(ev.organiser_department_id or 0),
                                       **event_view(ev))
         markup = {"inline_keyboard": [
-            [{"text": i18n.label(lang, "btn_signup"), "callback_data": f"ev:s:{ev.id}"}],
+            [{"text": i18n.label(lang, "btn_signup"), "callback_data": SignUp(ev.id).pack()}],
             [unsubscribe_button(i18n, lang, r, dept_names)]]}
         rows.append({"chat_id": r.user_id, "text": texts[lang], "key": f"event:{ev.id}:notice:{r.user_id}",
                      "reply_markup": markup, "broadcast_id": f"event:{ev.id}", "not_before": now})
@@ -192,7 +198,7 @@ async def _confirmation(session: AsyncSession, services: Any, ev: Event, user_id
     lang = i18n.lang(user.language if user else None)
     now = services.clock()
     ics, name = calendar_file(ev, now)
-    rows = [[{"text": i18n.label(lang, "btn_cancel_signup"), "callback_data": f"ev:x:{ev.id}"}]]
+    rows = [[cancel_signup_button(i18n, lang, ev)]]
     sub = await _reminder_subscription(session, services, user_id)
     if sub is not None:
         rows.append([unsubscribe_button(i18n, lang, sub, {})])
@@ -322,8 +328,7 @@ async def edit(session: AsyncSession, services: Any, event_id: int, actor_id: in
             else:
                 user = await session.get(User, uid)
                 lang = services.i18n.lang(user.language if user else None)
-                markup = {"inline_keyboard": [[{"text": services.i18n.label(lang, "btn_cancel_signup"),
-                                                "callback_data": f"ev:x:{ev.id}"}]]}
+                markup = {"inline_keyboard": [[cancel_signup_button(services.i18n, lang, ev)]]}
                 told += int(await push(session, services, uid, "events_changed", key=key, reply_markup=markup,
                                        changes=shown, ics=False, **event_view(ev)))
     return EditOutcome(True, ev, told, len(promoted))
@@ -458,7 +463,7 @@ async def run_event_reminders(services: Any, now: dt.datetime) -> int:
                 rows.append({"chat_id": r.user_id, "key": f"event:{ev.id}:remind:{which}:{r.user_id}",
                              "text": i18n.render(lang, "events_reminder", which=which, **event_view(ev)),
                              "reply_markup": {"inline_keyboard": [
-                                 [{"text": i18n.label(lang, "btn_cancel_signup"), "callback_data": f"ev:x:{ev.id}"}],
+                                 [cancel_signup_button(i18n, lang, ev)],
                                  [unsubscribe_button(i18n, lang, r, {})]]},
                              "not_before": now})
             sent += await st.enqueue_many(rows, session=s)

@@ -22,6 +22,7 @@ from telegram.error import RetryAfter, TelegramError
 
 from bot.models import Role
 from bot.services.roles import RoleSet
+from bot.telegram.callbacks import MenuCommand
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,6 @@ GROUPS: tuple[str, ...] = (EVERYONE, *(r.value for r in Role))
 
 MENU_COMMANDS = tuple(c.name for c in COMMANDS if not c.roles)  # everyone's: the default menu
 
-CALLBACK_PREFIX = "menu"  # main-menu buttons: "menu:<command>"
 RETRY_AFTER_FAILURE = dt.timedelta(minutes=10)
 
 
@@ -101,7 +101,7 @@ def main_menu(held: frozenset[str]) -> list[Command]:
 
 
 def callback_data(command: Command) -> str:
-    return f"{CALLBACK_PREFIX}:{command.name}"
+    return MenuCommand(command.name).pack()
 
 
 def _bot_commands(i18n: Any, lang: str, commands: list[Command]) -> list[BotCommand]:

@@ -1,0 +1,370 @@
+"""Callback data of every button outside the guided dialogs (``dlg:``, bot/dialogs/engine.py), one typed
+kind per prefix: ``Kind(...).pack()`` is what a keyboard puts on a button, ``Kind.parse(data)`` is what the
+handler reads back (None for anything malformed: forged or stale data gets the polite "expired" answer,
+never an exception), and ``Kind.pattern`` is the regex the handler is registered with.
+
+On the wire a kind is its prefix and its fields in order, joined by ``:``; trailing optional fields are
+left out when they hold their default. Buttons stay in users' chats across deploys, so a kind whose
+prefix was renamed lists the earlier one in ``accepts``: parsed as before, never packed again.
+Telegram allows 64 bytes; ``pack`` refuses more, so an oversized button fails where it is built, not
+as Telegram's BUTTON_DATA_INVALID for the whole message.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, Self
+
+LIMIT = 64  # bytes, Telegram's limit on callback_data
+SEPARATOR = ":"
+_INT = re.compile(r"[0-9]{1,18}")
+# patent ids (bot/io/importer.ID_RE), command names, language, filter and topic codes
+_TOKEN = re.compile(r"[A-Za-z0-9_.\-]{1,48}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Field:
+    name: str
+    read: Callable[[str], Any]  # wire text -> value, or None if malformed
+    optional: bool
+    default: Any
+
+
+def _read_int(text: str) -> int | None:
+    return int(text) if _INT.fullmatch(text) else None
+
+
+def _read_token(text: str) -> str | None:
+    return text if _TOKEN.fullmatch(text) else None
+
+
+def _reader(hint: Any) -> Callable[[str], Any]:
+    if hint is int:
+        return _read_int
+    if hint is str:
+        return _read_token
+    if typing.get_origin(hint) is Literal:
+        allowed = frozenset(typing.get_args(hint))
+        return lambda text: text if text in allowed else None
+    raise TypeError(f"callback fields are int, str or Literal[...], not {hint!r}")
+
+
+def _fields(cls: type) -> tuple[_Field, ...]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            hint, = (a for a in typing.get_args(hint) if a is not type(None))
+        optional = f.default is not dataclasses.MISSING
+        if out and out[-1].optional and not optional:
+            raise TypeError(f"{cls.__name__}.{f.name}: a required field after an optional one")
+        out.append(_Field(f.name, _reader(hint), optional, f.default if optional else None))
+    return tuple(out)
+
+
+class Callback:
+    """Base of the kinds below; each is declared with ``@kind(prefix)``."""
+
+    PREFIX: ClassVar[str]
+    ACCEPTS: ClassVar[tuple[str, ...]]
+    pattern: ClassVar[str]
+    _FIELDS: ClassVar[tuple[_Field, ...]]
+
+    def pack(self) -> str:
+        values = [getattr(self, f.name) for f in self._FIELDS]
+        while values and self._FIELDS[len(values) - 1].optional and values[-1] == self._FIELDS[len(values) - 1].default:
+            values.pop()
+        parts = [self.PREFIX]
+        for f, value in zip(self._FIELDS, values):
+            text = str(value)
+            if f.read(text) != value:
+                raise ValueError(f"{type(self).__name__}.{f.name}={value!r} can't travel in callback data")
+            parts.append(text)
+        data = SEPARATOR.join(parts)
+        if len(data.encode()) > LIMIT:
+            raise ValueError(f"{data!r} is longer than Telegram's {LIMIT} bytes of callback data")
+        return data
+
+    @classmethod
+    def parse(cls, data: str | None) -> Self | None:
+        if not data:
+            return None
+        for prefix in (cls.PREFIX, *cls.ACCEPTS):
+            if data == prefix:
+                texts = []
+            elif data.startswith(prefix + SEPARATOR):
+                texts = data[len(prefix) + 1:].split(SEPARATOR)
+            else:
+                continue
+            required = sum(not f.optional for f in cls._FIELDS)
+            if not required <= len(texts) <= len(cls._FIELDS):
+                return None
+            values = {}
+            for f, text in zip(cls._FIELDS, texts):
+                value = f.read(text)
+                if value is None:
+                    return None
+                values[f.name] = value
+            return cls(**values)
+        return None
+
+
+KINDS: list[type[Callback]] = []
+
+
+def kind(prefix: str, *, accepts: tuple[str, ...] = ()) -> Callable[[type], type]:
+    """Declares a frozen dataclass as the callback kind with this prefix (and earlier ones it still
+    reads)."""
+    def declare(cls: type) -> type:
+        cls = dataclasses.dataclass(frozen=True)(cls)
+        cls.PREFIX, cls.ACCEPTS, cls._FIELDS = prefix, accepts, _fields(cls)
+        prefixes = "|".join(re.escape(p) for p in (prefix, *accepts))
+        if not cls._FIELDS:
+            tail = r"\Z"
+        elif cls._FIELDS[0].optional:
+            tail = r"(?::|\Z)"
+        else:
+            tail = ":"
+        cls.pattern = rf"^(?:{prefixes}){tail}"
+        KINDS.append(cls)
+        return cls
+    return declare
+
+
+# -- the main menu and /lang ------------------------------------------------------------------------
+
+@kind("menu")
+class MenuCommand(Callback):
+    command: str
+
+
+@kind("lang")
+class ChooseLanguage(Callback):
+    code: str
+
+
+# -- events (bot/handlers/events.py, and the pushes of bot/services/events.py) ---------------------
+
+REDRAW_CARD, REDRAW_MY_EVENTS = "c", "m"  # the view a signup button redraws; none from a push
+CSV, XLSX = "c", "x"
+
+
+@kind("ev:l")
+class EventList(Callback):
+    offset: int
+
+
+@kind("ev:c")
+class EventCard(Callback):
+    event_id: int
+
+
+@kind("ev:s")
+class SignUp(Callback):
+    event_id: int
+    redraw: Literal["c"] | None = None
+
+
+@kind("ev:x")
+class CancelSignup(Callback):
+    event_id: int
+    redraw: Literal["c", "m"] | None = None
+
+
+@kind("ev:m")
+class MyEvents(Callback):
+    pass
+
+
+@kind("ev:n")
+class NewEvent(Callback):
+    pass
+
+
+@kind("ev:t")
+class CountyTargets(Callback):
+    pass
+
+
+@kind("ev:f")
+class AttendeeList(Callback):
+    event_id: int
+    format: Literal["c", "x"]
+
+
+@kind("ev:i")
+class EventCalendarFile(Callback):
+    event_id: int
+
+
+@kind("ev:e")
+class EditEvent(Callback):
+    event_id: int
+
+
+@kind("ev:off", accepts=("ev:k",))
+class AskCallOff(Callback):
+    event_id: int
+
+
+@kind("ev:offyes", accepts=("ev:K",))
+class ConfirmCallOff(Callback):
+    event_id: int
+
+
+# -- deadlines ---------------------------------------------------------------------------------------
+
+@kind("dl:l")
+class DeadlineList(Callback):
+    pass
+
+
+@kind("dl:n")
+class NewDeadline(Callback):
+    pass
+
+
+@kind("dl:del", accepts=("dl:d",))
+class AskDeleteDeadline(Callback):
+    deadline_id: int
+
+
+@kind("dl:delyes", accepts=("dl:D",))
+class ConfirmDeleteDeadline(Callback):
+    deadline_id: int
+
+
+# -- /stats ------------------------------------------------------------------------------------------
+
+@kind("st:x")
+class StatsXlsx(Callback):
+    pass
+
+
+# -- inventors and their tech-transfer office ----------------------------------------------------------
+
+@kind("mp:list")
+class MyPatents(Callback):
+    pass
+
+
+@kind("mp:link", accepts=("mp:l",))
+class LinkPatent(Callback):
+    pass
+
+
+@kind("mp:a")
+class AssessPatent(Callback):
+    patent_id: str
+
+
+@kind("rv:p")
+class ReviewPage(Callback):
+    offset: int
+
+
+@kind("rv:a")
+class ApproveAssessment(Callback):
+    assessment_id: int
+
+
+@kind("rv:r")
+class ReturnAssessment(Callback):
+    assessment_id: int
+
+
+# -- search and the library (the query itself is a SavedQuery row, so buttons survive restarts) --------
+
+@kind("sr")
+class SearchPage(Callback):
+    query_id: int
+    page: int
+
+
+@kind("sf")
+class SearchFilters(Callback):
+    query_id: int
+    key: str | None = None  # one filter's values; none: the filter menu
+
+
+@kind("ss")
+class SetFilter(Callback):
+    query_id: int
+    key: str
+    index: int  # into the filter's value list
+
+
+@kind("sx")
+class ClearFilters(Callback):
+    query_id: int
+
+
+@kind("pc")
+class PatentCard(Callback):
+    patent_id: str
+    query_id: int | None = None  # with page: the result page to go back to
+    page: int | None = None
+
+
+@kind("bw")
+class Browse(Callback):
+    industry: str | None = None
+    maturity: int | None = None
+    prospect: int | None = None
+    page: int | None = None
+
+
+# -- the market side of a patent card ------------------------------------------------------------------
+
+ACCEPT, DECLINE = "a", "d"
+FROM_LEADS = "l"  # decided in /leads, which is redrawn; otherwise in the push
+
+
+@kind("rt")
+class Rate(Callback):
+    patent_id: str
+
+
+@kind("in")
+class Interest(Callback):
+    patent_id: str
+
+
+@kind("ld")
+class DecideLead(Callback):
+    decision: Literal["a", "d"]
+    lead_id: int
+    source: Literal["l"] | None = None
+
+
+@kind("tx")
+class RecordTransaction(Callback):
+    patent_id: str
+
+
+@kind("ti")
+class MarkIndustrialised(Callback):
+    transaction_id: int
+
+
+@kind("tf")
+class FilingStatus(Callback):
+    transaction_id: int
+    status: str
+
+
+# -- subscriptions -----------------------------------------------------------------------------------
+
+@kind("sb")
+class SubscriptionsPage(Callback):
+    page: Literal["m", "c", "i"]  # main, counties, industries
+    code: str | None = None  # a topic of the page to toggle
+
+
+@kind("un")
+class Unsubscribe(Callback):
+    subscription_id: int
