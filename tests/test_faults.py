@@ -348,9 +348,8 @@ async def test_bot_api_5xx_and_timeouts(small_db, tmp_path):
         # connection drops without an answer (a timeout): delivered once after the retries
         emu.inject_fault("sendMessage", status=502, chat_id=4201)
         emu.inject_fault("sendMessage", status=0, chat_id=4201, delay=0.1)
-        async with st.session() as s:
+        async with st.session() as s:  # written by another process: the sender finds it within its poll interval
             await st.enqueue(s, chat_id=4201, text="📣 推送：评估结果已出", key="faults:push:1")
-        bot.services.outbox.wake()
         await inv.wait_for("评估结果已出", timeout=15)
         await asyncio.sleep(1.2)  # a duplicate would show up by now
         await inv.refresh()
