@@ -22,10 +22,10 @@ async def assess(bot, inventor_id: int, patent_id: str, *, review: bool, **answe
         async with st.session() as s:
             from sqlalchemy import select
 
-            from bot.models import SelfAssessment
+            from bot.models import AssessmentStatus, SelfAssessment, utcnow
 
             a = (await s.scalars(select(SelfAssessment).where(SelfAssessment.patent_id == patent_id))).one()
-        await st.review_assessment(a.id, 1, {inst}, approve=True, note=None)
+            await st.record_review(s, a.id, 1, AssessmentStatus.REVIEWED, None, utcnow())
 
 
 def numbers(msg) -> list[int]:

@@ -8,10 +8,12 @@ from bot.context import BotContext
 from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
-from bot.delivery.notify import push, wake
+from bot.services import reviews
+from bot.services.reviews import ReviewResult
 from bot.telegram.callbacks import ApproveAssessment, ReturnAssessment, ReviewPage
 
 PAGE = 5
+_DECIDED = {ReviewResult.APPROVED: "review_approved", ReviewResult.RETURNED: "review_returned"}
 
 
 async def review_list(update: Update, context: BotContext) -> None:
@@ -60,36 +62,24 @@ async def return_with_note(update: Update, context: BotContext) -> None:
     aid = pressed.assessment_id if pressed else None
     await update.callback_query.answer()
     roles = await sender_roles(update, context)
-    items = []
-    for inst in roles.institutions(Role.TECH_TRANSFER):
-        got, _ = await context.services.storage.submitted_for_institution(inst, limit=1000)
-        items += [a for a in got if a.id == aid]
-    if not items:
+    patent = await reviews.reviewable(context.services, aid, roles) if aid is not None else None
+    if patent is None:
         await reply(update, context, "review_gone")
         return
     await start_dialog(update, context, "rnote", {"assessment_id": aid,
-                                                  "patent_id": items[0].patent.id})
+                                                  "patent_id": patent.id})
 
 
 async def apply_review(update: Update, context: BotContext, assessment_id: int, *, approve: bool,
                        note: str | None) -> tuple[str, dict]:
     """Record the decision (once) and tell the inventor. Returns what to show the reviewer."""
     user = await current_user(update, context)
-    roles = await sender_roles(update, context)
-    services = context.services
-
-    async def tell_inventor(session, outcome) -> None:  # in the review's own transaction
-        await push(session, services, outcome.inventor_id, "notify_reviewed" if approve else "notify_returned",
-                   key=f"review:{assessment_id}:{outcome.reviewed_at.isoformat()}", patent=outcome.patent,
-                   note=note)
-
-    outcome = await services.storage.review_assessment(
-        assessment_id, user.id, roles.institutions(Role.TECH_TRANSFER), approve=approve, note=note,
-        on_done=tell_inventor)
-    if not outcome.ok:
+    outcome = await reviews.decide(context.services, assessment_id, user.id, await sender_roles(update, context),
+                                   approve=approve, note=note)
+    template = _DECIDED.get(outcome.result)
+    if template is None:  # unknown, another institution's, or decided already
         return "review_gone", {}
-    wake(services)
-    return ("review_approved" if approve else "review_returned"), {"patent": outcome.patent}
+    return template, {"patent": outcome.patent}
 
 
 def register(app: Application) -> None:

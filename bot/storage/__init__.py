@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.storage.assessments import AssessmentQueries, AssessmentView, ReviewOutcome
+from bot.storage.assessments import AssessmentQueries, AssessmentView, ReviewSubject
 from bot.storage.base import ALEMBIC_INI, StorageBase
 from bot.storage.exports import ExportQueries
 from bot.storage.library import AssessedPatent, LibraryQueries, PatentCardData
@@ -21,7 +21,7 @@ from bot.storage.users import UserQueries, language_from_telegram
 
 __all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "CountyEvents", "DialogSnapshot", "Grant",
            "InstitutionStats", "LeadView", "PatentCardData", "PatentRow", "RatingSummary", "RedeemResult",
-           "ReviewOutcome", "StaleDialog", "Storage", "TransactionView", "UpsertCounts",
+           "ReviewSubject", "StaleDialog", "Storage", "TransactionView", "UpsertCounts",
            "language_from_telegram", "open_storage"]
 
 

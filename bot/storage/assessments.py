@@ -1,7 +1,7 @@
 """Inventors' patents and self-assessments, and the tech-transfer office's review of them."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +28,12 @@ class AssessmentView:
 
 
 @dataclass(frozen=True)
-class ReviewOutcome:
-    ok: bool
-    reason: str = ""  # not_found | not_yours | not_submitted
-    inventor_id: int | None = None
-    patent: PatentRow | None = None
-    status: str | None = None
-    reviewed_at: Any = None
+class ReviewSubject:
+    """An assessment as its reviewer sees it before deciding."""
+    id: int
+    inventor_id: int
+    patent: PatentRow
+    status: AssessmentStatus
 
 
 _T = SelfAssessment.__table__
@@ -133,33 +132,28 @@ class AssessmentQueries(StorageBase):
             return [AssessmentView(a.id, PatentRow.of(p), a.inventor_id, a.status, _columns(a), a.reviewer_note)
                     for a, p in rows], int(total or 0)
 
-    async def review_assessment(self, assessment_id: int, reviewer_id: int, institution_ids: set[int], *,
-                                approve: bool, note: str | None,
-                                on_done: Callable[[AsyncSession, ReviewOutcome], Awaitable[None]] | None = None
-                                ) -> ReviewOutcome:
-        """Approve or return a submitted assessment of the reviewer's institution (once)."""
-        async with self.session() as s:
-            row = (await s.execute(select(SelfAssessment, Patent).join(Patent, Patent.id == SelfAssessment.patent_id)
-                                   .where(SelfAssessment.id == assessment_id))).first()
-            if row is None:
-                return ReviewOutcome(False, "not_found")
-            a, p = row
-            if p.institution_id not in institution_ids:
-                return ReviewOutcome(False, "not_yours")
-            new = AssessmentStatus.REVIEWED.value if approve else AssessmentStatus.RETURNED.value
-            now = utcnow()
-            # guarded on the status: a double tap or a second reviewer can't act twice
-            res = await s.execute(update(SelfAssessment).where(
-                SelfAssessment.id == assessment_id, SelfAssessment.status == AssessmentStatus.SUBMITTED.value)
-                .values(status=new, reviewer_id=reviewer_id, reviewer_note=note, reviewed_at=now))
-            if res.rowcount != 1:
-                return ReviewOutcome(False, "not_submitted", a.inventor_id, PatentRow.of(p), a.status)
-            self.audit(s, reviewer_id, "review_assessment", "assessment", str(assessment_id),
-                       {"status": AssessmentStatus.SUBMITTED.value}, {"status": new, "note": note})
-            outcome = ReviewOutcome(True, "", a.inventor_id, PatentRow.of(p), new, now)
-            if on_done is not None:
-                await on_done(s, outcome)  # e.g. the inventor's notification, committed with the review
-            return outcome
+    @staticmethod
+    async def review_subject(s: AsyncSession, assessment_id: int) -> ReviewSubject | None:
+        row = (await s.execute(select(SelfAssessment, Patent).join(Patent, Patent.id == SelfAssessment.patent_id)
+                               .where(SelfAssessment.id == assessment_id))).first()
+        if row is None:
+            return None
+        a, p = row
+        return ReviewSubject(a.id, a.inventor_id, PatentRow.of(p), AssessmentStatus(a.status))
+
+    async def record_review(self, s: AsyncSession, assessment_id: int, reviewer_id: int, decision: AssessmentStatus,
+                            note: str | None, at: dt.datetime) -> bool:
+        """Mark a submitted assessment reviewed or returned, in the caller's transaction. Guarded on
+        the status: False when it is not submitted (any more), so a double tap or a second reviewer
+        can't decide twice."""
+        res = await s.execute(update(SelfAssessment).where(
+            SelfAssessment.id == assessment_id, SelfAssessment.status == AssessmentStatus.SUBMITTED.value)
+            .values(status=decision.value, reviewer_id=reviewer_id, reviewer_note=note, reviewed_at=at))
+        if res.rowcount != 1:
+            return False
+        self.audit(s, reviewer_id, "review_assessment", "assessment", str(assessment_id),
+                   {"status": AssessmentStatus.SUBMITTED.value}, {"status": decision.value, "note": note})
+        return True
 
 
 def _jsonable(d: dict | None) -> dict | None:
