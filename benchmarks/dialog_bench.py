@@ -1,6 +1,6 @@
 """Dialog benchmark: N simulated inventors complete the self-assessment dialog concurrently.
 
-Everything is real except Telegram: the Bot API emulator (devtools/emulator.py) over real HTTP,
+Everything is real except Telegram: the Bot API emulator (devtools/emulator/) over real HTTP,
 the real PTB ``Application`` long-polling it with ``ChatOrderedUpdateProcessor``, the real handlers,
 dialog engine, jinja templates and storage, on SQLite and on PostgreSQL. Each user loops over the
 whole self-assessment (19 actions: /mypatents, open, 12 questions with typing, multi-select taps and a

@@ -812,7 +812,7 @@ async def test_playground_is_served(emu, http):
     async with http.get(emu.url + "/") as r:
         page = await r.text()
         assert r.status == 200 and 'id="user-select"' in page and 'id="input"' in page
-    async with http.get(emu.url + "/static/..%2Femulator.py") as r:
+    async with http.get(emu.url + "/static/..%2Ftg_html.py") as r:
         assert r.status == 404
 
 

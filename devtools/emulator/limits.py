@@ -31,6 +31,9 @@ class RateLimits:
 
 
 class TokenBucket:
+    """Telegram's side of flood control. The bot's outbox has its own limiter; the two are
+    kept apart so that the tests check the bot's limiter against an independent one."""
+
     __slots__ = ("capacity", "rate", "tokens", "ts")
 
     def __init__(self, rate: float, capacity: float, now: float):
