@@ -48,7 +48,7 @@ from bot.services.digest import DigestJob
 from bot.i18n import Translator
 from bot.io.importer import import_file
 from bot.telegram.menus import set_default_menus
-from bot.outbox import Outbox
+from bot.delivery.sender import Outbox
 from bot.delivery.scheduler import start_scheduler, stop_scheduler
 from bot.services.stats import WeeklyReportJob
 from bot.storage import Storage, open_storage

@@ -40,7 +40,7 @@ class Settings:
     flood_rate: float = 3.0  # per-user messages/taps per second, sustained
     flood_burst: int = 8  # per-user burst
     outbox_worker_id: str | None = None  # stable per process slot: a restart takes over its own pushes at once
-    outbox_trace_file: str | None = None  # a JSON line per committed group of sent-marks (bot/outbox.py)
+    outbox_trace_file: str | None = None  # a JSON line per committed group of sent-marks (bot/delivery/sender.py)
     polling_timeout: int = 10  # seconds a getUpdates long poll may wait
     clock_start: str | None = None  # BOT_CLOCK_START: run on a shifted clock (local Bot API only, bot/clock.py)
 

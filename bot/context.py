@@ -27,7 +27,7 @@ class Services:
     i18n: Translator
     catalog: PatentCatalog
     dialogs: DialogEngine = field(default_factory=build_engine)
-    outbox: Any = None  # bot.outbox.Outbox, created when the Application starts (it needs the Bot)
+    outbox: Any = None  # bot.delivery.sender.Outbox, created when the Application starts (it needs the Bot)
     digests: Any = None  # bot.services.digest.DigestJob
     weekly: Any = None  # bot.services.stats.WeeklyReportJob
     clock: Callable[[], dt.datetime] = field(default=_utcnow)  # tests substitute a controllable clock

@@ -20,7 +20,9 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
 from devtools.emulator import BotAPIEmulator, RateLimits
 from bot.models import OutboxMessage, Subscription, User, utcnow
-from bot.outbox import Outbox, OutboxLimits, ScaledClock, TokenBucket
+from bot.clock import ScaledClock
+from bot.delivery.pacing import OutboxLimits, TokenBucket
+from bot.delivery.sender import Outbox
 from bot.storage import Storage
 
 TOKEN = "123456:TEST-TOKEN"
@@ -822,9 +824,9 @@ async def test_progress_text_while_running_has_counts_and_eta(storage):
     jobs = await storage.claim_outbox("w", utcnow(), 30)
     await storage.mark_outbox_sent("w", [(j.id, 1) for j in jobs[:25]], utcnow() - dt.timedelta(seconds=5))
     await storage.fail_outbox("w", jobs[25].id, "400: x")
-    text, done = await ob._render_progress("e", "zh")
+    text, done = await ob.broadcasts.render("e", "zh")
     assert not done
     assert "已送达：<b>25</b> / 100" in text and "失败：1" in text and "剩余：74" in text
     assert "预计还需" in text  # 26 done in ~5 s → ~15 s to go
-    text, _ = await ob._render_progress("e", "en")
+    text, _ = await ob.broadcasts.render("e", "en")
     assert "Remaining: 74" in text and "ETA:" in text

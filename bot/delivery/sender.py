@@ -69,11 +69,12 @@ never sits claimed waiting for tokens); the calls of a burst are started one eve
 so early answers are read while later requests are built; sent-marks are group-committed as one
 executemany (on SQLite through a plain sqlite3 connection, ~0.2 ms, not aiosqlite's thread hops);
 and under a backlog the next claim waits until the previous burst is recorded. Measured with
-``benchmarks/broadcast_bench.py`` (10,000 recipients, local emulator, a shared 2-CPU machine): median
-11 ms (SQLite) / 32 ms (PostgreSQL) from "the emulator processed it" to "recorded", and some message
-was in that state during ~14 % of the sending time — the chance that a kill -9 at a random instant
-during a broadcast causes duplicates (then 2–6 of them, the answered part of one burst; 30 random
-kills during 3,000-recipient runs: 5 found a burst in flight, 14 duplicates in all, nothing lost).
+``benchmarks/broadcast_bench.py --quick`` (the sender is ``run_bot.py``, against the local emulator,
+on a shared 2-CPU machine): median 4–7 ms (SQLite) / 12–18 ms (PostgreSQL) from "the emulator
+processed it" to "its sent-mark committed", and some message was in that state during 3.4–5.7 %
+(SQLite) / 4.5–6.7 % (PostgreSQL) of the sending time — the chance that a kill -9 at a random instant
+during a broadcast causes duplicates (then at most the answered part of one burst; ``--kills 5``: one
+kill in five found a burst in flight on each database, 1 and 5 duplicates, nothing lost).
 Against the real Telegram it is at least half a network round trip per burst. At the instant of a
 crash at most the rows in flight — one burst, ≤ ``concurrency`` — are ambiguous; at most instants,
 none. A graceful stop (SIGTERM → ``stop()``) finishes the calls in flight and leaves nothing
@@ -103,209 +104,24 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import math
 import os
 import secrets
 import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from telegram import Bot, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 
-from bot.models import utcnow
+from bot.clock import Clock, as_clock
+from bot.delivery.pacing import ChatPace, OutboxLimits, Pacing, retry_after_seconds
+from bot.delivery.progress import BroadcastTracker, is_progress
+from bot.i18n import Translator
 from bot.storage.outbox import BroadcastProgress, OutboxJob, Recovery
 
 log = logging.getLogger(__name__)
 
-PROGRESS_TEMPLATE = "outbox_progress"
-
-
-# ---------------------------------------------------------------------------------------------------
-# configuration and clocks
-# ---------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class OutboxLimits:
-    """Telegram's limits (nominal) and the sender's knobs. Tests scale them down or use a ScaledClock."""
-
-    global_per_sec: float = 30.0  # messages per second, all chats together
-    global_burst: int = 20  # client-side burst (< Telegram's 30, leaving room for network latency)
-    per_chat_per_sec: float = 1.0
-    per_chat_burst: int = 3
-    group_per_min: float = 20.0  # groups/supergroups: additionally ≤ 20 per minute
-    group_burst: int = 10
-    headroom: float = 0.985  # buckets refill at this fraction of the nominal rates
-    concurrency: int = 32  # API calls in flight at most
-    burst_settle: float = 0.25  # under a backlog, wait ≤ this for a burst to be recorded before the next
-    claim_batch: int = 100  # rows per claim at most
-    max_attempts: int = 6
-    backoff_base: float = 1.0  # seconds; doubles each attempt
-    backoff_max: float = 300.0
-    poll_interval: float = 1.0  # fallback when nobody calls wake()
-    stale_after: float = 60.0  # a 'sending' claim older than this belongs to a dead sender
-    progress_interval: float = 3.0  # broadcast progress edits at most this often
-    flood_chats: int = 3  # this many chats 429'd within flood_window → global flood
-    flood_window: float = 1.0
-    resend_ambiguous: bool = True  # at-least-once (True) or at-most-once (False) after a crash
-    stop_grace: float = 10.0  # stop() waits this long for calls in flight
-
-
-class Clock(Protocol):
-    speed: float
-
-    def now(self) -> dt.datetime: ...
-
-    def monotonic(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """Real time."""
-
-    speed = 1.0
-
-    def now(self) -> dt.datetime:
-        return utcnow()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
-
-
-class ScaledClock:
-    """Time running ``speed`` times faster than real time, for tests: give ``clock.monotonic`` to the
-    emulator (``BotAPIEmulator(clock=clock.monotonic)``) too and Telegram's real limits (1 msg/s per
-    chat, retry_after seconds …) play out ``speed`` times faster. ``now()`` starts at the real time,
-    so rows enqueued with the default ``not_before`` are due at once."""
-
-    def __init__(self, speed: float = 10.0, start: dt.datetime | None = None) -> None:
-        self.speed = float(speed)
-        self._t0 = time.monotonic()
-        self._start = start or utcnow()
-
-    def elapsed(self) -> float:
-        return (time.monotonic() - self._t0) * self.speed
-
-    def now(self) -> dt.datetime:
-        return self._start + dt.timedelta(seconds=self.elapsed())
-
-    def monotonic(self) -> float:
-        return self._t0 + self.elapsed()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds) / self.speed)
-
-
-class _CallableClock(SystemClock):
-    """A plain ``() -> datetime`` (like ``Services.clock``) for timestamps; real time for waiting."""
-
-    def __init__(self, fn: Callable[[], dt.datetime]) -> None:
-        self._fn = fn
-
-    def now(self) -> dt.datetime:
-        return self._fn()
-
-
-def as_clock(clock: Any) -> Clock:
-    if clock is None:
-        return SystemClock()
-    if all(hasattr(clock, a) for a in ("now", "monotonic", "sleep")):
-        return clock
-    if callable(clock):
-        return _CallableClock(clock)
-    raise TypeError(f"not a clock: {clock!r}")
-
-
-class TokenBucket:
-    __slots__ = ("capacity", "rate", "tokens", "ts")
-
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
-        self.rate = float(rate)
-        self.capacity = max(1.0, float(capacity))
-        self.tokens = self.capacity
-        self.ts = now
-
-    def _refill(self, now: float) -> None:
-        if now > self.ts:
-            self.tokens = min(self.capacity, self.tokens + (now - self.ts) * self.rate)
-            self.ts = now
-
-    def available(self, now: float) -> float:
-        self._refill(now)
-        return self.tokens
-
-    def wait(self, now: float, n: float = 1.0) -> float:
-        """Seconds until ``n`` tokens are there (0 if they are)."""
-        self._refill(now)
-        n = min(n, self.capacity)
-        if self.tokens >= n:
-            return 0.0
-        return (n - self.tokens) / self.rate if self.rate > 0 else 3600.0
-
-    def take(self, now: float, n: float = 1.0) -> None:
-        self._refill(now)
-        self.tokens -= n
-
-    def hold(self, now: float) -> None:
-        """No refill up to ``now``: as if the last take happened now. Telegram counts a message when it
-        processes it, somewhere between our take and the answer; crediting no refill for that time
-        keeps this bucket behind Telegram's, never ahead of it."""
-        self.ts = max(self.ts, now)
-
-    def empty(self, now: float) -> None:
-        self._refill(now)
-        self.tokens = min(self.tokens, 0.0)
-
-    def full(self, now: float) -> bool:
-        self._refill(now)
-        return self.tokens >= self.capacity
-
-
-class _Chat:
-    __slots__ = ("bucket", "busy", "group", "paused_until")
-
-    def __init__(self, bucket: TokenBucket, group: TokenBucket | None) -> None:
-        self.bucket = bucket
-        self.group = group
-        self.busy = False  # a call to this chat is in flight
-        self.paused_until = 0.0
-
-    def ready_at(self, now: float) -> float:
-        """Monotonic time when this chat may get its next message (inf while busy)."""
-        if self.busy:
-            return math.inf
-        t = max(self.paused_until, now + self.bucket.wait(now))
-        if self.group is not None:
-            t = max(t, now + self.group.wait(now))
-        return t
-
-    def idle(self, now: float) -> bool:
-        return (not self.busy and self.paused_until <= now and self.bucket.full(now)
-                and (self.group is None or self.group.full(now)))
-
-
-def _retry_after_seconds(e: RetryAfter) -> float:
-    value = getattr(e, "_retry_after", None)  # a timedelta since PTB 22.2 (the public one warns)
-    if isinstance(value, dt.timedelta):
-        return max(value.total_seconds(), 0.0)
-    value = e.retry_after
-    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-
-
-def _is_progress(job: OutboxJob) -> bool:
-    return job.kind == "edit" and bool(job.payload) and "progress_of" in job.payload
-
-
-# ---------------------------------------------------------------------------------------------------
-# the sender
-# ---------------------------------------------------------------------------------------------------
 
 class Outbox:
     """Drains the outbox table through ``bot`` within Telegram's limits (see the module docstring).
@@ -314,10 +130,10 @@ class Outbox:
     ``wait_broadcast()`` for tests and scripts.
 
     * ``bot``: a ``telegram.Bot`` (the Application's ``app.bot`` is fine: its HTTP pool is shared).
-    * ``clock``: None (real time), a ``ScaledClock`` (tests), or any object with ``now()``,
-      ``monotonic()``, ``async sleep()``. A plain ``() -> datetime`` is accepted for the row
-      timestamps only — it must not run behind the real time, since ``enqueue`` stamps
-      ``not_before`` with the real time (a frozen test clock would keep every row "not yet due").
+    * ``clock``: a ``bot.clock.Clock``: None (real time), the program's ``ShiftableClock`` or a
+      ``ScaledClock`` (tests). Its moment must not run behind the real time, since ``enqueue``
+      stamps ``not_before`` with the real time (a frozen test clock would keep every row "not yet
+      due").
     * ``worker_id``: unique among the *running* senders, and stable across restarts of the same
       process slot (e.g. ``f"{hostname}-1"``) so a restarted sender takes its rows over at once;
       the default (host:pid:random) is unique but only recovers via ``stale_after``.
@@ -325,8 +141,8 @@ class Outbox:
     * ``trace_file``: a path to append one JSON line to per committed group of sent-marks (see
       "Measuring the window" in the module docstring); None: no trace."""
 
-    def __init__(self, storage: Any, bot: Bot, *, clock: Any = None, limits: OutboxLimits = OutboxLimits(),
-                 worker_id: str | None = None, i18n: Any = None,
+    def __init__(self, storage: Any, bot: Bot, *, clock: Clock | None = None, limits: OutboxLimits = OutboxLimits(),
+                 worker_id: str | None = None, i18n: Translator | None = None,
                  trace_file: str | os.PathLike[str] | None = None) -> None:
         self.storage = storage
         self.bot = bot
@@ -335,14 +151,10 @@ class Outbox:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         if len(self.worker_id) > 64:
             raise ValueError("worker_id must be at most 64 characters")
-        self._i18n = i18n
         self._trace_path = trace_file
         self._trace: Any = None  # opened at the first sent-mark
-        now = self.clock.monotonic()
-        self._global = TokenBucket(limits.global_per_sec * limits.headroom, limits.global_burst, now)
-        self._global_paused_until = 0.0
-        self._chats: dict[int, _Chat] = {}
-        self._floods: collections.deque[tuple[float, int]] = collections.deque()
+        self.pacing = Pacing(limits, self.clock.monotonic())
+        self.broadcasts = BroadcastTracker(storage, self.clock, self.pacing.overall.rate, i18n)
         self._inflight: dict[int, asyncio.Task] = {}
         self._sent_buf: list[tuple[int, int | None, asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
@@ -447,26 +259,14 @@ class Outbox:
     async def wait_broadcast(self, broadcast_id: str, timeout: float | None = None,
                              poll: float = 0.2) -> BroadcastProgress:
         """Wait until no row of the broadcast is pending or in flight; raises TimeoutError."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while True:
-            prog = await self.storage.broadcast_progress(broadcast_id)
-            if prog.finished:
-                return prog
-            if deadline is not None and loop.time() >= deadline:
-                raise TimeoutError(f"broadcast {broadcast_id}: {prog.remaining} of {prog.total} not done")
-            await asyncio.sleep(poll)
+        return await self.broadcasts.wait(broadcast_id, timeout, poll)
 
     async def track_broadcast(self, broadcast_id: str, chat_id: int, message_id: int, lang: str | None = None,
                               *, chat_type: str = "private") -> bool:
         """Keep the existing message ``message_id`` in ``chat_id`` edited with the broadcast's progress
         (sent / failed / remaining, ETA) at most every ``progress_interval`` seconds until it is done.
         Durable: the tracker is itself an outbox row (kind 'edit'), so it survives a restart."""
-        async with self.storage.session() as s:
-            new = await self.storage.enqueue(
-                s, chat_id=chat_id, chat_type=chat_type, kind="edit", text="",
-                key=f"progress:{broadcast_id}:{chat_id}:{message_id}",
-                payload={"message_id": int(message_id), "progress_of": broadcast_id, "lang": lang})
+        new = await self.broadcasts.track(broadcast_id, chat_id, message_id, lang, chat_type)
         self.wake()
         return new
 
@@ -518,36 +318,24 @@ class Outbox:
             log.warning("outbox: took over %d row(s) left in 'sending' by a dead sender: %d resent, %d failed "
                         "(ambiguous: they may or may not have reached Telegram)", rec.total, rec.resent, rec.failed)
 
-    def _not_ready(self, m: float) -> list[int]:
-        out = []
-        for chat_id, st in list(self._chats.items()):
-            if st.ready_at(m) > m:
-                out.append(chat_id)
-            elif st.idle(m):
-                del self._chats[chat_id]  # a fresh state is the same: full buckets
-        return out
-
-    def _next_chat_ready(self, m: float) -> float | None:
-        times = [t for st in self._chats.values() if m < (t := st.ready_at(m)) < math.inf]
-        return min(times) if times else None
-
     async def _pump(self) -> float:
         """Claim and start what may be sent now; returns how long to wait before the next look."""
         L = self.limits
         m = self.clock.monotonic()
-        if self._global_paused_until > m:
-            return self._global_paused_until - m
+        pacing = self.pacing
+        if pacing.paused_until > m:
+            return pacing.paused_until - m
         free = L.concurrency - len(self._inflight)
         if free <= 0:
             return L.poll_interval  # a finishing call wakes us
-        tokens = self._global.available(m)
+        tokens = pacing.overall.available(m)
         if tokens < 1:
-            return self._global.wait(m, 1)
+            return pacing.overall.wait(m, 1)
         if self._backlog:  # batch: fewer, denser bursts (cheaper claims, shorter crash window) — but
             # claim before the bucket is full, or the refill while claiming would be lost at the cap
-            target = max(1.0, min(0.75 * self._global.capacity, L.concurrency))
+            target = max(1.0, min(0.75 * pacing.overall.capacity, L.concurrency))
             if tokens < target:
-                return self._global.wait(m, target)
+                return pacing.overall.wait(m, target)
             # and let the previous burst be recorded first: its sent-marks must not queue behind this
             # claim for the database (they close the crash window); a slow call holds us up ≤ settle
             settle = m - self._last_launch
@@ -555,7 +343,7 @@ class Outbox:
                 return L.burst_settle - settle  # a finishing call wakes us earlier
         n = min(int(tokens), free, L.claim_batch)
         now = self.clock.now()
-        jobs = await self.storage.claim_outbox(self.worker_id, now, n, exclude_chats=self._not_ready(m))
+        jobs = await self.storage.claim_outbox(self.worker_id, now, n, exclude_chats=pacing.waiting_chats(m))
         self._backlog = len(jobs) >= n
         if jobs:
             m = self._last_launch = self.clock.monotonic()
@@ -566,7 +354,7 @@ class Outbox:
                 await asyncio.sleep(0)
             return 0.0
         delay = L.poll_interval
-        ready = self._next_chat_ready(m)
+        ready = pacing.next_chat_ready(m)
         if ready is not None:
             delay = min(delay, ready - m)
         nxt = await self.storage.outbox_next_due(now)
@@ -574,55 +362,35 @@ class Outbox:
             delay = min(delay, (nxt - now).total_seconds())
         return max(delay, 0.001)
 
-    def _chat(self, job: OutboxJob, m: float) -> _Chat:
-        st = self._chats.get(job.chat_id)
-        if st is None:
-            L = self.limits
-            group = None
-            if job.chat_type != "private":
-                group = TokenBucket(L.group_per_min / 60.0 * L.headroom, L.group_burst, m)
-            st = self._chats[job.chat_id] = _Chat(
-                TokenBucket(L.per_chat_per_sec * L.headroom, L.per_chat_burst, m), group)
-        return st
-
     def _launch(self, job: OutboxJob, m: float) -> None:
-        st = self._chat(job, m)
-        st.busy = True
-        if not _is_progress(job):  # progress edits are throttled by progress_interval instead
-            self._global.take(m)
-        if job.kind != "edit":  # edits don't count toward a chat's send limit
-            st.bucket.take(m)
-            if st.group is not None:
-                st.group.take(m)
-        self._inflight[job.id] = asyncio.create_task(self._deliver(job, st), name=f"outbox-send-{job.id}")
+        # progress edits are throttled by progress_interval instead of the overall rate
+        chat = self.pacing.take(job, m, counts_overall=not is_progress(job))
+        self._inflight[job.id] = asyncio.create_task(self._deliver(job, chat), name=f"outbox-send-{job.id}")
 
     # -- one row --------------------------------------------------------------------------------------
-    async def _deliver(self, job: OutboxJob, st: _Chat) -> None:
+    async def _deliver(self, job: OutboxJob, chat: ChatPace) -> None:
         try:
-            await self._attempt(job, st)
+            await self._attempt(job, chat)
         except asyncio.CancelledError:
             raise
         except Exception:
             self.stats["outcome_errors"] += 1
             log.exception("outbox: row %s: could not record the outcome (recovered later as stale)", job.id)
         finally:
-            if job.kind != "edit":
-                m = self.clock.monotonic()
-                st.bucket.hold(m)
-                if st.group is not None:
-                    st.group.hold(m)
-            st.busy = False
+            self.pacing.done(job, chat, self.clock.monotonic())
             self._inflight.pop(job.id, None)
             self._wake.set()
 
-    async def _attempt(self, job: OutboxJob, st: _Chat) -> None:
+    async def _attempt(self, job: OutboxJob, chat: ChatPace) -> None:
         W = self.worker_id
         try:
             message_id, done = await self._call(job)
         except RetryAfter as e:
-            secs = _retry_after_seconds(e)
+            secs = retry_after_seconds(e)
             self.stats["rate_limited"] += 1
-            self._on_flood(job.chat_id, st, secs)
+            if self.pacing.retry_after(job.chat_id, chat, secs, self.clock.monotonic()):
+                self.stats["global_floods"] += 1
+                log.warning("outbox: global flood control, every send waits %ss", secs)
             log.info("outbox: row %s chat %s: 429, retry after %ss", job.id, job.chat_id, secs)
             await self.storage.release_outbox(W, job.id, not_before=self._at(secs),
                                               error=f"429: retry after {secs:g}s", count_attempt=False)
@@ -638,7 +406,7 @@ class Outbox:
             log.warning("outbox: row %s chat %s failed: %s", job.id, job.chat_id, e.message)
             await self.storage.fail_outbox(W, job.id, f"400: {e.message}")
         except Exception as e:  # noqa: BLE001 - NetworkError, TimedOut, 5xx, anything: transient
-            await self._backoff(job, st, f"{type(e).__name__}: {e}")
+            await self._backoff(job, chat, f"{type(e).__name__}: {e}")
         else:
             if done:
                 await self._mark_sent(job.id, message_id)
@@ -650,7 +418,7 @@ class Outbox:
     def _at(self, seconds: float) -> dt.datetime:
         return self.clock.now() + dt.timedelta(seconds=seconds)
 
-    async def _backoff(self, job: OutboxJob, st: _Chat, error: str) -> None:
+    async def _backoff(self, job: OutboxJob, chat: ChatPace, error: str) -> None:
         L = self.limits
         if job.attempts >= L.max_attempts:
             self.stats["failed"] += 1
@@ -660,21 +428,8 @@ class Outbox:
         delay = min(L.backoff_base * 2 ** (job.attempts - 1), L.backoff_max)
         self.stats["retried"] += 1
         log.info("outbox: row %s attempt %d failed (%s); retry in %.1fs", job.id, job.attempts, error, delay)
-        st.paused_until = max(st.paused_until, self.clock.monotonic() + delay)  # keeps the chat in order
+        chat.pause(self.clock.monotonic() + delay)  # keeps the chat in order
         await self.storage.release_outbox(self.worker_id, job.id, not_before=self._at(delay), error=error[:2000])
-
-    def _on_flood(self, chat_id: int, st: _Chat, secs: float) -> None:
-        L = self.limits
-        m = self.clock.monotonic()
-        st.paused_until = max(st.paused_until, m + secs)
-        self._floods.append((m, chat_id))
-        while self._floods and self._floods[0][0] < m - L.flood_window:
-            self._floods.popleft()
-        if len({c for _, c in self._floods}) >= L.flood_chats:
-            self.stats["global_floods"] += 1
-            self._global_paused_until = max(self._global_paused_until, m + secs)
-            self._global.empty(m)
-            log.warning("outbox: global flood control, every send waits %ss", secs)
 
     async def _call(self, job: OutboxJob) -> tuple[int | None, bool]:
         """One Bot API call. Returns (telegram message id, done)."""
@@ -696,7 +451,7 @@ class Outbox:
             done = True
             text, parse_mode = job.text, job.parse_mode
             if "progress_of" in extra:
-                text, done = await self._render_progress(extra.pop("progress_of"), extra.pop("lang", None))
+                text, done = await self.broadcasts.render(extra.pop("progress_of"), extra.pop("lang", None))
                 parse_mode = ParseMode.HTML
             try:
                 await self.bot.edit_message_text(text=text, chat_id=job.chat_id, message_id=message_id,
@@ -706,26 +461,6 @@ class Outbox:
                     raise
             return message_id, done
         raise BadRequest(f"unknown outbox kind {job.kind!r}")
-
-    async def _render_progress(self, broadcast_id: str, lang: str | None) -> tuple[str, bool]:
-        prog = await self.storage.broadcast_progress(broadcast_id)
-        if self._i18n is None:
-            from bot.i18n import Translator
-            self._i18n = Translator()
-        eta = None
-        if not prog.finished:
-            rate = 0.0
-            if prog.first_sent_at is not None and prog.done:
-                elapsed = (self.clock.now() - prog.first_sent_at).total_seconds()
-                if elapsed >= 1:
-                    rate = prog.done / elapsed
-            rate = rate or self._global.rate
-            eta = math.ceil(prog.remaining / rate)
-        percent = 100 if not prog.total else int(100 * prog.done / prog.total)
-        text = self._i18n.render(lang, PROGRESS_TEMPLATE, total=prog.total, sent=prog.sent, failed=prog.failed,
-                                 dropped=prog.dropped, remaining=prog.remaining, percent=percent, eta=eta,
-                                 finished=prog.finished)
-        return text, prog.finished
 
     # -- sent-marks: group commit ------------------------------------------------------------------
     async def _mark_sent(self, job_id: int, message_id: int | None) -> None:
