@@ -10,8 +10,8 @@ from bot.handlers.dialog_chat import start_dialog
 from bot.telegram.menus import refresh_chat_menu
 from bot.models import Role
 from bot.services.roles import roles_of
-from bot.services.invites import InviteArgsError, create_invite, invite_link, parse_invite_args
-from bot.storage import RedeemResult
+from bot.services import invites
+from bot.services.invites import InviteArgsError, RedeemResult, create_invite, invite_link, parse_invite_args
 
 async def invite_command(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.ADMIN):
@@ -29,18 +29,18 @@ async def invite_command(update: Update, context: BotContext) -> None:
 
 async def redeem(update: Update, context: BotContext, code: str) -> None:
     user = await current_user(update, context)
-    result, grant = await context.services.storage.redeem_invite(code, user.id, context.services.clock())
-    if result == RedeemResult.INVALID:
+    result, grant = await invites.redeem(context.services.storage, code, user.id, context.services.clock())
+    if result is RedeemResult.INVALID:
         await reply(update, context, "start_bad_link")
         return
     roles = await roles_of(context.services.storage, context.services.settings.admin_ids, user.id)
     context._grants = roles.grants  # the rest of this update checks roles against the new grant too
     scope = next((g.scope_name for g in roles.grants if g.role == grant.role), None)
-    await reply(update, context, "invite_ok" if result == RedeemResult.OK else "invite_already",
+    await reply(update, context, "invite_ok" if result is RedeemResult.GRANTED else "invite_already",
                 role=grant.role, scope=scope)
     # right away, not only at the end of the update: the dialog that may follow can end it early
     await refresh_chat_menu(context, user, roles)
-    if result == RedeemResult.OK and grant.role == Role.ENTERPRISE.value and grant.enterprise_id:
+    if result is RedeemResult.GRANTED and grant.role == Role.ENTERPRISE.value and grant.enterprise_id:
         # registration continues with the company profile (type, industries of interest)
         await start_dialog(update, context, "eprofile", {"enterprise_id": grant.enterprise_id})
 

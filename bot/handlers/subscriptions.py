@@ -19,8 +19,8 @@ from bot.handlers.events import _toast
 from bot.models import Role
 from bot.telegram.callbacks import SubscriptionsPage, Unsubscribe
 from bot.storage.events import COUNTIES
-from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
-                                       UnsubscribeResult)
+from bot.services.subscriptions import UnsubscribeResult, unsubscribe
+from bot.storage.subscriptions import COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY
 
 async def _items(update: Update, context: BotContext, page: str) -> list[tuple[str, str, str]]:
     """(code, topic kind, topic value) of one page for this user."""
@@ -106,18 +106,18 @@ async def unsubscribe_button(update: Update, context: BotContext) -> None:
         return
     user = await current_user(update, context)
     st = context.services.storage
-    result, topic = await st.unsubscribe(pressed.subscription_id, user.id)
-    if result == UnsubscribeResult.INVALID:
+    result, topic = await unsubscribe(st, pressed.subscription_id, user.id)
+    if result is UnsubscribeResult.UNKNOWN:
         await _toast(update, context, "toast_expired")
         return
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
     names = await st.department_names([int(topic[1])] if topic[0] == DEPARTMENT and topic[1].isdigit() else [])
     name = topic_name(L, topic[0], topic[1], names)
-    await _toast(update, context, "toast_unsubscribed" if result == UnsubscribeResult.OK else "toast_already_off",
-                 alert=True, topic=name)
+    done = result is UnsubscribeResult.UNSUBSCRIBED
+    await _toast(update, context, "toast_unsubscribed" if done else "toast_already_off", alert=True, topic=name)
     markup = query.message.reply_markup if query.message is not None else None
-    if result == UnsubscribeResult.OK and markup is not None:  # the button has done its job
+    if done and markup is not None:  # the button has done its job
         rows = [[b for b in r if b.callback_data != query.data] for r in markup.inline_keyboard]
         try:
             await query.edit_message_reply_markup(InlineKeyboardMarkup([r for r in rows if r]))

@@ -1,14 +1,15 @@
-"""Invites: parse an invite request, resolve its scope, store it, and build its deep link.
+"""Invites: parse an invite request, resolve its scope, store it, build its deep link, and redeem it.
 
 Used by the /invite command (admins) and by `python run_bot.py invite`.
 """
 from __future__ import annotations
 
 import datetime as dt
+import enum
 
-from bot.models import Role
+from bot.models import Invite, Role
 from bot.services.roles import INVITE_PREFIX
-from bot.storage import Storage
+from bot.storage import Grant, Storage
 
 INVITABLE = {r.value: r for r in Role}
 SCOPED = {Role.INVENTOR, Role.TECH_TRANSFER, Role.ENTERPRISE, Role.EXPERT, Role.OFFICER, Role.AGENCY}
@@ -76,3 +77,26 @@ def invite_link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username}?start={INVITE_PREFIX}{code}"
 
 
+class RedeemResult(enum.Enum):
+    GRANTED = "granted"
+    ALREADY_HELD = "already_held"  # re-opening one's own link: no use consumed, nothing duplicated
+    INVALID = "invalid"            # unknown, expired, revoked or used up
+
+
+def usable(inv: Invite, now: dt.datetime) -> bool:
+    return not inv.revoked and inv.expires_at > now and inv.uses < inv.max_uses
+
+
+async def redeem(st: Storage, code: str, user_id: int, now: dt.datetime) -> tuple[RedeemResult, Grant | None]:
+    """Use one invite: grant its role once; concurrent redemptions can't exceed its uses."""
+    async with st.session() as s:
+        inv = await st.invite_by_code(s, code)
+        if inv is None:
+            return RedeemResult.INVALID, None
+        grant = Grant(inv.role, inv.institution_id, inv.department_id, inv.enterprise_id, inv.industry)
+        if await st.holds_invited_role(s, user_id, inv):
+            return RedeemResult.ALREADY_HELD, grant
+        if not usable(inv, now) or not await st.use_invite(s, inv.id):
+            return RedeemResult.INVALID, None
+        st.grant_invited_role(s, inv, user_id)
+    return RedeemResult.GRANTED, grant

@@ -13,14 +13,14 @@ from bot.storage.outbox import OutboxQueries
 from bot.storage.events import EventQueries
 from bot.storage.deadlines import DeadlineQueries
 from bot.storage.subscriptions import SubscriptionQueries
-from bot.storage.roles import Grant, RedeemResult, RoleQueries
+from bot.storage.roles import Grant, RoleQueries
 from bot.storage.ratings import DigestQueries, LeadView, RatingQueries, RatingSummary, TransactionView
 from bot.storage.patents import PatentQueries, PatentRow, UpsertCounts
 from bot.storage.stats import CountyEvents, InstitutionStats, StatsQueries
 from bot.storage.users import UserQueries, language_from_telegram
 
 __all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "CountyEvents", "DialogSnapshot", "Grant",
-           "InstitutionStats", "LeadView", "PatentCardData", "PatentRow", "RatingSummary", "RedeemResult",
+           "InstitutionStats", "LeadView", "PatentCardData", "PatentRow", "RatingSummary",
            "ReviewSubject", "StaleDialog", "Storage", "TransactionView", "UpsertCounts",
            "language_from_telegram", "open_storage"]
 

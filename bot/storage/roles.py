@@ -37,12 +37,6 @@ class InviteView:
     uses: int
 
 
-class RedeemResult:
-    OK = "ok"
-    ALREADY = "already"
-    INVALID = "invalid"  # unknown, expired, revoked or used up
-
-
 def scope_key(g: RoleGrant | Invite) -> str:
     for prefix, value in (("inst", g.institution_id), ("dept", g.department_id), ("ent", g.enterprise_id),
                           ("ind", g.industry)):
@@ -84,10 +78,7 @@ class RoleQueries(StorageBase):
                           department_id=department_id, enterprise_id=enterprise_id, industry=industry,
                           granted_by=granted_by)
             g.scope_key = scope_key(g)
-            exists = await s.scalar(select(RoleGrant.id).where(
-                RoleGrant.user_id == user_id, RoleGrant.role == g.role, RoleGrant.scope_key == g.scope_key,
-                RoleGrant.revoked_at.is_(None)))
-            if exists:
+            if await self._holds(s, user_id, g.role, g.scope_key):
                 return False
             if await s.get(User, user_id) is None:
                 s.add(User(id=user_id))
@@ -141,31 +132,33 @@ class RoleQueries(StorageBase):
                         "expires_at": expires_at.isoformat()})
         return code
 
-    async def redeem_invite(self, code: str, user_id: int, now: dt.datetime) -> tuple[str, Grant | None]:
-        """Use one invite: grant its role once; concurrent redemptions can't exceed max_uses."""
-        async with self.session() as s:
-            inv = await s.scalar(select(Invite).where(Invite.code == code))
-            if inv is None:
-                return RedeemResult.INVALID, None
-            key = scope_key(inv)
-            grant = Grant(inv.role, inv.institution_id, inv.department_id, inv.enterprise_id, inv.industry)
-            held = await s.scalar(select(RoleGrant.id).where(
-                RoleGrant.user_id == user_id, RoleGrant.role == inv.role, RoleGrant.scope_key == key,
-                RoleGrant.revoked_at.is_(None)))
-            if held:  # re-opening one's own link: no use consumed, nothing duplicated
-                return RedeemResult.ALREADY, grant
-            if inv.revoked or inv.expires_at <= now or inv.uses >= inv.max_uses:
-                return RedeemResult.INVALID, None
-            # the guarded UPDATE is the concurrency control: two users racing for the last use
-            # cannot both get rowcount 1
-            res = await s.execute(update(Invite).where(Invite.id == inv.id, Invite.uses < Invite.max_uses,
-                                                       Invite.revoked.is_(False))
-                                  .values(uses=Invite.uses + 1))
-            if res.rowcount != 1:
-                return RedeemResult.INVALID, None
-            s.add(RoleGrant(user_id=user_id, role=inv.role, institution_id=inv.institution_id,
-                            department_id=inv.department_id, enterprise_id=inv.enterprise_id,
-                            industry=inv.industry, scope_key=key, invite_id=inv.id, granted_by=inv.created_by))
-            self.audit(s, user_id, "redeem_invite", "user", str(user_id), None,
-                       {"role": inv.role, "scope": key, "invite": inv.id})
-        return RedeemResult.OK, grant
+    @staticmethod
+    async def invite_by_code(s: AsyncSession, code: str) -> Invite | None:
+        return await s.scalar(select(Invite).where(Invite.code == code))
+
+    async def holds_invited_role(self, s: AsyncSession, user_id: int, inv: Invite) -> bool:
+        """The user already has the invite's role in its scope."""
+        return await self._holds(s, user_id, inv.role, scope_key(inv))
+
+    @staticmethod
+    async def _holds(s: AsyncSession, user_id: int, role: str, key: str) -> bool:
+        return await s.scalar(select(RoleGrant.id).where(
+            RoleGrant.user_id == user_id, RoleGrant.role == role, RoleGrant.scope_key == key,
+            RoleGrant.revoked_at.is_(None))) is not None
+
+    @staticmethod
+    async def use_invite(s: AsyncSession, invite_id: int) -> bool:
+        """Count one use. The guarded UPDATE is the concurrency control: two users racing for the
+        last use cannot both get True."""
+        res = await s.execute(update(Invite).where(Invite.id == invite_id, Invite.uses < Invite.max_uses,
+                                                   Invite.revoked.is_(False))
+                              .values(uses=Invite.uses + 1))
+        return res.rowcount == 1
+
+    def grant_invited_role(self, s: AsyncSession, inv: Invite, user_id: int) -> None:
+        key = scope_key(inv)
+        s.add(RoleGrant(user_id=user_id, role=inv.role, institution_id=inv.institution_id,
+                        department_id=inv.department_id, enterprise_id=inv.enterprise_id,
+                        industry=inv.industry, scope_key=key, invite_id=inv.id, granted_by=inv.created_by))
+        self.audit(s, user_id, "redeem_invite", "user", str(user_id), None,
+                   {"role": inv.role, "scope": key, "invite": inv.id})

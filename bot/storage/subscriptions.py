@@ -52,12 +52,6 @@ class SubscriptionView:
     active: bool
 
 
-class UnsubscribeResult:
-    OK = "ok"
-    ALREADY = "already"
-    INVALID = "invalid"
-
-
 def _insert(session: AsyncSession):
     bind = session.bind if session.bind is not None else session.sync_session.get_bind()
     if bind.dialect.name == "postgresql":
@@ -131,24 +125,26 @@ class SubscriptionQueries(StorageBase):
                        None, {"active": bool(got)})
             return bool(got)
 
-    async def unsubscribe(self, subscription_id: int, user_id: int) -> tuple[str, Topic | None]:
-        """The one-tap unsubscribe of a push: exactly that subscription, and only the owner's."""
-        async with self.session() as s:
-            res = await s.execute(update(Subscription).where(
-                Subscription.id == subscription_id, Subscription.user_id == user_id,
-                Subscription.active.is_(True), Subscription.topic_kind.in_(TOPIC_KINDS)).values(active=False)
-                .returning(Subscription.topic_kind, Subscription.topic_value))
-            row = res.first()
-            if row is not None:
-                self.audit(s, user_id, "unsubscribe", "subscription", f"{row[0]}:{row[1]}", None,
-                           {"active": False})
-                return UnsubscribeResult.OK, (row[0], row[1])
-            sub = await s.scalar(select(Subscription).where(Subscription.id == subscription_id,
-                                                            Subscription.user_id == user_id,
-                                                            Subscription.topic_kind.in_(TOPIC_KINDS)))
-            if sub is None:
-                return UnsubscribeResult.INVALID, None
-            return UnsubscribeResult.ALREADY, (sub.topic_kind, sub.topic_value)
+    async def deactivate_subscription(self, s: AsyncSession, subscription_id: int, user_id: int) -> Topic | None:
+        """Switch off exactly that subscription, and only the owner's; its topic, or None if it was
+        not on (or is not theirs)."""
+        res = await s.execute(update(Subscription).where(
+            Subscription.id == subscription_id, Subscription.user_id == user_id,
+            Subscription.active.is_(True), Subscription.topic_kind.in_(TOPIC_KINDS)).values(active=False)
+            .returning(Subscription.topic_kind, Subscription.topic_value))
+        row = res.first()
+        if row is None:
+            return None
+        self.audit(s, user_id, "unsubscribe", "subscription", f"{row[0]}:{row[1]}", None, {"active": False})
+        return row[0], row[1]
+
+    @staticmethod
+    async def subscription_topic(s: AsyncSession, subscription_id: int, user_id: int) -> Topic | None:
+        """The topic of one of the user's subscriptions, on or off."""
+        row = (await s.execute(select(Subscription.topic_kind, Subscription.topic_value).where(
+            Subscription.id == subscription_id, Subscription.user_id == user_id,
+            Subscription.topic_kind.in_(TOPIC_KINDS)))).first()
+        return (row[0], row[1]) if row is not None else None
 
     async def recipients(self, session: AsyncSession, topics: Sequence[Topic], *,
                          exclude: Iterable[int] = (), only: Iterable[int] | None = None) -> list[Recipient]:
