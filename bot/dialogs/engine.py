@@ -147,6 +147,7 @@ class DialogEngine:
 
     async def on_callback(self, chat: DialogChat) -> None:
         query = chat.query
+        assert query is not None  # routed for dialog buttons only
         lang = await chat.lang()
         i18n = chat.services.i18n
         parts = (query.data or "").split(":")
@@ -238,13 +239,15 @@ class DialogEngine:
             await chat.reply(dialog.cancel_template, await self._cancelled_ctx(chat, dialog, snap))
             return
         if turn.finished:
-            write = _Write(dialog, self._run(chat, dialog, snap.user_id, turn.data), final=True)
+            run = self._run(chat, dialog, snap.user_id, turn.data)
+            write = _Write(dialog.persist, run, final=True) if dialog.persist else None
             try:
-                await storage.save_dialog(snap, None, turn.data, persist=write if dialog.persist else None)
+                await storage.save_dialog(snap, None, turn.data, persist=write)
             except StaleDialog:
                 return
             await _drop_keyboard(chat.query)
-            await chat.reply(*await self._result(chat, dialog, DialogResult(**write.run, value=write.value)))
+            result = DialogResult(**run, value=write.value if write else None)
+            await chat.reply(*await self._result(chat, dialog, result))
             return
         if turn.error is not None and not edit:
             await chat.reply(turn.error.template, turn.error.ctx)
@@ -255,7 +258,7 @@ class DialogEngine:
         try:
             new = await storage.save_dialog(
                 snap, turn.step, turn.data,
-                persist=_Write(dialog, self._run(chat, dialog, snap.user_id, turn.data), final=False)
+                persist=_Write(dialog.persist, self._run(chat, dialog, snap.user_id, turn.data), final=False)
                 if answers_changed and dialog.persist else None)
         except StaleDialog:
             return
@@ -344,13 +347,13 @@ class _Write:
     """A dialog's ``persist`` bound to one transition, called by storage inside the state's
     transaction; keeps what it returned (on the final transition: the dialog's result)."""
 
-    __slots__ = ("dialog", "run", "final", "value")
+    __slots__ = ("persist", "run", "final", "value")
 
-    def __init__(self, dialog: Dialog, run: dict[str, Any], *, final: bool):
-        self.dialog, self.run, self.final, self.value = dialog, run, final, None
+    def __init__(self, persist: Persist, run: dict[str, Any], *, final: bool):
+        self.persist, self.run, self.final, self.value = persist, run, final, None
 
     async def __call__(self, session: AsyncSession) -> None:
-        self.value = await self.dialog.persist(DialogSave(**self.run, session=session, final=self.final))
+        self.value = await self.persist(DialogSave(**self.run, session=session, final=self.final))
 
 
 async def _answer(query: CallbackQuery | None, text: str | None) -> None:

@@ -30,11 +30,21 @@ Extra = Mapping[str, Any]
 class DialogServices(Protocol):
     """The services a dialog and its hooks may use."""
 
-    storage: Storage
-    i18n: Translator
-    catalog: PatentCatalog
-    outbox: Any  # the push sender while the Application runs, else None (hooks wake it after a commit)
-    clock: Callable[[], dt.datetime]
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def i18n(self) -> Translator: ...
+
+    @property
+    def catalog(self) -> PatentCatalog: ...
+
+    @property
+    def outbox(self) -> Any:
+        """The push sender while the Application runs, else None (hooks wake it after a commit)."""
+
+    @property
+    def clock(self) -> Callable[[], dt.datetime]: ...
 
 
 class DialogChat(Protocol):

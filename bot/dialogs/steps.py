@@ -104,7 +104,7 @@ class StepView:
 
     dialog: Dialog
     answers: Answers
-    pending: dict  # multi-select ticks not yet confirmed with Done, by step name
+    pending: dict[str, list[str]]  # multi-select ticks not yet confirmed with Done, by step name
     extra: Extra
     labels: Any  # the language's labels.j2 module
     callback: Callable[..., str]  # (op, arg="") → callback data carrying the state version
@@ -238,7 +238,7 @@ class Multi(OptionStep):
 
     min_selected: int = 1  # how many options (or typed text) Done needs
 
-    def ticked(self, pending: dict, answers: Answers) -> list[str]:
+    def ticked(self, pending: dict[str, list[str]], answers: Answers) -> list[str]:
         return pending.get(self.name, answers.get(self.name) or [])
 
     def apply_button(self, move: Move, op: str, arg: str) -> Turn:
