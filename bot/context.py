@@ -1,23 +1,18 @@
 """The services every handler can reach, and a CallbackContext that carries them."""
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.search.catalog import PatentCatalog
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.dialogs import DialogEngine, build_engine
 from bot.i18n import Translator
 from bot.models import User
 from bot.storage import Storage
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass
@@ -30,7 +25,8 @@ class Services:
     outbox: Any = None  # bot.delivery.sender.Outbox, created when the Application starts (it needs the Bot)
     digests: Any = None  # bot.services.digest.DigestJob
     weekly: Any = None  # bot.services.stats.WeeklyReportJob
-    clock: Callable[[], dt.datetime] = field(default=_utcnow)  # tests substitute a controllable clock
+    scheduler: Any = None  # bot.delivery.scheduler.Scheduler: deadline and event reminders
+    clock: Clock = field(default_factory=SystemClock)  # the program's ShiftableClock; tests move it
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):

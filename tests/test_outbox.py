@@ -19,8 +19,8 @@ from sqlalchemy import func, insert, select
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
 from devtools.emulator import BotAPIEmulator, RateLimits
-from bot.models import OutboxMessage, Subscription, User, utcnow
-from bot.clock import ScaledClock
+from bot.clock import ScaledClock, utcnow
+from bot.models import OutboxMessage, Subscription, User
 from bot.delivery.pacing import OutboxLimits, TokenBucket
 from bot.delivery.sender import Outbox
 from bot.storage import Storage

@@ -24,10 +24,14 @@ async def push(session: AsyncSession, services: Any, user_id: int, template: str
                                           not_before=services.clock())
 
 
-def wake(services: Any) -> None:
-    """After the transaction committed: let the sender pick the new rows up now."""
+def wake(services: Any, *, scheduler: bool = False) -> None:
+    """After the transaction committed: let the sender pick the new rows up now, and with
+    ``scheduler`` let the reminder scheduler recompute (a deadline or event was created or moved).
+    Either may be absent (no Application running); then its own poll finds the change."""
     if services.outbox is not None:
         services.outbox.wake()
+    if scheduler and services.scheduler is not None:
+        services.scheduler.wake()
 
 
 async def push_document(session: AsyncSession, services: Any, user_id: int, *, text: str, short_caption: str,

@@ -8,8 +8,9 @@ no reminder and sends none twice, and two bot processes don't both send one.
 
 The loop runs everything due, asks the database for the next due moment, and waits until
 ``services.clock()`` reaches it (checked every ``tick`` seconds, so a test that jumps the clock is
-noticed at once; a jump of the clock also makes it recompute), until ``wake()`` (a deadline or event was created), or at most ``fallback``
-seconds (a change made by another process).
+noticed at once; a jump of the clock also makes it recompute), until it is woken (a deadline or event
+was created or moved: ``bot.delivery.notify.wake(services, scheduler=True)``), or at most
+``fallback`` seconds (a change made by another process).
 """
 from __future__ import annotations
 
@@ -20,11 +21,10 @@ import logging
 from typing import Any
 
 from bot.clock import sleep_until
-from bot.services.events import run_deadline_reminders, run_event_reminders, wake as wake_outbox
+from bot.delivery.notify import wake
+from bot.services.events import run_deadline_reminders, run_event_reminders
 
 log = logging.getLogger(__name__)
-
-BOT_DATA_KEY = "scheduler"
 
 
 class Scheduler:
@@ -72,7 +72,7 @@ class Scheduler:
             self.next_due = min(times) if times else None
             self.runs += 1
             if n_deadlines or n_events:
-                wake_outbox(self.services)
+                wake(self.services)
             return n_deadlines + n_events
 
     async def _run(self) -> None:
@@ -93,25 +93,16 @@ class Scheduler:
                               tick=self.tick, jump=self.JUMP)
 
 
-def scheduler_of(app_or_context: Any) -> Scheduler | None:
-    app = getattr(app_or_context, "application", app_or_context)
-    return app.bot_data.get(BOT_DATA_KEY)
-
-
-def wake(context: Any) -> None:
-    s = scheduler_of(context)
-    if s is not None:
-        s.wake()
-
-
 async def start_scheduler(app: Any) -> None:
-    """From the Application's post_init: compute what is due from the database and keep doing so."""
-    s = app.bot_data.get(BOT_DATA_KEY) or Scheduler(app.bot_data["services"])
-    app.bot_data[BOT_DATA_KEY] = s
-    await s.start()
+    """From the start-up: compute what is due from the database and keep doing so
+    (``services.scheduler``, woken through ``bot.delivery.notify.wake(services, scheduler=True)``)."""
+    services = app.bot_data["services"]
+    if services.scheduler is None:
+        services.scheduler = Scheduler(services)
+    await services.scheduler.start()
 
 
 async def stop_scheduler(app: Any) -> None:
-    s = app.bot_data.get(BOT_DATA_KEY)
-    if s is not None:
-        await s.stop()
+    scheduler = app.bot_data["services"].scheduler
+    if scheduler is not None:
+        await scheduler.stop()

@@ -7,7 +7,7 @@ A push is an ``OutboxMessage`` row written **in the same transaction** as the ch
     async with storage.session() as s:
         ...                                              # the change itself
         await storage.enqueue(s, chat_id=uid, text=html, key=f"event:{ev.id}:notice:{uid}")
-    outbox.wake()                                        # after the commit: low latency
+    wake(services)                                       # bot.delivery.notify: after the commit, low latency
 
 A rolled-back change leaves no push; the idempotency key makes enqueuing twice a no-op. A broadcast is
 ``await storage.enqueue_many(rows)`` (one transaction, multi-row INSERTs in chunks) plus, optionally,

@@ -8,7 +8,7 @@ from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHand
                           MessageHandler, filters)
 
 from bot.context import BotContext
-from bot.delivery.scheduler import wake as wake_scheduler
+from bot.delivery.notify import wake
 from bot.dialogs.engine import CALLBACK_PREFIX
 from bot.dialogs.event import Published
 from bot.dialogs.ports import DialogChat, DialogResult, Receiver, Reply
@@ -64,7 +64,7 @@ async def note_written(chat: DialogChat, result: DialogResult) -> Reply:
 
 
 async def deadline_added(chat: DialogChat, result: DialogResult) -> Reply:
-    wake_scheduler(_telegram(chat).context)  # its reminders are computed from the database at once
+    wake(chat.services, scheduler=True)  # its reminders are computed from the database at once
     answers = result.answers
     return Reply("deadline_added", {"title": answers["dl_title"], "due": answers["dl_due"],
                                     "leads": answers["dl_leads"].split()})

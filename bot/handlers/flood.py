@@ -6,14 +6,15 @@ carry no data worth keeping across a restart.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
+from bot.clock import Clock, SystemClock
 from bot.context import BotContext
+from bot.delivery.pacing import TokenBucket
 
 RATE_PER_SEC = 3.0  # sustained messages/taps per user
 BURST = 8  # a quick series of taps (multi-select, paging) stays well inside this
@@ -22,35 +23,32 @@ MAX_TRACKED = 50_000
 
 
 @dataclass
-class _Bucket:
-    tokens: float = BURST
-    stamp: float = field(default_factory=time.monotonic)
-    noticed: float = 0.0
+class _Sender:
+    bucket: TokenBucket
+    noticed: float = 0.0  # monotonic time of the last "please slow down"
 
 
 class FloodGuard:
-    def __init__(self, rate: float = RATE_PER_SEC, burst: int = BURST, clock=time.monotonic) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self.buckets: dict[int, _Bucket] = {}
+    def __init__(self, rate: float = RATE_PER_SEC, burst: int = BURST, clock: Clock | None = None) -> None:
+        self.rate, self.burst = rate, burst
+        self.clock = clock or SystemClock()
+        self.senders: dict[int, _Sender] = {}
         self.dropped = 0
 
     def allow(self, user_id: int) -> tuple[bool, bool]:
         """(allowed, should_notice)."""
-        now = self.clock()
-        b = self.buckets.get(user_id)
-        if b is None:
-            if len(self.buckets) >= MAX_TRACKED:  # forget idle users; a full bucket is the default anyway
-                self.buckets = {k: v for k, v in self.buckets.items() if now - v.stamp < 60}
-            b = self.buckets[user_id] = _Bucket(tokens=self.burst, stamp=now)
-        b.tokens = min(self.burst, b.tokens + (now - b.stamp) * self.rate)
-        b.stamp = now
-        if b.tokens >= 1:
-            b.tokens -= 1
+        now = self.clock.monotonic()
+        sender = self.senders.get(user_id)
+        if sender is None:
+            if len(self.senders) >= MAX_TRACKED:  # forget idle users; a full bucket is the default anyway
+                self.senders = {k: v for k, v in self.senders.items() if now - v.bucket.ts < 60}
+            sender = self.senders[user_id] = _Sender(TokenBucket(self.rate, self.burst, now))
+        if sender.bucket.try_take(now):
             return True, False
         self.dropped += 1
-        notice = now - b.noticed >= NOTICE_EVERY
+        notice = now - sender.noticed >= NOTICE_EVERY
         if notice:
-            b.noticed = now
+            sender.noticed = now
         return False, notice
 
 
@@ -75,6 +73,6 @@ async def guard(update: Update, context: BotContext) -> None:
 
 
 def register(app: Application) -> None:
-    settings = app.bot_data["services"].settings
-    app.bot_data["flood"] = FloodGuard(settings.flood_rate, settings.flood_burst)
+    services = app.bot_data["services"]
+    app.bot_data["flood"] = FloodGuard(services.settings.flood_rate, services.settings.flood_burst, services.clock)
     app.add_handler(TypeHandler(Update, guard), group=-2)

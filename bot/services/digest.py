@@ -12,6 +12,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from bot.delivery.jobs import PeriodicJob
+from bot.delivery.notify import wake
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 QUIET_FROM, QUIET_UNTIL = dt.time(22, 0), dt.time(8, 0)
@@ -56,8 +57,8 @@ class DigestJob(PeriodicJob):
                 continue
             patents = list((await services.storage.get_patents(sorted(ids))).values())[:MAX_ITEMS]
             queued += await self._queue(uid, patents, len(ids), today, now)
-        if queued and services.outbox is not None:
-            services.outbox.wake()
+        if queued:
+            wake(services)
         return queued
 
     async def _queue(self, uid: int, patents: list, total: int, today: dt.date, now: dt.datetime) -> int:

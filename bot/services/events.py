@@ -29,7 +29,7 @@ from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.calendar import at_local, event_ics, fmt_local, local_today
-from bot.delivery.notify import CAPTION_LIMIT, caption_length, push, push_document
+from bot.delivery.notify import CAPTION_LIMIT, caption_length, push, push_document, wake
 from bot.services.roles import RoleSet
 from bot.models import Deadline, Event, Role, SignupStatus, User
 from bot.storage.events import PUBLISHED, Attendee, Cancellation
@@ -332,11 +332,6 @@ async def edit(session: AsyncSession, services: Any, event_id: int, actor_id: in
                 told += int(await push(session, services, uid, "events_changed", key=key, reply_markup=markup,
                                        changes=shown, ics=False, **event_view(ev)))
     return EditOutcome(True, ev, told, len(promoted))
-
-
-def wake(services: Any) -> None:
-    if services.outbox is not None:
-        services.outbox.wake()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 from openpyxl import Workbook
 
 from bot.delivery.jobs import PeriodicJob
+from bot.delivery.notify import wake
 from bot.models import Role
 from bot.services.roles import RoleSet
 from bot.storage import CountyEvents, InstitutionStats
@@ -169,6 +170,6 @@ class WeeklyReportJob(PeriodicJob):
             async with services.storage.session() as s:
                 queued += int(await push(s, services, uid, "weekly_report", key=f"weekly:{uid}:{week}",
                                          report=report, week=week))
-        if queued and services.outbox is not None:
-            services.outbox.wake()
+        if queued:
+            wake(services)
         return queued
