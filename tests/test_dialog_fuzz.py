@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bot.dialogs import ALL_DIALOGS, build_engine
 from bot.dialogs.engine import CALLBACK_PREFIX, Dialog
 from bot.dialogs.self_assessment import answers_to_columns
+from bot.dialogs.steps import Choice, Multi, Text
 
 ENGINE = build_engine()
 OPS = ["o", "t", "d", "b", "s", "e", "x", "c", "", "zz"]
@@ -24,11 +25,11 @@ def check_state(dialog: Dialog, data: dict, step: str | None) -> None:
         s = next((x for x in dialog.steps if x.name == name), None)
         if s is None:
             continue  # text fields (scenario_text, query)
-        if s.kind == "choice" and value is not None and s.name != "pick":
+        if isinstance(s, Choice) and value is not None and s.name != "pick":
             assert value in s.option_values(CTX), (name, value)
-        if s.kind == "multi":
+        if isinstance(s, Multi):
             assert isinstance(value, list) and set(value) <= set(s.option_values(CTX))
-        if s.kind == "text" and value is not None:
+        if isinstance(s, Text) and value is not None:
             assert isinstance(value, str) and len(value) <= s.max_len
     if dialog.name == "assess":
         cols = answers_to_columns(data["answers"])  # always convertible to DB columns
