@@ -4,6 +4,8 @@ added on top. Two paths give the same float32 scores bit for bit: ``_score_dense
 ``_score_sparse`` (only the docs in the union of the query's postings)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from bot.search.params import Params
@@ -16,18 +18,46 @@ from bot.search.variants import QueryTerm
 _POSMAP_MIN_CAND = 4096
 
 
-def _take_alt(best_s: np.ndarray | None, best_m: np.ndarray, score: np.ndarray, matched: np.ndarray,
-              weight: float, coord: float) -> np.ndarray:
-    """Fold one variant of a query term into the term's best score (max over variants, weighted) and
-    its match bonus; both scoring paths (dense and sparse) use it. Returns the new best score."""
-    if weight != 1.0:
-        score *= np.float32(weight)
-    if best_s is None:
-        best_s = score
-    else:
-        np.maximum(best_s, score, out=best_s)
-    np.maximum(best_m, np.float32(weight * coord), out=best_m, where=matched)
-    return best_s
+# per user term, its alternatives that count: (string, weight, its features from _term_features)
+QueryPlan = list[list[tuple[str, float, list[tuple[int, float, bool]]]]]
+
+
+def _sum_over_terms(plan: QueryPlan, size: int, coord: float, score_alt: Callable[[list], tuple[np.ndarray, np.ndarray]]
+                    ) -> tuple[np.ndarray, list[list[tuple[np.ndarray, str]]]]:
+    """The lexical score of ``size`` docs: per user term, the best of its alternatives (each weighted)
+    plus the bonus ``weight * coord`` of the best one the doc fully matches. ``score_alt(features)``
+    gives an alternative's fresh float32 scores and its matched flags; both scoring paths use this,
+    so they add the same float32 numbers in the same order. Also returns, per term, the
+    [(matched flags, alternative)] that tell a hit's matched terms."""
+    total_score = np.zeros(size, dtype=np.float32)
+    per_term_best: list[list[tuple[np.ndarray, str]]] = []
+    for alts in plan:
+        best_s = None
+        best_m = np.zeros(size, dtype=np.float32)
+        which = []
+        for s, w, feats in alts:
+            score, matched = score_alt(feats)
+            if w != 1.0:
+                score *= np.float32(w)
+            if best_s is None:
+                best_s = score
+            else:
+                np.maximum(best_s, score, out=best_s)
+            np.maximum(best_m, np.float32(w * coord), out=best_m, where=matched)
+            which.append((matched, s))
+        if best_s is not None:
+            total_score += best_s
+            total_score += best_m
+        per_term_best.append(which)
+    return total_score, per_term_best
+
+
+def _fully_matched(count: np.ndarray, need: int, missing: bool) -> np.ndarray:
+    """An alternative is matched where the doc has all ``need`` required features (none missing
+    from the corpus); ``count`` is how many each doc has, in int8."""
+    if missing or not need:
+        return np.zeros(len(count), dtype=bool)
+    return count >= min(need, 127)
 
 
 class ScoringMixin:
@@ -57,12 +87,10 @@ class ScoringMixin:
             cache[tid] = arr
         return arr
 
-    def _score_alt(self, s: str, n: int, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _score_alt(self, feats: list[tuple[int, float, bool]], n: int, cache: dict) -> tuple[np.ndarray, np.ndarray]:
         """BM25F score array (float32, a fresh array) and 'fully matched' bool array for one
-        alternative string."""
-        cache = {} if cache is None else cache
+        alternative (its features)."""
         score = np.zeros(n, dtype=np.float32)
-        feats = self._term_features(s)
         need = 0
         matched_cnt = np.zeros(n, dtype=np.int8)
         missing = False
@@ -78,11 +106,10 @@ class ScoringMixin:
                 score += arr * np.float32(qw)
             if req and not missing:
                 matched_cnt += arr > 0
-        if missing or not need:
-            matched = np.zeros(n, dtype=bool)
-        else:
-            matched = matched_cnt >= min(need, 127)
-        return score, matched
+        return score, _fully_matched(matched_cnt, need, missing)
+
+    def _query_plan(self, terms: list[QueryTerm]) -> QueryPlan:
+        return [[(s, w, self._term_features(s)) for s, w in t.alts if w > 0] for t in terms]
 
     def _dense_needed(self) -> bool:
         """Whole-corpus score arrays are needed when every doc may get a non-lexical score
@@ -95,24 +122,9 @@ class ScoringMixin:
     def _score_dense(self, terms: list[QueryTerm], n: int):
         """Exhaustive scoring: (all doc numbers, score per doc, per-term [(matched mask, alt)])."""
         p = self.params
-        total_score = np.zeros(n, dtype=np.float32)
-        per_term_best: list[list[tuple[np.ndarray, str]]] = []
         fcache: dict = {}
-        for t in terms:
-            best_s = None
-            best_m = np.zeros(n, dtype=np.float32)
-            which = []
-            for s, w in t.alts:
-                if w <= 0:
-                    continue
-                sc, m = self._score_alt(s, n, fcache)
-                best_s = _take_alt(best_s, best_m, sc, m, w, p.coord)
-                which.append((m, s))
-            if best_s is not None:
-                total_score += best_s
-                total_score += best_m
-            per_term_best.append(which)
-
+        total_score, per_term_best = _sum_over_terms(self._query_plan(terms), n, p.coord,
+                                                     lambda feats: self._score_alt(feats, n, fcache))
         if p.rm3_weight > 0 and p.rm3_terms > 0 and terms:
             self._add_rm3(terms, total_score, n)
         if self._sem is not None and p.sem_weight > 0 and terms:
@@ -125,19 +137,8 @@ class ScoringMixin:
         (the only docs with a non-zero lexical score) -- no per-query arrays of corpus length
         except one bool marker for large unions."""
         p = self.params
-        plan = []
-        tids: dict[int, None] = {}
-        for t in terms:
-            alts = []
-            for s, w in t.alts:
-                if w <= 0:
-                    continue
-                feats = self._term_features(s)
-                alts.append((s, w, feats))
-                for tid, _, _ in feats:
-                    if tid >= 0:
-                        tids[tid] = None
-            plan.append(alts)
+        plan = self._query_plan(terms)
+        tids = dict.fromkeys(tid for alts in plan for _, _, feats in alts for tid, _, _ in feats if tid >= 0)
         posts = {}
         size = 0
         for tid in tids:
@@ -184,38 +185,26 @@ class ScoringMixin:
                 local[(tid, qw)] = e
             return e
 
-        total_score = np.zeros(c, dtype=np.float32)
-        per_term_best: list[list[tuple[np.ndarray, str]]] = []
-        for alts in plan:
-            best_s = None
-            best_m = np.zeros(c, dtype=np.float32)
-            which = []
-            for s, w, feats in alts:
-                score = np.zeros(c, dtype=np.float32)
-                cnt = np.zeros(c, dtype=np.int8)
-                need = 0
-                missing = False
-                for tid, qw, req in feats:
-                    need += req
-                    if tid < 0 or tid not in posts:
-                        missing = missing or req
-                        continue
-                    li, val, pos_li = feat(tid, qw)
-                    np.add.at(score, li, val)
-                    if req and not missing:
-                        if ones is None or len(ones) < len(pos_li):
-                            ones = np.ones(max(len(pos_li), 1024), dtype=np.int8)
-                        np.add.at(cnt, pos_li, ones[: len(pos_li)])
-                if missing or not need:
-                    m = np.zeros(c, dtype=bool)
-                else:
-                    m = cnt >= min(need, 127)
-                best_s = _take_alt(best_s, best_m, score, m, w, p.coord)
-                which.append((m, s))
-            if best_s is not None:
-                total_score += best_s
-                total_score += best_m
-            per_term_best.append(which)
+        def score_alt(feats):
+            nonlocal ones
+            score = np.zeros(c, dtype=np.float32)
+            cnt = np.zeros(c, dtype=np.int8)
+            need = 0
+            missing = False
+            for tid, qw, req in feats:
+                need += req
+                if tid < 0 or tid not in posts:
+                    missing = missing or req
+                    continue
+                li, val, pos_li = feat(tid, qw)
+                np.add.at(score, li, val)
+                if req and not missing:
+                    if ones is None or len(ones) < len(pos_li):
+                        ones = np.ones(max(len(pos_li), 1024), dtype=np.int8)
+                    np.add.at(cnt, pos_li, ones[: len(pos_li)])
+            return score, _fully_matched(cnt, need, missing)
+
+        total_score, per_term_best = _sum_over_terms(plan, c, p.coord, score_alt)
         return cand, total_score, per_term_best
 
     def _forward(self):

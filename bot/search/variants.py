@@ -111,14 +111,21 @@ class QueryAnalysisMixin:
                 ub = min(self._df(self._vocab.get("b" + s[i - 1] + ch)), self._df(self._vocab.get("b" + ch + s[i])))
                 if ub:
                     cands.append((ub, s[:i] + ch + s[i:]))
+        p = self.params
+        return self._most_frequent(cands, 4 * p.typo_max_variants, p.typo_max_variants)
+
+    def _most_frequent(self, cands: list[tuple[int, str]], tries: int, keep: int) -> list[tuple[str, int]]:
+        """The ``keep`` most frequent of the candidate strings that occur in the corpus, as
+        (string, doc freq): only the ``tries`` best by their upper bound of doc freq (the ``int``
+        of each candidate) are counted, counting being the expensive part."""
         cands.sort(key=lambda x: (-x[0], x[1]))
         out = []
-        for _, v in cands[: 4 * self.params.typo_max_variants]:
+        for _, v in cands[:tries]:
             df = self._phrase_df(v)
             if df:
                 out.append((v, df))
         out.sort(key=lambda x: (-x[1], x[0]))
-        return out[: self.params.typo_max_variants]
+        return out[:keep]
 
     def _analyse(self, q: str) -> list[QueryTerm]:
         terms: list[QueryTerm] = []
@@ -207,14 +214,8 @@ class QueryAnalysisMixin:
             ub = min((self._df(self._vocab.get("b" + bg)) for bg in st.bigrams(v)), default=0)
             if ub:
                 scored.append((ub, v))
-        scored.sort(key=lambda x: (-x[0], x[1]))
-        out = []
-        for _, v in scored[: 3 * self.params.abbrev_max_variants]:
-            df = self._phrase_df(v)
-            if df:
-                out.append((df, v))
-        out.sort(key=lambda x: (-x[0], x[1]))
-        return [v for _, v in out[: self.params.abbrev_max_variants]]
+        p = self.params
+        return [v for v, _ in self._most_frequent(scored, 3 * p.abbrev_max_variants, p.abbrev_max_variants)]
 
     def _char_maps(self) -> tuple[dict[str, str], dict[str, str]]:
         """next/previous CJK characters seen after/before each character (from the bigram vocab)."""
