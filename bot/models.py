@@ -87,6 +87,12 @@ class SignupStatus(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
+class LeadStatus(str, enum.Enum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
 class OutboxStatus(str, enum.Enum):
     PENDING = "pending"
     SENDING = "sending"

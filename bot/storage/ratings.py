@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import (Enterprise, EnterpriseRating, InventorPatent, Lead, Patent, Role, RoleGrant,
+from bot.models import (Enterprise, EnterpriseRating, InventorPatent, Lead, LeadStatus, Patent, Role, RoleGrant,
                         SelfAssessment, Transaction, User, utcnow)
 from bot.storage.base import StorageBase
 from bot.storage.patents import PatentRow
@@ -39,6 +38,13 @@ class LeadView:
     enterprise: str | None
     inventor_id: int | None
     status: str
+
+
+@dataclass(frozen=True)
+class NewLead:
+    id: int
+    inventor_id: int | None  # who is asked (the patent's first registered inventor)
+    created: bool            # False: this requester asked about this patent before
 
 
 @dataclass(frozen=True)
@@ -103,27 +109,23 @@ class RatingQueries(StorageBase):
         return inventors | offices
 
     # -- leads --------------------------------------------------------------------------------------
-    async def create_lead(self, patent_id: str, requester_id: int, message: str | None,
-                          on_new: Callable[[AsyncSession, int, int | None], Awaitable[None]] | None = None
-                          ) -> tuple[int, bool] | None:
-        """Record interest once per requester and patent; returns (lead id, created) or None if the
-        patent has no registered inventor to ask."""
-        async with self.session() as s:
-            existing = await s.scalar(select(Lead).where(Lead.patent_id == patent_id, Lead.requester_id == requester_id))
-            if existing is not None:
-                return existing.id, False
-            inventor = await s.scalar(select(InventorPatent.user_id).where(InventorPatent.patent_id == patent_id)
-                                      .order_by(InventorPatent.created_at).limit(1))
-            if inventor is None:
-                return None
-            lead = Lead(patent_id=patent_id, requester_id=requester_id, inventor_id=inventor, message=message)
-            s.add(lead)
-            await s.flush()
-            self.audit(s, requester_id, "create_lead", "lead", str(lead.id), None,
-                       {"patent": patent_id, "inventor": inventor})
-            if on_new is not None:
-                await on_new(s, lead.id, inventor)
-            return lead.id, True
+    async def create_lead(self, s: AsyncSession, patent_id: str, requester_id: int, message: str | None
+                          ) -> NewLead | None:
+        """Record interest once per requester and patent, in the caller's transaction (the question
+        to the inventor commits with it); None if the patent has no registered inventor to ask."""
+        existing = await s.scalar(select(Lead).where(Lead.patent_id == patent_id, Lead.requester_id == requester_id))
+        if existing is not None:
+            return NewLead(existing.id, existing.inventor_id, False)
+        inventor = await s.scalar(select(InventorPatent.user_id).where(InventorPatent.patent_id == patent_id)
+                                  .order_by(InventorPatent.created_at).limit(1))
+        if inventor is None:
+            return None
+        lead = Lead(patent_id=patent_id, requester_id=requester_id, inventor_id=inventor, message=message)
+        s.add(lead)
+        await s.flush()
+        self.audit(s, requester_id, "create_lead", "lead", str(lead.id), None,
+                   {"patent": patent_id, "inventor": inventor})
+        return NewLead(lead.id, inventor, True)
 
     async def lead(self, lead_id: int) -> LeadView | None:
         async with self.session() as s:
@@ -137,27 +139,23 @@ class RatingQueries(StorageBase):
             return LeadView(lead.id, PatentRow.of(patent), requester.id, requester.first_name, requester.username,
                             ent, lead.inventor_id, lead.status)
 
-    async def decide_lead(self, lead_id: int, inventor_id: int, accept: bool,
-                          on_done: Callable[[AsyncSession], Awaitable[None]] | None = None) -> str:
-        """Accept or decline once; only the inventor asked may decide. Returns the resulting status or
-        '' if this user can't decide it (unknown, not theirs, already decided)."""
-        async with self.session() as s:
-            res = await s.execute(update(Lead).where(Lead.id == lead_id, Lead.inventor_id == inventor_id,
-                                                     Lead.status == "pending")
-                                  .values(status="accepted" if accept else "declined", decided_at=utcnow()))
-            if res.rowcount != 1:
-                return ""
-            self.audit(s, inventor_id, "decide_lead", "lead", str(lead_id), {"status": "pending"},
-                       {"status": "accepted" if accept else "declined"})
-            if on_done is not None:
-                await on_done(s)
-            return "accepted" if accept else "declined"
+    async def decide_lead(self, s: AsyncSession, lead_id: int, inventor_id: int, decision: LeadStatus) -> bool:
+        """Accept or decline a pending lead of this inventor, in the caller's transaction. Guarded on
+        the status: False for an unknown lead, another inventor's, or one decided already."""
+        res = await s.execute(update(Lead).where(Lead.id == lead_id, Lead.inventor_id == inventor_id,
+                                                 Lead.status == LeadStatus.PENDING.value)
+                              .values(status=decision.value, decided_at=utcnow()))
+        if res.rowcount != 1:
+            return False
+        self.audit(s, inventor_id, "decide_lead", "lead", str(lead_id), {"status": LeadStatus.PENDING.value},
+                   {"status": decision.value})
+        return True
 
     async def leads_for(self, user_id: int, *, consented_only: bool) -> list[LeadView]:
         """Leads a user may see: their own, or (agencies) all that inventors accepted."""
         async with self.session() as s:
             q = select(Lead.id)
-            q = q.where(Lead.status == "accepted") if consented_only else q.where(
+            q = q.where(Lead.status == LeadStatus.ACCEPTED.value) if consented_only else q.where(
                 (Lead.requester_id == user_id) | (Lead.inventor_id == user_id))
             ids = list(await s.scalars(q.order_by(Lead.id.desc()).limit(50)))
         return [v for i in ids if (v := await self.lead(i)) is not None]
@@ -180,34 +178,20 @@ class RatingQueries(StorageBase):
             return [TransactionView(t.id, t.patent_id, t.kind, t.date, t.filed, t.counterparty, t.enterprise_id,
                                     t.industrialised, t.product_filing_status) for t in rows]
 
-    async def transaction(self, transaction_id: int) -> tuple[TransactionView, int | None] | None:
-        """One transaction and the institution of its patent."""
-        async with self.session() as s:
-            row = (await s.execute(select(Transaction, Patent.institution_id)
-                                   .join(Patent, Patent.id == Transaction.patent_id)
-                                   .where(Transaction.id == transaction_id))).first()
-            if row is None:
-                return None
-            t, inst = row
-            return TransactionView(t.id, t.patent_id, t.kind, t.date, t.filed, t.counterparty, t.enterprise_id,
-                                   t.industrialised, t.product_filing_status), inst
+    @staticmethod
+    async def transaction_for_update(s: AsyncSession, transaction_id: int) -> tuple[Transaction, int | None] | None:
+        """A transaction and the institution of its patent, in the caller's transaction."""
+        row = (await s.execute(select(Transaction, Patent.institution_id)
+                               .join(Patent, Patent.id == Transaction.patent_id)
+                               .where(Transaction.id == transaction_id))).first()
+        return (row[0], row[1]) if row is not None else None
 
-    async def set_industrialised(self, transaction_id: int, actor_id: int, institution_ids: set[int],
-                                 on_done: Callable[[AsyncSession, Transaction], Awaitable[None]] | None = None) -> bool:
-        async with self.session() as s:
-            t = await s.get(Transaction, transaction_id)
-            if t is None or t.industrialised:
-                return False
-            inst = await s.scalar(select(Patent.institution_id).where(Patent.id == t.patent_id))
-            if inst not in institution_ids:
-                return False
-            t.industrialised = True
-            t.product_filing_status = "reminded"
-            self.audit(s, actor_id, "mark_industrialised", "transaction", str(t.id), {"industrialised": False},
-                       {"industrialised": True})
-            if on_done is not None:
-                await on_done(s, t)
-            return True
+    def mark_industrialised(self, s: AsyncSession, t: Transaction, actor_id: int) -> None:
+        """The patented product is on the market; the enterprise is reminded to file it."""
+        t.industrialised = True
+        t.product_filing_status = "reminded"
+        self.audit(s, actor_id, "mark_industrialised", "transaction", str(t.id), {"industrialised": False},
+                   {"industrialised": True})
 
     async def set_filing_status(self, transaction_id: int, user_id: int, status: str) -> bool:
         """The enterprise (or the office) records the 专利密集型产品 filing status."""

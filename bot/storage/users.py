@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import DialogState, RoleGrant, User, utcnow
 from bot.storage.base import StorageBase
@@ -93,7 +94,9 @@ class UserQueries(StorageBase):
         async with self.connection() as c:
             await c.execute(_UPDATE_USER, {"b_user": user_id, "menu_key": key})
 
-    async def get_user(self, user_id: int) -> User | None:
+    async def get_user(self, user_id: int, *, session: AsyncSession | None = None) -> User | None:
+        if session is not None:
+            return await session.get(User, user_id)
         async with self.session() as s:
             return await s.get(User, user_id)
 
