@@ -163,3 +163,14 @@ def test_any_text_parses_without_raising(data):
         parsed = kind.parse(data)
         if parsed is not None:
             assert kind.parse(parsed.pack()) == parsed
+
+
+async def test_every_kind_has_exactly_one_handler(bot):
+    from telegram.ext import CallbackQueryHandler
+
+    handlers = [h for group in bot.app.handlers.values() for h in group if isinstance(h, CallbackQueryHandler)]
+    patterns = [h.pattern.pattern for h in handlers if h.pattern is not None]
+    kinds = [p for p in patterns if not p.startswith("^dlg")]  # the dialog engine's own
+    assert sorted(kinds) == sorted(k.pattern for k in cb.KINDS)
+    unmatched = [h for h in bot.app.handlers[0] if isinstance(h, CallbackQueryHandler) and h.pattern is None]
+    assert unmatched == [bot.app.handlers[0][-1]]  # "expired" for anything else, after every kind

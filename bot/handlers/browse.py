@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
-from bot.handlers.common import user_lang
+from bot.handlers.common import button_handlers, user_lang
 from bot.handlers.search import _put
 from bot.telegram.callbacks import Browse, PatentCard
 
@@ -66,4 +66,4 @@ async def browse(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("browse", browse))
-    app.add_handler(CallbackQueryHandler(browse, pattern=Browse.pattern))
+    app.add_handlers(button_handlers({Browse: browse}))

@@ -2,21 +2,30 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ApplicationHandlerStop
+from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler
 
 from bot.context import BotContext
 from bot.i18n import fit_message
 from bot.models import User
+from bot.telegram.callbacks import Callback
 
 if TYPE_CHECKING:
     from bot.services.roles import RoleSet
     from bot.storage import DialogSnapshot
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[Update, BotContext], Awaitable[None]]
+
+
+def button_handlers(routes: Mapping[type[Callback], Handler]) -> list[CallbackQueryHandler]:
+    """The handler of each kind of button (bot/telegram/callbacks.py), matched by the kind's pattern."""
+    return [CallbackQueryHandler(handler, pattern=kind.pattern) for kind, handler in routes.items()]
 
 
 async def current_user(update: Update, context: BotContext) -> User | None:

@@ -3,13 +3,13 @@ Reminders go to subscribers of "deadline reminders" (officers have it by default
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot.services.calendar import local_today
 from bot.context import BotContext
 from bot.departments import dept_token, parse
 from bot.services.events import OVERDUE_WINDOW
-from bot.handlers.common import current_user, require, sender_roles, show, user_lang
+from bot.handlers.common import button_handlers, current_user, require, sender_roles, show, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
 from bot.telegram.callbacks import (AskDeleteDeadline, ConfirmDeleteDeadline, DeadlineList, NewDeadline,
@@ -97,7 +97,5 @@ async def new_deadline(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("deadlines", deadlines_command))
-    app.add_handler(CallbackQueryHandler(new_deadline, pattern=NewDeadline.pattern))
-    app.add_handler(CallbackQueryHandler(list_button, pattern=DeadlineList.pattern))
-    app.add_handler(CallbackQueryHandler(delete_button, pattern=AskDeleteDeadline.pattern))
-    app.add_handler(CallbackQueryHandler(delete_confirm, pattern=ConfirmDeleteDeadline.pattern))
+    app.add_handlers(button_handlers({NewDeadline: new_deadline, DeadlineList: list_button,
+                                      AskDeleteDeadline: delete_button, ConfirmDeleteDeadline: delete_confirm}))

@@ -6,23 +6,21 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot.services import events as svc
 from bot.services.calendar import fmt_local, local, year_bounds
 from bot.context import BotContext
-from bot.handlers.common import current_user, reply, require, sender_roles, show, user_lang
+from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, show, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Event, Role
-from bot.delivery.notify import fit_caption, wake
+from bot.delivery.notify import fit_caption
 from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
 from bot.telegram.callbacks import (CSV, REDRAW_CARD, REDRAW_MY_EVENTS, XLSX, AskCallOff, AttendeeList, CancelSignup,
-                                    ConfirmCallOff, CountyTargets, EditEvent, EventCalendarFile, EventCard,
-                                    EventList, MyEvents, NewEvent, SignUp)
+                                    ConfirmCallOff, CountyTargets, EditEvent, EventButton, EventCalendarFile,
+                                    EventCard, EventList, MyEvents, NewEvent, SignUp)
 
 PAGE = 5
-# the buttons that name one event
-EventButton = EventCard | SignUp | AttendeeList | EventCalendarFile | EditEvent | AskCallOff | ConfirmCallOff
 
 
 async def _toast(update: Update, context: BotContext, label: str, *, alert: bool = False, **kw) -> None:
@@ -132,7 +130,9 @@ async def card_button(update: Update, context: BotContext) -> None:
 async def after_publish(update: Update, context: BotContext, event_id: int, recipients: int) -> tuple[str, dict]:
     """The dialog's end: a live progress message for the broadcast, then the admin card."""
     services = context.services
-    wake(services, scheduler=True)  # the notices are committed; the event's reminders are to be computed
+    from bot.delivery.scheduler import wake
+
+    wake(context)  # the event's reminders
     if recipients and services.outbox is not None:
         lang = await user_lang(update, context)
         msg = await reply(update, context, "events_broadcast_started", total=recipients)
@@ -245,7 +245,10 @@ async def edit_button(update: Update, context: BotContext) -> None:
 async def after_edit(update: Update, context: BotContext, event_id: int, field: str, edited: dict
                      ) -> tuple[str, dict]:
     """The edit dialog's end: the admin card, headed by what changed and who is being told."""
-    wake(context.services, scheduler=True)  # the attendees' notices are committed; a moved start re-arms reminders
+    from bot.delivery.scheduler import wake
+
+    wake(context)  # a moved start re-arms the reminders
+    svc.wake(context.services)  # the attendees' notices are committed: send them now
     ev = await context.services.storage.get_event(event_id)
     ctx, kb = await card_view(update, context, ev)
     return "events_card", {**ctx, "keyboard": kb, "edited": {**edited, "field": field}}
@@ -383,15 +386,8 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("events", events_command))
     app.add_handler(CommandHandler("myevents", myevents_command))
     app.add_handler(CommandHandler("newevent", new_event))
-    app.add_handler(CallbackQueryHandler(list_button, pattern=EventList.pattern))
-    app.add_handler(CallbackQueryHandler(card_button, pattern=EventCard.pattern))
-    app.add_handler(CallbackQueryHandler(signup_button, pattern=SignUp.pattern))
-    app.add_handler(CallbackQueryHandler(cancel_button, pattern=CancelSignup.pattern))
-    app.add_handler(CallbackQueryHandler(my_button, pattern=MyEvents.pattern))
-    app.add_handler(CallbackQueryHandler(new_event, pattern=NewEvent.pattern))
-    app.add_handler(CallbackQueryHandler(targets_button, pattern=CountyTargets.pattern))
-    app.add_handler(CallbackQueryHandler(export_button, pattern=AttendeeList.pattern))
-    app.add_handler(CallbackQueryHandler(ics_button, pattern=EventCalendarFile.pattern))
-    app.add_handler(CallbackQueryHandler(edit_button, pattern=EditEvent.pattern))
-    app.add_handler(CallbackQueryHandler(call_off_button, pattern=AskCallOff.pattern))
-    app.add_handler(CallbackQueryHandler(call_off_confirm, pattern=ConfirmCallOff.pattern))
+    app.add_handlers(button_handlers({
+        EventList: list_button, EventCard: card_button, SignUp: signup_button, CancelSignup: cancel_button,
+        MyEvents: my_button, NewEvent: new_event, CountyTargets: targets_button, AttendeeList: export_button,
+        EventCalendarFile: ics_button, EditEvent: edit_button, AskCallOff: call_off_button,
+        ConfirmCallOff: call_off_confirm}))

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
 from bot.dialogs.self_assessment import columns_to_answers, suggest_industry
-from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
+from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import AssessmentStatus, Role
 from bot.telegram.callbacks import AssessPatent, LinkPatent, MyPatents
@@ -67,6 +67,4 @@ async def assess_start(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("mypatents", my_patents))
-    app.add_handler(CallbackQueryHandler(my_patents, pattern=MyPatents.pattern))
-    app.add_handler(CallbackQueryHandler(link_start, pattern=LinkPatent.pattern))
-    app.add_handler(CallbackQueryHandler(assess_start, pattern=AssessPatent.pattern))
+    app.add_handlers(button_handlers({MyPatents: my_patents, LinkPatent: link_start, AssessPatent: assess_start}))

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
-from bot.handlers.common import current_user, reply, require, sender_roles, user_lang
+from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
 from bot.services import reviews
@@ -84,6 +84,5 @@ async def apply_review(update: Update, context: BotContext, assessment_id: int, 
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("review", review_list))
-    app.add_handler(CallbackQueryHandler(review_list, pattern=ReviewPage.pattern))
-    app.add_handler(CallbackQueryHandler(approve, pattern=ApproveAssessment.pattern))
-    app.add_handler(CallbackQueryHandler(return_with_note, pattern=ReturnAssessment.pattern))
+    app.add_handlers(button_handlers({ReviewPage: review_list, ApproveAssessment: approve,
+                                      ReturnAssessment: return_with_note}))

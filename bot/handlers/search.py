@@ -7,15 +7,15 @@ from typing import TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import Application, MessageHandler, filters
 
 from bot.context import BotContext
 from bot.dialogs.self_assessment import INDUSTRIES, INTENTS
-from bot.handlers.common import current_user, reply, user_lang, via_this_bot
+from bot.handlers.common import button_handlers, current_user, reply, user_lang, via_this_bot
 from bot.storage import PatentCardData
-from bot.telegram.callbacks import ClearFilters, PatentCard, SearchFilters, SearchPage, SetFilter
+from bot.telegram.callbacks import ClearFilters, PatentCard, SavedSearchButton, SearchFilters, SearchPage, SetFilter
 
-C = TypeVar("C", SearchPage, SearchFilters, SetFilter, ClearFilters)  # the buttons of a saved search
+C = TypeVar("C", bound=SavedSearchButton)
 
 MAX_QUERY_CHARS = 100
 PAGE_SIZE = 5
@@ -224,8 +224,5 @@ async def card_button(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, search_text))
-    app.add_handler(CallbackQueryHandler(page_button, pattern=SearchPage.pattern))
-    app.add_handler(CallbackQueryHandler(filter_button, pattern=SearchFilters.pattern))
-    app.add_handler(CallbackQueryHandler(set_filter, pattern=SetFilter.pattern))
-    app.add_handler(CallbackQueryHandler(clear_filters, pattern=ClearFilters.pattern))
-    app.add_handler(CallbackQueryHandler(card_button, pattern=PatentCard.pattern))
+    app.add_handlers(button_handlers({SearchPage: page_button, SearchFilters: filter_button, SetFilter: set_filter,
+                                      ClearFilters: clear_filters, PatentCard: card_button}))

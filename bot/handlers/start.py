@@ -11,7 +11,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from bot.telegram import menus
 from bot.context import BotContext
-from bot.handlers.common import current_user, reply, sender_roles, user_lang
+from bot.handlers.common import button_handlers, current_user, reply, sender_roles, user_lang
 from bot.handlers import roles
 from bot.i18n import LANGUAGES
 from bot.handlers.inline import PATENT_PREFIX
@@ -146,8 +146,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("lang", lang_command))
-    app.add_handler(CallbackQueryHandler(lang_chosen, pattern=ChooseLanguage.pattern))
-    app.add_handler(CallbackQueryHandler(menu_button, pattern=MenuCommand.pattern))
+    app.add_handlers(button_handlers({ChooseLanguage: lang_chosen, MenuCommand: menu_button}))
     app.add_handler(TypeHandler(Update, keep_menu_current), group=MENU_GROUP)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import io
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
-from bot.handlers.common import reply, require, sender_roles, user_lang
+from bot.handlers.common import button_handlers, reply, require, sender_roles, user_lang
 from bot.models import Role
 from bot.services.stats import build_report, chart_png, scope_of, text_table, xlsx_bytes
 from bot.telegram.callbacks import StatsXlsx
@@ -74,5 +74,5 @@ async def audit_command(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("stats", stats_command))
-    app.add_handler(CallbackQueryHandler(stats_xlsx, pattern=StatsXlsx.pattern))
+    app.add_handlers(button_handlers({StatsXlsx: stats_xlsx}))
     app.add_handler(CommandHandler("audit", audit_command))

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
 from bot.dialogs.self_assessment import INDUSTRIES
 from bot.services.events import EVENT_KINDS, topic_name
-from bot.handlers.common import current_user, sender_roles, user_lang
-from bot.handlers.common import show
+from bot.handlers.common import button_handlers, current_user, sender_roles, show, user_lang
 from bot.handlers.events import _toast
 from bot.models import Role
 from bot.telegram.callbacks import SubscriptionsPage, Unsubscribe
@@ -127,5 +126,4 @@ async def unsubscribe_button(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("subscriptions", subscriptions_command))
-    app.add_handler(CallbackQueryHandler(subs_button, pattern=SubscriptionsPage.pattern))
-    app.add_handler(CallbackQueryHandler(unsubscribe_button, pattern=Unsubscribe.pattern))
+    app.add_handlers(button_handlers({SubscriptionsPage: subs_button, Unsubscribe: unsubscribe_button}))

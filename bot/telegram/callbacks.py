@@ -118,7 +118,7 @@ KINDS: list[type[Callback]] = []
 
 def kind(prefix: str, *, accepts: tuple[str, ...] = ()) -> Callable[[type], type]:
     """Declares a frozen dataclass as the callback kind with this prefix (and earlier ones it still
-    reads)."""
+    reads). Its fields are its own and, first, those of the button family it extends."""
     def declare(cls: type) -> type:
         cls = dataclasses.dataclass(frozen=True)(cls)
         cls.PREFIX, cls.ACCEPTS, cls._FIELDS = prefix, accepts, _fields(cls)
@@ -153,25 +153,29 @@ REDRAW_CARD, REDRAW_MY_EVENTS = "c", "m"  # the view a signup button redraws; no
 CSV, XLSX = "c", "x"
 
 
+@dataclasses.dataclass(frozen=True)
+class EventButton(Callback):
+    """A button about one event."""
+    event_id: int
+
+
 @kind("ev:l")
 class EventList(Callback):
     offset: int
 
 
 @kind("ev:c")
-class EventCard(Callback):
-    event_id: int
+class EventCard(EventButton):
+    pass
 
 
 @kind("ev:s")
-class SignUp(Callback):
-    event_id: int
+class SignUp(EventButton):
     redraw: Literal["c"] | None = None
 
 
 @kind("ev:x")
-class CancelSignup(Callback):
-    event_id: int
+class CancelSignup(EventButton):
     redraw: Literal["c", "m"] | None = None
 
 
@@ -191,29 +195,28 @@ class CountyTargets(Callback):
 
 
 @kind("ev:f")
-class AttendeeList(Callback):
-    event_id: int
+class AttendeeList(EventButton):
     format: Literal["c", "x"]
 
 
 @kind("ev:i")
-class EventCalendarFile(Callback):
-    event_id: int
+class EventCalendarFile(EventButton):
+    pass
 
 
 @kind("ev:e")
-class EditEvent(Callback):
-    event_id: int
+class EditEvent(EventButton):
+    pass
 
 
 @kind("ev:off", accepts=("ev:k",))
-class AskCallOff(Callback):
-    event_id: int
+class AskCallOff(EventButton):
+    pass
 
 
 @kind("ev:offyes", accepts=("ev:K",))
-class ConfirmCallOff(Callback):
-    event_id: int
+class ConfirmCallOff(EventButton):
+    pass
 
 
 # -- deadlines ---------------------------------------------------------------------------------------
@@ -228,14 +231,19 @@ class NewDeadline(Callback):
     pass
 
 
-@kind("dl:del", accepts=("dl:d",))
-class AskDeleteDeadline(Callback):
+@dataclasses.dataclass(frozen=True)
+class DeadlineButton(Callback):
     deadline_id: int
+
+
+@kind("dl:del", accepts=("dl:d",))
+class AskDeleteDeadline(DeadlineButton):
+    pass
 
 
 @kind("dl:delyes", accepts=("dl:D",))
-class ConfirmDeleteDeadline(Callback):
-    deadline_id: int
+class ConfirmDeleteDeadline(DeadlineButton):
+    pass
 
 
 # -- /stats ------------------------------------------------------------------------------------------
@@ -257,9 +265,15 @@ class LinkPatent(Callback):
     pass
 
 
-@kind("mp:a")
-class AssessPatent(Callback):
+@dataclasses.dataclass(frozen=True)
+class PatentButton(Callback):
+    """A button about one patent (here, on its card and in the library)."""
     patent_id: str
+
+
+@kind("mp:a")
+class AssessPatent(PatentButton):
+    pass
 
 
 @kind("rv:p")
@@ -267,45 +281,52 @@ class ReviewPage(Callback):
     offset: int
 
 
-@kind("rv:a")
-class ApproveAssessment(Callback):
+@dataclasses.dataclass(frozen=True)
+class AssessmentButton(Callback):
     assessment_id: int
+
+
+@kind("rv:a")
+class ApproveAssessment(AssessmentButton):
+    pass
 
 
 @kind("rv:r")
-class ReturnAssessment(Callback):
-    assessment_id: int
+class ReturnAssessment(AssessmentButton):
+    pass
 
 
 # -- search and the library (the query itself is a SavedQuery row, so buttons survive restarts) --------
 
-@kind("sr")
-class SearchPage(Callback):
+@dataclasses.dataclass(frozen=True)
+class SavedSearchButton(Callback):
+    """A button about the results of one saved search."""
     query_id: int
+
+
+@kind("sr")
+class SearchPage(SavedSearchButton):
     page: int
 
 
 @kind("sf")
-class SearchFilters(Callback):
-    query_id: int
+class SearchFilters(SavedSearchButton):
     key: str | None = None  # one filter's values; none: the filter menu
 
 
 @kind("ss")
-class SetFilter(Callback):
-    query_id: int
+class SetFilter(SavedSearchButton):
     key: str
     index: int  # into the filter's value list
 
 
 @kind("sx")
-class ClearFilters(Callback):
-    query_id: int
+class ClearFilters(SavedSearchButton):
+    pass
 
 
 @kind("pc")
-class PatentCard(Callback):
-    patent_id: str
+class PatentCard(PatentButton):
     query_id: int | None = None  # with page: the result page to go back to
     page: int | None = None
 
@@ -325,13 +346,13 @@ FROM_LEADS = "l"  # decided in /leads, which is redrawn; otherwise in the push
 
 
 @kind("rt")
-class Rate(Callback):
-    patent_id: str
+class Rate(PatentButton):
+    pass
 
 
 @kind("in")
-class Interest(Callback):
-    patent_id: str
+class Interest(PatentButton):
+    pass
 
 
 @kind("ld")
@@ -342,18 +363,22 @@ class DecideLead(Callback):
 
 
 @kind("tx")
-class RecordTransaction(Callback):
-    patent_id: str
+class RecordTransaction(PatentButton):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class TransactionButton(Callback):
+    transaction_id: int
 
 
 @kind("ti")
-class MarkIndustrialised(Callback):
-    transaction_id: int
+class MarkIndustrialised(TransactionButton):
+    pass
 
 
 @kind("tf")
-class FilingStatus(Callback):
-    transaction_id: int
+class FilingStatus(TransactionButton):
     status: str
 
 
