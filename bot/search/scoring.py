@@ -109,6 +109,7 @@ class ScoringMixin:
         return score, _fully_matched(matched_cnt, need, missing)
 
     def _query_plan(self, terms: list[QueryTerm]) -> QueryPlan:
+        """Per user term, its alternatives with a positive weight, with their features."""
         return [[(s, w, self._term_features(s)) for s, w in t.alts if w > 0] for t in terms]
 
     def _dense_needed(self) -> bool:
