@@ -1,4 +1,5 @@
-"""The services every handler can reach, and a CallbackContext that carries them."""
+"""The services every handler can reach, and a CallbackContext that carries them. ``Services`` is what
+the dialogs know as ``bot.dialogs.ports.DialogServices``; the dialogs never import this module."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from bot.config import Settings
 from bot.dialogs import DialogEngine, build_engine
 from bot.i18n import Translator
 from bot.models import User
-from bot.storage import Storage
+from bot.storage import DialogSnapshot, Grant, Storage
 
 
 @dataclass
@@ -36,10 +37,10 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
     def __init__(self, application: Application, chat_id: int | None = None, user_id: int | None = None):
         super().__init__(application, chat_id=chat_id, user_id=user_id)
         self._user: User | None = None
-        self._grants: tuple | None = None  # bot.storage.Grant rows as loaded with the user
+        self._grants: tuple[Grant, ...] | None = None  # as loaded with the user
         # the dialog state as loaded with the user; handed out once (``take_dialog``), because the dialog
         # engine writes it and a second reader must then see the database's version
-        self._dialog: Any = None
+        self._dialog: DialogSnapshot | None = None
         self._dialog_loaded = False
 
     @property

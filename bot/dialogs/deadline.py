@@ -1,13 +1,13 @@
-"""An officer adds a deadline with its reminder lead times (e.g. 30 / 7 / 1 days before). Its
-reminders are the scheduler's: the deadlines handler that started the dialog wakes it with the result."""
+"""An officer adds a deadline with its reminder lead times (e.g. 30 / 7 / 1 days before)."""
 from __future__ import annotations
 
 import datetime as dt
 import re
 
+from bot.delivery.notify import wake
 from bot.dialogs.engine import Dialog
 from bot.dialogs.hooks import dialog_now, load_clock
-from bot.dialogs.ports import DialogSave
+from bot.dialogs.ports import DialogResult, DialogSave, Reply
 from bot.dialogs.steps import Invalid, Review, Text
 from bot.models import Role
 from bot.services.calendar import local_today, parse_date
@@ -58,5 +58,12 @@ async def _persist(save: DialogSave) -> None:
         now=save.services.clock())
 
 
-DEADLINE_DIALOG = Dialog("deadline", STEPS, load=load_clock, persist=_persist, cancel_template="deadline_cancelled",
-                         roles=(Role.OFFICER, Role.ADMIN))
+async def _finish(result: DialogResult) -> Reply:
+    wake(result.services, scheduler=True)  # its reminders are computed from the database at once
+    answers = result.answers
+    return Reply("deadline_added", {"title": answers["dl_title"], "due": answers["dl_due"],
+                                    "leads": answers["dl_leads"].split()})
+
+
+DEADLINE_DIALOG = Dialog("deadline", STEPS, load=load_clock, persist=_persist, finish=_finish,
+                         cancel_template="deadline_cancelled", roles=(Role.OFFICER, Role.ADMIN))

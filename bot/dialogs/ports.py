@@ -44,6 +44,10 @@ class DialogServices(Protocol):
         """The push sender while the Application runs, else None (hooks wake it after a commit)."""
 
     @property
+    def scheduler(self) -> Any:
+        """The reminder scheduler while the Application runs, else None (woken after a new deadline)."""
+
+    @property
     def clock(self) -> Callable[[], dt.datetime]: ...
 
 

@@ -1,6 +1,6 @@
 """Routes button presses and typed text to the dialog engine; /cancel; and receives the results of the
-dialogs whose end is the handlers' business (an event's admin card, a review decision, the reminder
-scheduler), so the declared dialogs never call up into the handlers."""
+dialogs whose end is the handlers' business (an event's admin card, a review decision), so the
+declared dialogs never call up into the handlers."""
 from __future__ import annotations
 
 from telegram import Update
@@ -8,7 +8,6 @@ from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHand
                           MessageHandler, filters)
 
 from bot.context import BotContext
-from bot.delivery.notify import wake
 from bot.dialogs.engine import CALLBACK_PREFIX
 from bot.dialogs.event import Published
 from bot.dialogs.ports import DialogChat, DialogResult, Receiver, Reply
@@ -63,16 +62,8 @@ async def note_written(chat: DialogChat, result: DialogResult) -> Reply:
                                      note=result.answers["note"]))
 
 
-async def deadline_added(chat: DialogChat, result: DialogResult) -> Reply:
-    wake(chat.services, scheduler=True)  # its reminders are computed from the database at once
-    answers = result.answers
-    return Reply("deadline_added", {"title": answers["dl_title"], "due": answers["dl_due"],
-                                    "leads": answers["dl_leads"].split()})
-
-
 #: dialog name → what receives its result
-RECEIVERS: dict[str, Receiver] = {"event": event_published, "event_edit": event_edited, "rnote": note_written,
-                                  "deadline": deadline_added}
+RECEIVERS: dict[str, Receiver] = {"event": event_published, "event_edit": event_edited, "rnote": note_written}
 
 
 def register(app: Application) -> None:
