@@ -12,13 +12,13 @@ from bot.dialogs.rating import columns_to_answers
 from bot.dialogs.self_assessment import INDUSTRIES
 from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, show, user_lang
 from bot.handlers.dialog_chat import start_dialog
-from bot.models import Role
-from bot.delivery.notify import push, wake
+from bot.models import LeadStatus, Role
+from bot.services import leads, transactions
+from bot.services.leads import InterestResult, LeadDecision
+from bot.services.transactions import IndustrialisedResult
 from bot.storage import PatentCardData
 from bot.telegram.callbacks import (ACCEPT, DECLINE, FROM_LEADS, DecideLead, FilingStatus, Interest, MarkIndustrialised,
                                     Rate, RecordTransaction)
-
-FILING_STATUSES = ("preparing", "filed", "certified")
 
 
 async def card_actions(update: Update, context: BotContext, card: PatentCardData, labels) -> list[list]:
@@ -71,6 +71,10 @@ async def rate_start(update: Update, context: BotContext) -> None:
     await start_dialog(update, context, "rate", ctx, answers, at="review" if existing else None)
 
 
+_INTEREST_REPLIES = {InterestResult.SENT: "interest_sent", InterestResult.ALREADY_SENT: "interest_already",
+                     InterestResult.NO_INVENTOR: "interest_no_inventor"}
+
+
 async def interest(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.ENTERPRISE, Role.AGENCY):
         return
@@ -84,29 +88,9 @@ async def interest(update: Update, context: BotContext) -> None:
     user = await current_user(update, context)
     roles = await sender_roles(update, context)
     ent = roles.first(Role.ENTERPRISE) or roles.first(Role.AGENCY)
-
-    async def ask_inventor(session, lead_id: int, inventor_id: int | None) -> None:
-        lang_labels = await _labels_for(context, session, inventor_id)
-        markup = InlineKeyboardMarkup([[
-            InlineKeyboardButton(lang_labels.btn_accept, callback_data=DecideLead(ACCEPT, lead_id).pack()),
-            InlineKeyboardButton(lang_labels.btn_decline, callback_data=DecideLead(DECLINE, lead_id).pack())]])
-        await push(session, services, inventor_id, "notify_lead", key=f"lead:{lead_id}:ask",
-                   reply_markup=markup.to_dict(), patent=patent, company=ent.scope_name if ent else None)
-
-    result = await services.storage.create_lead(pid, user.id, None, on_new=ask_inventor)
+    result = await leads.express_interest(services, patent, user.id, ent.scope_name if ent else None)
     await update.callback_query.answer()
-    if result is None:
-        await reply(update, context, "interest_no_inventor", patent=patent)
-        return
-    wake(services)
-    await reply(update, context, "interest_sent" if result[1] else "interest_already", patent=patent)
-
-
-async def _labels_for(context: BotContext, session, user_id: int | None):
-    from bot.models import User
-
-    u = await session.get(User, user_id) if user_id else None
-    return context.i18n.label_module(u.language if u else None)
+    await reply(update, context, _INTEREST_REPLIES[result], patent=patent)
 
 
 async def decide_lead(update: Update, context: BotContext) -> None:
@@ -115,19 +99,10 @@ async def decide_lead(update: Update, context: BotContext) -> None:
         await _expired(update, context)
         return
     accept, lead_id = pressed.decision == ACCEPT, pressed.lead_id
-    services = context.services
-    lead = await services.storage.lead(lead_id)
-    user = await current_user(update, context)
-    if lead is None or lead.inventor_id != user.id:
+    result, lead = await leads.decide(context.services, lead_id, await current_user(update, context), accept)
+    if result is LeadDecision.NOT_YOURS:
         await _expired(update, context)  # only the inventor asked may decide; forged ids do nothing
         return
-
-    async def tell_requester(session) -> None:
-        inventor_contact = {"name": user.first_name, "username": user.username}
-        await push(session, services, lead.requester_id, "lead_accepted" if accept else "lead_declined",
-                   key=f"lead:{lead_id}:decided", patent=lead.patent, inventor=inventor_contact)
-
-    status = await services.storage.decide_lead(lead_id, user.id, accept, on_done=tell_requester)
     await update.callback_query.answer()
     if pressed.source == FROM_LEADS:
         await _leads(update, context)  # /leads: the list is redrawn in place, the lead now decided
@@ -136,10 +111,9 @@ async def decide_lead(update: Update, context: BotContext) -> None:
             await update.callback_query.edit_message_reply_markup(None)
         except Exception:  # noqa: BLE001 - the keyboard is cosmetic; the decision is recorded
             pass
-    if not status:
+    if result is LeadDecision.ALREADY_DECIDED:
         await reply(update, context, "lead_gone")
         return
-    wake(services)
     await reply(update, context, "lead_decided", accepted=accept, lead=lead)
 
 
@@ -157,7 +131,7 @@ async def _leads(update: Update, context: BotContext) -> None:
     agency = roles.has(Role.AGENCY)
     own = await context.services.storage.leads_for(user.id, consented_only=False)
     consented = await context.services.storage.leads_for(user.id, consented_only=True) if agency else []
-    pending = [lead for lead in own if lead.inventor_id == user.id and lead.status == "pending"]
+    pending = [lead for lead in own if lead.inventor_id == user.id and lead.status == LeadStatus.PENDING]
     others = [lead for lead in own if lead not in pending]
     rows = [[InlineKeyboardButton(labels.btn_accept_n(n=i + 1),
                                   callback_data=DecideLead(ACCEPT, lead.id, FROM_LEADS).pack()),
@@ -191,34 +165,17 @@ async def mark_industrialised(update: Update, context: BotContext) -> None:
     if pressed is None:
         await _expired(update, context)
         return
-    txn_id = pressed.transaction_id
     user = await current_user(update, context)
-    roles = await sender_roles(update, context)
-
-    async def remind_enterprise(session, t) -> None:
-        patent = await services.storage.get_patent(t.patent_id)
-        if t.enterprise_id is None:
-            return
-        for uid in await services.storage.enterprise_users(session, t.enterprise_id):
-            labels = await _labels_for(context, session, uid)
-            markup = InlineKeyboardMarkup([[InlineKeyboardButton(labels.filing_status[s],
-                                                                 callback_data=FilingStatus(t.id, s).pack())
-                                            for s in FILING_STATUSES]])
-            await push(session, services, uid, "notify_filing", key=f"filing:{t.id}:{uid}",
-                       reply_markup=markup.to_dict(), patent=patent)
-
-    offices = roles.institutions(Role.TECH_TRANSFER)
-    ok = await services.storage.set_industrialised(txn_id, user.id, offices, on_done=remind_enterprise)
-    if not ok:
-        found = await services.storage.transaction(txn_id)
-        if found is not None and found[1] in offices and found[0].industrialised:
-            await update.callback_query.answer(context.i18n.label(await user_lang(update, context),
-                                                                  "toast_industrialised_already"), show_alert=True)
-        else:
-            await _expired(update, context)  # unknown, or another institution's deal
+    result = await transactions.mark_industrialised(services, pressed.transaction_id, user.id,
+                                                    await sender_roles(update, context))
+    if result is IndustrialisedResult.ALREADY_MARKED:
+        await update.callback_query.answer(context.i18n.label(await user_lang(update, context),
+                                                              "toast_industrialised_already"), show_alert=True)
+        return
+    if result is IndustrialisedResult.NOT_FOUND:
+        await _expired(update, context)  # unknown, or another institution's deal
         return
     await update.callback_query.answer()
-    wake(services)
     await reply(update, context, "industrialised_saved")
 
 
@@ -227,8 +184,8 @@ async def filing_status(update: Update, context: BotContext) -> None:
         return
     pressed = FilingStatus.parse(update.callback_query.data)
     status = pressed.status if pressed else None
-    if status not in FILING_STATUSES or not await context.services.storage.set_filing_status(
-            pressed.transaction_id, update.effective_user.id, status):
+    if pressed is None or not await transactions.record_filing_status(
+            context.services, pressed.transaction_id, update.effective_user.id, status):
         await _expired(update, context)
         return
     await update.callback_query.answer()
