@@ -15,6 +15,9 @@ from bot.services.calendar import local_today, parse_date
 MAX_LEADS = 5
 MAX_LEAD_DAYS = 365
 MAX_AHEAD_DAYS = 5 * 366
+# spaces, commas, slashes and semicolons, also the full-width comma and semicolon and the enumeration
+# comma a Chinese keyboard types
+_LEAD_SEPARATORS = re.compile(r"[\s,\uff0c\u3001/;\uff1b]+")
 
 
 def parse_due(text: str) -> str:
@@ -30,7 +33,7 @@ def parse_due(text: str) -> str:
 
 
 def parse_leads(text: str) -> str:
-    parts = [p for p in re.split(r"[\s,，、/;；]+", text.strip()) if p]
+    parts = [p for p in _LEAD_SEPARATORS.split(text.strip()) if p]
     try:
         days = sorted({int(p) for p in parts}, reverse=True)
     except ValueError:

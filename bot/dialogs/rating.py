@@ -1,4 +1,5 @@
-"""Enterprise / expert rating of a patent (产业化前景, 技术改进需求, 产学研合作意愿), declared as data.
+"""Enterprise / expert rating of a patent (industrialisation prospect, improvements needed, willingness
+to cooperate with the university), declared as data.
 
 The rating is written only on submit (partial answers live in the dialog state), together with the
 feedback pushes to the patent's inventors and its institution's tech-transfer office.

@@ -300,7 +300,8 @@ class Review(Step):
         for i, s in enumerate(view.dialog.steps):
             if not s.question or not s.applies(view.answers):
                 continue
-            row.append(InlineKeyboardButton(f"✏️ {view.labels.field[s.name]}"[:64], callback_data=view.callback("e", i)))
+            label = f"✏️ {view.labels.field[s.name]}"[:64]
+            row.append(InlineKeyboardButton(label, callback_data=view.callback("e", i)))
             if len(row) == 2:
                 rows.append(row)
                 row = []

@@ -1,4 +1,5 @@
-"""The tech-transfer office records a completed 转让 / 许可 / 作价入股 with its date and 备案 status."""
+"""The tech-transfer office records a completed transfer, licence or equity contribution with its date
+and whether it was filed with the patent office."""
 from __future__ import annotations
 
 import datetime as dt
