@@ -9,7 +9,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from bot.services.calendar import local
-from bot.services.events import deadline_plan
+from bot.services.deadlines import deadline_plan
 from bot.models import Deadline
 from tests.test_events import drain, sh, with_role
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from bot.clock import sleep_until
 from bot.delivery.notify import wake
-from bot.services.events import run_deadline_reminders, run_event_reminders
+from bot.services.deadlines import run_deadline_reminders
+from bot.services.events import run_event_reminders
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from telegram.ext import Application, CommandHandler
 
 from bot.services.calendar import local_today
 from bot.context import BotContext
-from bot.departments import dept_token, parse
-from bot.services.events import OVERDUE_WINDOW
+from bot.departments import parse
+from bot.services import deadlines as svc
 from bot.handlers.common import button_handlers, current_user, require, sender_roles, show, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
@@ -23,7 +23,7 @@ async def deadlines_command(update: Update, context: BotContext) -> None:
     today = local_today(services.clock())
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
-    items = await services.storage.deadlines_from(today - OVERDUE_WINDOW)
+    items = await services.storage.deadlines_from(today - svc.OVERDUE_WINDOW)
     scopes = {d.id: parse(d.departments or []) for d in items}
     names = await services.storage.department_names(i for _, ids in scopes.values() for i in ids)
     shown = [{"title": L.deadline_title.get(d.key or "", d.title), "due": d.due_date.isoformat(),
@@ -34,15 +34,10 @@ async def deadlines_command(update: Update, context: BotContext) -> None:
     user = await current_user(update, context)
     rows = [[InlineKeyboardButton(L.btn_delete_deadline(title=x["title"])[:64],
                                   callback_data=AskDeleteDeadline(d.id).pack())]
-            for d, x in zip(items, shown) if _may_delete(d, user.id, roles)]
+            for d, x in zip(items, shown) if svc.may_delete(d, user.id, roles)]
     rows += [[InlineKeyboardButton(L.btn_new_deadline, callback_data=NewDeadline().pack())],
              [InlineKeyboardButton(L.btn_subscriptions, callback_data=SubscriptionsPage("m").pack())]]
     await show(update, context, "deadline_list", InlineKeyboardMarkup(rows), items=shown, today=today.isoformat())
-
-
-def _may_delete(d, user_id: int, roles) -> bool:
-    """The plan's seeded deadlines stay; an officer removes their own, an admin anyone's."""
-    return d.key is None and (roles.is_admin or d.created_by == user_id)
 
 
 async def delete_button(update: Update, context: BotContext) -> None:
@@ -55,7 +50,7 @@ async def delete_button(update: Update, context: BotContext) -> None:
     user = await current_user(update, context)
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
-    if d is None or not _may_delete(d, user.id, await sender_roles(update, context)):
+    if d is None or not svc.may_delete(d, user.id, await sender_roles(update, context)):
         await query.answer(context.i18n.label(lang, "toast_deadline_gone"), show_alert=True)
         return
     await query.answer()
@@ -72,8 +67,7 @@ async def delete_confirm(update: Update, context: BotContext) -> None:
     user = await current_user(update, context)
     roles = await sender_roles(update, context)
     lang = await user_lang(update, context)
-    done = pressed is not None and await context.services.storage.delete_deadline(
-        pressed.deadline_id, user.id, any_owner=roles.is_admin)
+    done = pressed is not None and await svc.delete(context.services, pressed.deadline_id, user.id, roles)
     await update.callback_query.answer(context.i18n.label(lang, "toast_deadline_deleted" if done else "toast_deadline_gone"))
     await deadlines_command(update, context)
 
@@ -88,10 +82,7 @@ async def new_deadline(update: Update, context: BotContext) -> None:
         return
     if update.callback_query is not None:
         await update.callback_query.answer()
-    roles = await sender_roles(update, context)
-    # an officer's deadline is for their own department(s); an admin's for every department
-    departments = sorted({dept_token(g.department_id) for g in roles.grants
-                          if g.role == Role.OFFICER.value and g.department_id is not None})
+    departments = svc.departments_for_new(await sender_roles(update, context))
     await start_dialog(update, context, "deadline", {"departments": departments})
 
 

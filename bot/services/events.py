@@ -12,7 +12,6 @@ that removes exactly the subscription that made the user a recipient:
 A document's text goes in its caption when it fits Telegram's 1,024 characters; a longer one (long
 title and places) is sent as a message under ``<key>:text`` with the .ics right after it.
 * event reminders         ``event:{id}:remind:{day|hour}:{user}``
-* deadline reminders      ``deadline:{id}:{lead}:{user}`` and ``deadline:{id}:overdue:{user}``
 """
 from __future__ import annotations
 
@@ -28,48 +27,26 @@ from typing import Any
 from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.calendar import at_local, event_ics, fmt_local, local_today
+from bot.services.calendar import event_ics, fmt_local
 from bot.delivery.notify import CAPTION_LIMIT, caption_length, push, push_document, wake
 from bot.services.roles import RoleSet
-from bot.models import Deadline, Event, Role, SignupStatus, User
+from bot.models import Event, Role, SignupStatus, User
 from bot.storage.events import PUBLISHED, Attendee, Cancellation
-from bot.storage.subscriptions import (COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY,
-                                       Recipient, upsert_subscriptions)
-from bot.telegram.callbacks import CancelSignup, SignUp, Unsubscribe
+from bot.services.subscriptions import unsubscribe_button
+from bot.storage.subscriptions import (COUNTY, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY, Recipient,
+                                       upsert_subscriptions)
+from bot.telegram.callbacks import CancelSignup, SignUp
 
 log = logging.getLogger(__name__)
 
 EVENT_KINDS = ("matchmaking", "roadshow", "deal")  # 对接会 / 路演推介 / 交易撮合
 ELIGIBILITY = ("all", "enterprise", "inventor", "tto", "expert", "agency", "officer")
 PUBLISH_TOPICS = (DEPARTMENT, COUNTY, EVENT_KIND, INDUSTRY)
-OVERDUE_WINDOW = dt.timedelta(days=30)  # older overdue deadlines are history, not news
 
 
 # ------------------------------------------------------------------------------------------------
 # labels and buttons
 # ------------------------------------------------------------------------------------------------
-
-def topic_name(labels: Any, kind: str, value: str, dept_names: dict[int, str]) -> str:
-    if kind == DEPARTMENT:
-        try:
-            return dept_names.get(int(value), value)
-        except ValueError:
-            return value
-    if kind == COUNTY:
-        return labels.county_name.get(value, value)
-    if kind == EVENT_KIND:
-        return labels.opt["ev_kind"].get(value, value)
-    if kind == INDUSTRY:
-        return labels.opt["industry"].get(value, value)
-    return labels.topic_kind.get(kind, kind)
-
-
-def unsubscribe_button(i18n: Any, lang: str, r: Recipient, dept_names: dict[int, str]) -> dict:
-    labels = i18n.label_module(lang)
-    name = topic_name(labels, r.topic_kind, r.topic_value, dept_names)
-    return {"text": i18n.label(lang, "btn_unsubscribe", topic=name)[:64],
-            "callback_data": Unsubscribe(r.subscription_id).pack()}
-
 
 def cancel_signup_button(i18n: Any, lang: str, ev: Event) -> dict:
     return {"text": i18n.label(lang, "btn_cancel_signup"), "callback_data": CancelSignup(ev.id).pack()}
@@ -369,71 +346,8 @@ def attendees_xlsx(labels: Any, attendees: list[Attendee]) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------------
-# reminders (run by bot/delivery/scheduler.py)
+# event reminders (run by bot/delivery/scheduler.py)
 # ------------------------------------------------------------------------------------------------
-
-def deadline_plan(d: Deadline, now: dt.datetime) -> tuple[str | None, dt.datetime | None, dt.datetime | None]:
-    """What to send for deadline ``d`` at ``now``: (lead days as text or "overdue" or None, the slot
-    it stands for (→ last_reminder_at), the next moment something will be due).
-
-    Reminder slots are 09:00 Beijing time ``lead`` days before the due date; the due date is missed at
-    09:00 the day after. Of several slots missed (the bot was down, or the deadline is older than the
-    bot) only the newest is sent; a missed due date gets one "overdue" notice (within 30 days)."""
-    done = d.last_reminder_at
-    overdue_at = at_local(d.due_date + dt.timedelta(days=1))
-
-    def pending(t: dt.datetime) -> bool:
-        return done is None or t > done
-
-    if now >= overdue_at:
-        if pending(overdue_at) and now - overdue_at <= OVERDUE_WINDOW:
-            return "overdue", overdue_at, None
-        return None, None, None
-    slots = sorted((at_local(d.due_date - dt.timedelta(days=lead)), lead)
-                   for lead in {int(x) for x in (d.lead_days or []) if 0 <= int(x) <= 3650})
-    passed = [(t, lead) for t, lead in slots if t <= now and pending(t)]
-    upcoming = [t for t, _ in slots if t > now and pending(t)] + [overdue_at]
-    if passed:
-        slot, lead = passed[-1]
-        return str(lead), slot, min(upcoming)
-    return None, None, min(upcoming)
-
-
-async def run_deadline_reminders(services: Any, now: dt.datetime) -> tuple[int, dt.datetime | None]:
-    """Send what is due; returns (pushes enqueued, next due time)."""
-    st, i18n = services.storage, services.i18n
-    sent, nxt = 0, []
-    for d in await st.all_deadlines():
-        what, slot, next_at = deadline_plan(d, now)
-        if next_at is not None:
-            nxt.append(next_at)
-        if what is None:
-            continue
-        async with st.session() as s:
-            if not await st.mark_deadline_reminder(s, d.id, d.last_reminder_at, slot):
-                continue  # another process (or tick) handled this slot
-            await st.ensure_officer_defaults(session=s)
-            # only the departments the deadline is for (the task table names kinds, an officer's
-            # own deadline their department); admins who subscribed hear of every deadline
-            rcpts = await st.recipients(s, [(DEADLINES, "")],
-                                        exclude=await st.officers_outside(s, list(d.departments or [])))
-            days_left = (d.due_date - local_today(now)).days
-            texts: dict[str, str] = {}
-            rows = []
-            for r in rcpts:
-                lang = i18n.lang(r.language)
-                if lang not in texts:
-                    labels = i18n.label_module(lang)
-                    texts[lang] = i18n.render(lang, "deadline_overdue" if what == "overdue" else "deadline_reminder",
-                                              title=labels.deadline_title.get(d.key or "", d.title),
-                                              due=d.due_date.isoformat(), days_left=days_left)
-                rows.append({"chat_id": r.user_id, "text": texts[lang], "key": f"deadline:{d.id}:{what}:{r.user_id}",
-                             "reply_markup": {"inline_keyboard": [[unsubscribe_button(i18n, lang, r, {})]]},
-                             "not_before": now})
-            sent += await st.enqueue_many(rows, session=s)
-        log.info("deadline %s: %s reminder to %d subscriber(s)", d.id, what, len(rows))
-    return sent, (min(nxt) if nxt else None)
-
 
 async def run_event_reminders(services: Any, now: dt.datetime) -> int:
     st, i18n = services.storage, services.i18n

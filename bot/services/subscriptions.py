@@ -1,10 +1,13 @@
-"""Subscriptions to push topics: the one-tap "unsubscribe from this topic" button every push carries."""
+"""Subscriptions to push topics: topics' names, and the one-tap "unsubscribe from this topic" button
+every push carries (it removes exactly the subscription that made the user a recipient)."""
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from bot.storage import Storage
-from bot.storage.subscriptions import Topic
+from bot.storage.subscriptions import COUNTY, DEPARTMENT, EVENT_KIND, INDUSTRY, Recipient, Topic
+from bot.telegram.callbacks import Unsubscribe
 
 
 class UnsubscribeResult(enum.Enum):
@@ -21,3 +24,25 @@ async def unsubscribe(storage: Storage, subscription_id: int, user_id: int) -> t
             return UnsubscribeResult.UNSUBSCRIBED, topic
         topic = await storage.subscription_topic(s, subscription_id, user_id)
     return (UnsubscribeResult.ALREADY_OFF, topic) if topic is not None else (UnsubscribeResult.UNKNOWN, None)
+
+
+def topic_name(labels: Any, kind: str, value: str, dept_names: dict[int, str]) -> str:
+    if kind == DEPARTMENT:
+        try:
+            return dept_names.get(int(value), value)
+        except ValueError:
+            return value
+    if kind == COUNTY:
+        return labels.county_name.get(value, value)
+    if kind == EVENT_KIND:
+        return labels.opt["ev_kind"].get(value, value)
+    if kind == INDUSTRY:
+        return labels.opt["industry"].get(value, value)
+    return labels.topic_kind.get(kind, kind)
+
+
+def unsubscribe_button(i18n: Any, lang: str, r: Recipient, dept_names: dict[int, str]) -> dict:
+    labels = i18n.label_module(lang)
+    name = topic_name(labels, r.topic_kind, r.topic_value, dept_names)
+    return {"text": i18n.label(lang, "btn_unsubscribe", topic=name)[:64],
+            "callback_data": Unsubscribe(r.subscription_id).pack()}

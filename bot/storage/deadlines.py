@@ -34,25 +34,20 @@ class DeadlineQueries(StorageBase):
                    {"title": title, "due_date": due_date.isoformat(), "lead_days": lead_days})
         return d
 
-    async def get_deadline(self, deadline_id: int) -> Deadline | None:
+    async def get_deadline(self, deadline_id: int, *, session: AsyncSession | None = None) -> Deadline | None:
+        if session is not None:
+            return await session.get(Deadline, deadline_id)
         async with self.session() as s:
             return await s.get(Deadline, deadline_id)
 
-    async def delete_deadline(self, deadline_id: int, actor_id: int, *, any_owner: bool) -> bool:
-        """Remove an officer's own deadline (an admin: anyone's); the plan's seeded ones stay. Its
-        reminders are computed from this table, so none is sent after the commit. False if it was
-        already gone (double tap) or not the actor's."""
-        async with self.session() as s:
-            cond = [Deadline.id == deadline_id, Deadline.key.is_(None)]
-            if not any_owner:
-                cond.append(Deadline.created_by == actor_id)
-            gone = (await s.execute(select(Deadline.title, Deadline.due_date).where(*cond))).first()
-            res = await s.execute(delete(Deadline).where(*cond).execution_options(synchronize_session=False))
-            if res.rowcount != 1:
-                return False
-            self.audit(s, actor_id, "delete_deadline", "deadline", str(deadline_id),
-                       {"title": gone.title, "due_date": gone.due_date.isoformat()}, None)
-            return True
+    async def delete_deadline(self, s: AsyncSession, d: Deadline, actor_id: int) -> bool:
+        """In the caller's transaction; False if a concurrent tap removed it first."""
+        res = await s.execute(delete(Deadline).where(Deadline.id == d.id).execution_options(synchronize_session=False))
+        if res.rowcount != 1:
+            return False
+        self.audit(s, actor_id, "delete_deadline", "deadline", str(d.id),
+                   {"title": d.title, "due_date": d.due_date.isoformat()}, None)
+        return True
 
     @staticmethod
     async def officers_outside(session: AsyncSession, tokens: list[str]) -> set[int]:
