@@ -14,7 +14,7 @@ from bot.context import BotContext
 from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, show, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Event, Role
-from bot.delivery.notify import fit_caption
+from bot.delivery.notify import fit_caption, wake
 from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
 from bot.telegram.callbacks import (CSV, REDRAW_CARD, REDRAW_MY_EVENTS, XLSX, AskCallOff, AttendeeList, CancelSignup,
                                     ConfirmCallOff, CountyTargets, EditEvent, EventButton, EventCalendarFile,
@@ -130,9 +130,7 @@ async def card_button(update: Update, context: BotContext) -> None:
 async def after_publish(update: Update, context: BotContext, event_id: int, recipients: int) -> tuple[str, dict]:
     """The dialog's end: a live progress message for the broadcast, then the admin card."""
     services = context.services
-    from bot.delivery.scheduler import wake
-
-    wake(context)  # the event's reminders
+    wake(services, scheduler=True)  # the notices are committed; the event's reminders are to be computed
     if recipients and services.outbox is not None:
         lang = await user_lang(update, context)
         msg = await reply(update, context, "events_broadcast_started", total=recipients)
@@ -245,10 +243,7 @@ async def edit_button(update: Update, context: BotContext) -> None:
 async def after_edit(update: Update, context: BotContext, event_id: int, field: str, edited: dict
                      ) -> tuple[str, dict]:
     """The edit dialog's end: the admin card, headed by what changed and who is being told."""
-    from bot.delivery.scheduler import wake
-
-    wake(context)  # a moved start re-arms the reminders
-    svc.wake(context.services)  # the attendees' notices are committed: send them now
+    wake(context.services, scheduler=True)  # the attendees' notices are committed; a moved start re-arms reminders
     ev = await context.services.storage.get_event(event_id)
     ctx, kb = await card_view(update, context, ev)
     return "events_card", {**ctx, "keyboard": kb, "edited": {**edited, "field": field}}
