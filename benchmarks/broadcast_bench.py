@@ -21,7 +21,7 @@ and the program's console ("Bot ready", exit status) and ``OUTBOX_TRACE_FILE`` (
 sent-marks committed).
 
 A kill -9 at a random instant can fall into the one window nobody can close (Telegram has processed a
-message, its sent-mark has not committed yet; see bot/outbox.py): the rows then left in 'sending' are
+message, its sent-mark has not committed yet; see bot/delivery/sender.py): the rows then left in 'sending' are
 resent (at-least-once), so the messages of them that had arrived arrive twice. The benchmark measures
 how often that window is open ("ambiguous window open … % of the sending time" = the chance that a
 random kill causes duplicates) and checks the invariant that holds regardless: nothing is lost, and
@@ -587,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
               f"write, sent_at → commit: median {1000 * r.mark_write_p50:.1f} ms)")
         if r.duplicates and not r.unexplained:
             print(f"# NOTE: {r.duplicates} duplicate(s), all of rows the kill left ambiguous ({r.ambiguous}): the kill "
-                  f"hit the documented window (bot/outbox.py), at-least-once resent them")
+                  f"hit the documented window (bot/delivery/sender.py), at-least-once resent them")
         for c in r.checks:
             print(f"# FAILED: {c}")
             failed = True
