@@ -166,7 +166,7 @@ class EventList(Callback):
 
 @kind("ev:c")
 class EventCard(EventButton):
-    pass
+    """The event's card (for its organiser, with the admin buttons)."""
 
 
 @kind("ev:s")
@@ -181,17 +181,17 @@ class CancelSignup(EventButton):
 
 @kind("ev:m")
 class MyEvents(Callback):
-    pass
+    """/myevents: my signups and the events I organise."""
 
 
 @kind("ev:n")
 class NewEvent(Callback):
-    pass
+    """Starts the dialog that publishes an event."""
 
 
 @kind("ev:t")
 class CountyTargets(Callback):
-    pass
+    """The counties' progress towards the yearly number of events (city level only)."""
 
 
 @kind("ev:f")
@@ -201,34 +201,34 @@ class AttendeeList(EventButton):
 
 @kind("ev:i")
 class EventCalendarFile(EventButton):
-    pass
+    """My confirmed signup's .ics again."""
 
 
 @kind("ev:e")
 class EditEvent(EventButton):
-    pass
+    """Starts the dialog that changes an open event."""
 
 
 @kind("ev:off", accepts=("ev:k",))
 class AskCallOff(EventButton):
-    pass
+    """Asks the organiser once more before an event is called off."""
 
 
 @kind("ev:offyes", accepts=("ev:K",))
 class ConfirmCallOff(EventButton):
-    pass
+    """Calls the event off and tells everyone signed up."""
 
 
 # -- deadlines ---------------------------------------------------------------------------------------
 
 @kind("dl:l")
 class DeadlineList(Callback):
-    pass
+    """/deadlines again."""
 
 
 @kind("dl:n")
 class NewDeadline(Callback):
-    pass
+    """Starts the dialog that adds a deadline."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,31 +238,31 @@ class DeadlineButton(Callback):
 
 @kind("dl:del", accepts=("dl:d",))
 class AskDeleteDeadline(DeadlineButton):
-    pass
+    """Asks once more before a deadline goes (its reminders reach whole departments)."""
 
 
 @kind("dl:delyes", accepts=("dl:D",))
 class ConfirmDeleteDeadline(DeadlineButton):
-    pass
+    """Deletes the deadline."""
 
 
 # -- /stats ------------------------------------------------------------------------------------------
 
 @kind("st:x")
 class StatsXlsx(Callback):
-    pass
+    """/stats as a spreadsheet."""
 
 
 # -- inventors and their tech-transfer office ----------------------------------------------------------
 
 @kind("mp:list")
 class MyPatents(Callback):
-    pass
+    """/mypatents."""
 
 
 @kind("mp:link", accepts=("mp:l",))
 class LinkPatent(Callback):
-    pass
+    """Starts the dialog that links a patent to the inventor."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,7 +273,7 @@ class PatentButton(Callback):
 
 @kind("mp:a")
 class AssessPatent(PatentButton):
-    pass
+    """Starts or resumes the self-assessment of one of my patents."""
 
 
 @kind("rv:p")
@@ -288,12 +288,12 @@ class AssessmentButton(Callback):
 
 @kind("rv:a")
 class ApproveAssessment(AssessmentButton):
-    pass
+    """The office approves a submitted self-assessment."""
 
 
 @kind("rv:r")
 class ReturnAssessment(AssessmentButton):
-    pass
+    """The office returns a self-assessment with a note (a dialog asks for it)."""
 
 
 # -- search and the library (the query itself is a SavedQuery row, so buttons survive restarts) --------
@@ -322,7 +322,7 @@ class SetFilter(SavedSearchButton):
 
 @kind("sx")
 class ClearFilters(SavedSearchButton):
-    pass
+    """The same query without filters."""
 
 
 @kind("pc")
@@ -347,12 +347,12 @@ FROM_LEADS = "l"  # decided in /leads, which is redrawn; otherwise in the push
 
 @kind("rt")
 class Rate(PatentButton):
-    pass
+    """Starts the rating dialog (enterprises and experts)."""
 
 
 @kind("in")
 class Interest(PatentButton):
-    pass
+    """Asks the inventor for contact (enterprises and agencies)."""
 
 
 @kind("ld")
@@ -364,7 +364,7 @@ class DecideLead(Callback):
 
 @kind("tx")
 class RecordTransaction(PatentButton):
-    pass
+    """Starts the dialog that records a deal (the patent's office)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,7 +374,7 @@ class TransactionButton(Callback):
 
 @kind("ti")
 class MarkIndustrialised(TransactionButton):
-    pass
+    """The office marks a deal industrialised; its enterprise is asked about product filing."""
 
 
 @kind("tf")
