@@ -9,13 +9,13 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler
 
 from bot.services import events as svc
-from bot.services.calendar import fmt_local, local, year_bounds
+from bot.services.calendar import fmt_local, local
 from bot.context import BotContext
 from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, show, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Event, Role
 from bot.delivery.notify import fit_caption, wake
-from bot.storage.events import CONFIRMED, COUNTIES, COUNTY_TARGET, WAITLISTED
+from bot.storage.events import CONFIRMED, WAITLISTED
 from bot.telegram.callbacks import (CSV, REDRAW_CARD, REDRAW_MY_EVENTS, XLSX, AskCallOff, AttendeeList, CancelSignup,
                                     ConfirmCallOff, CountyTargets, EditEvent, EventButton, EventCalendarFile,
                                     EventCard, EventList, MyEvents, NewEvent, SignUp)
@@ -291,10 +291,9 @@ async def ics_button(update: Update, context: BotContext) -> None:
     ev = await _event_or_toast(update, context, EventCalendarFile.parse(update.callback_query.data))
     if ev is None:
         return
-    user = await current_user(update, context)
-    status = await context.services.storage.signup_status(ev.id, user.id)
-    if status != CONFIRMED or ev.status != "published":
-        await _toast(update, context, "toast_ics_waitlisted" if status == WAITLISTED and ev.status == "published"
+    access = await svc.calendar_file_access(context.services.storage, ev, (await current_user(update, context)).id)
+    if access is not svc.CalendarFileAccess.GRANTED:
+        await _toast(update, context, "toast_ics_waitlisted" if access is svc.CalendarFileAccess.WAITLISTED
                      else "toast_not_signed", alert=True)
         return
     await _toast(update, context, "toast_ics_sent")
@@ -335,21 +334,14 @@ async def targets_button(update: Update, context: BotContext) -> None:
 async def _targets(update: Update, context: BotContext) -> None:
     services = context.services
     now = services.clock()
-    start, end = year_bounds(now)
-    counts = await services.storage.county_counts(start, end, now)
-    counties = list(COUNTIES) + sorted(c for c in counts if c and c not in COUNTIES)
-    rows = []
-    for c in counties:
-        got = counts.get(c)
-        held, planned = (got.held, got.planned) if got else (0, 0)
-        rows.append({"county": c, "held": held, "planned": planned, "met": held >= COUNTY_TARGET})
-    city = counts.get("")
+    targets = await svc.county_targets(services.storage, now)
+    city = targets.city
     lang = await user_lang(update, context)
     L = context.i18n.label_module(lang)
     kb = InlineKeyboardMarkup([[InlineKeyboardButton(L.btn_back_to_events, callback_data=EventList(0).pack())]])
-    await show(update, context, "events_targets", kb, year=local(now).year, rows=rows, target=COUNTY_TARGET,
-                met=sum(1 for r in rows if r["met"]), city_held=city.held if city else 0,
-                city_planned=city.planned if city else 0)
+    await show(update, context, "events_targets", kb, year=local(now).year, rows=targets.counties,
+               target=svc.EVENTS_PER_COUNTY_TARGET, met=targets.met, city_held=city.held if city else 0,
+               city_planned=city.planned if city else 0)
 
 
 async def export_button(update: Update, context: BotContext) -> None:

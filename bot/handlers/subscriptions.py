@@ -12,12 +12,11 @@ from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
 from bot.dialogs.self_assessment import INDUSTRIES
-from bot.services.events import EVENT_KINDS
+from bot.services.events import COUNTIES, EVENT_KINDS
 from bot.handlers.common import button_handlers, current_user, sender_roles, show, user_lang
 from bot.handlers.events import _toast
 from bot.models import Role
 from bot.telegram.callbacks import SubscriptionsPage, Unsubscribe
-from bot.storage.events import COUNTIES
 from bot.services.subscriptions import UnsubscribeResult, topic_name, unsubscribe
 from bot.storage.subscriptions import COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY
 

@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import enum
 import io
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,11 +28,12 @@ from typing import Any
 from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.calendar import event_ics, fmt_local
+from bot.config import PROJECT_ROOT
+from bot.services.calendar import event_ics, fmt_local, year_bounds
 from bot.delivery.notify import CAPTION_LIMIT, caption_length, push, push_document, wake
 from bot.services.roles import RoleSet
 from bot.models import Event, Role, SignupStatus, User
-from bot.storage.events import PUBLISHED, Attendee, Cancellation
+from bot.storage.events import PUBLISHED, Attendee, Cancellation, CountyCount
 from bot.services.subscriptions import unsubscribe_button
 from bot.storage.subscriptions import (COUNTY, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY, Recipient,
                                        upsert_subscriptions)
@@ -42,6 +44,10 @@ log = logging.getLogger(__name__)
 EVENT_KINDS = ("matchmaking", "roadshow", "deal")  # 对接会 / 路演推介 / 交易撮合
 ELIGIBILITY = ("all", "enterprise", "inventor", "tto", "expert", "agency", "officer")
 PUBLISH_TOPICS = (DEPARTMENT, COUNTY, EVENT_KIND, INDUSTRY)
+#: the county-level divisions of Fuzhou, in the plan's order (their names are data: data/counties.json)
+COUNTIES: tuple[str, ...] = tuple(json.loads((PROJECT_ROOT / "data" / "counties.json").read_text(encoding="utf-8"))
+                                  ["counties"])
+EVENTS_PER_COUNTY_TARGET = 1  # the plan: every county holds at least one event a year
 
 
 # ------------------------------------------------------------------------------------------------
@@ -104,6 +110,37 @@ async def officer_scope(storage: Any, roles: RoleSet) -> OfficerScope:
     return OfficerScope(first[0], first[1], city)
 
 
+@dataclass(frozen=True)
+class CountyProgress:
+    county: str
+    held: int     # this (Beijing) year, started by now
+    planned: int  # this year, still to come
+    met: bool     # held at least EVENTS_PER_COUNTY_TARGET
+
+
+@dataclass(frozen=True)
+class CountyTargets:
+    counties: list[CountyProgress]  # every county of the plan, then any other an event named
+    city: CountyCount | None          # city-level events
+
+    @property
+    def met(self) -> int:
+        return sum(1 for c in self.counties if c.met)
+
+
+async def county_targets(storage: Any, now: dt.datetime) -> CountyTargets:
+    """This year's published events per county against the plan's target (city-level officers)."""
+    start, end = year_bounds(now)
+    counts = await storage.county_counts(start, end, now)
+    names = list(COUNTIES) + sorted(c for c in counts if c and c not in COUNTIES)
+    counties = []
+    for c in names:
+        got = counts.get(c)
+        held, planned = (got.held, got.planned) if got else (0, 0)
+        counties.append(CountyProgress(c, held, planned, held >= EVENTS_PER_COUNTY_TARGET))
+    return CountyTargets(counties, counts.get(""))
+
+
 # ------------------------------------------------------------------------------------------------
 # publishing
 # ------------------------------------------------------------------------------------------------
@@ -157,6 +194,22 @@ async def _reminder_subscription(session: AsyncSession, services: Any, user_id: 
     await upsert_subscriptions(session, [{"user_id": user_id, "topic_kind": EVENT_REMINDERS, "topic_value": ""}])
     got = await services.storage.recipients(session, [(EVENT_REMINDERS, "")], only=[user_id])
     return got[0] if got else None
+
+
+class CalendarFileAccess(enum.Enum):
+    GRANTED = "granted"
+    WAITLISTED = "waitlisted"        # no seat yet, so no calendar entry
+    NOT_SIGNED_UP = "not_signed_up"  # or the event was called off
+
+
+async def calendar_file_access(storage: Any, ev: Event, user_id: int) -> CalendarFileAccess:
+    """Only a confirmed attendee of a published event gets its calendar file again."""
+    status = await storage.signup_status(ev.id, user_id)
+    if ev.status != PUBLISHED:
+        return CalendarFileAccess.NOT_SIGNED_UP
+    if status == SignupStatus.CONFIRMED:
+        return CalendarFileAccess.GRANTED
+    return CalendarFileAccess.WAITLISTED if status == SignupStatus.WAITLISTED else CalendarFileAccess.NOT_SIGNED_UP
 
 
 def calendar_file(ev: Event, now: dt.datetime) -> tuple[bytes, str]:

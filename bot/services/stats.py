@@ -16,8 +16,9 @@ from openpyxl import Workbook
 from bot.delivery.jobs import PeriodicJob
 from bot.delivery.notify import wake
 from bot.models import Role
+from bot.services.events import EVENTS_PER_COUNTY_TARGET
 from bot.services.roles import RoleSet
-from bot.storage import CountyEvents, InstitutionStats
+from bot.storage import InstitutionStats
 
 WEEK = dt.timedelta(days=7)
 
@@ -26,6 +27,13 @@ WEEK = dt.timedelta(days=7)
 class StatsScope:
     everything: bool
     counties: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class CountyEvents:
+    county: str
+    held: int
+    target: int = EVENTS_PER_COUNTY_TARGET
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,9 @@ async def build_report(storage: Any, scope: StatsScope, now: dt.datetime) -> Sta
             inst_ids |= await storage.institutions_in_county(county)
     current = await storage.institution_stats(now, inst_ids)
     before = {r.institution: r for r in await storage.institution_stats(now - WEEK, inst_ids)}
-    counties = await storage.county_events(now.year, now, None if scope.everything else set(scope.counties))
+    held = await storage.events_held_per_county(now.year, now)
+    names = (await storage.department_county_names() | set(held)) if scope.everything else set(scope.counties)
+    counties = sorted((CountyEvents(c, held.get(c, 0)) for c in names), key=lambda x: (x.held >= x.target, x.county))
     return StatsReport(now, scope, current, before, counties)
 
 

@@ -16,10 +16,10 @@ from bot.storage.subscriptions import SubscriptionQueries
 from bot.storage.roles import Grant, RoleQueries
 from bot.storage.ratings import DigestQueries, LeadView, RatingQueries, RatingSummary, TransactionView
 from bot.storage.patents import PatentQueries, PatentRow, UpsertCounts
-from bot.storage.stats import CountyEvents, InstitutionStats, StatsQueries
+from bot.storage.stats import InstitutionStats, StatsQueries
 from bot.storage.users import UserQueries, language_from_telegram
 
-__all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "CountyEvents", "DialogSnapshot", "Grant",
+__all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "DialogSnapshot", "Grant",
            "InstitutionStats", "LeadView", "PatentCardData", "PatentRow", "RatingSummary",
            "ReviewSubject", "StaleDialog", "Storage", "TransactionView", "UpsertCounts",
            "language_from_telegram", "open_storage"]

@@ -26,12 +26,6 @@ CANCELLED = SignupStatus.CANCELLED.value
 PUBLISHED = "published"
 CALLED_OFF = "cancelled"  # Event.status of an event its organiser called off
 
-#: the county-level divisions of Fuzhou (6 districts, 1 county-level city, 6 counties): each holds ≥ 1
-#: event a year (各县（市）区每年组织活动不少于1场次)
-COUNTIES = ("鼓楼区", "台江区", "仓山区", "晋安区", "马尾区", "长乐区", "福清市", "闽侯县", "连江县", "罗源县",
-            "闽清县", "永泰县", "平潭县")
-COUNTY_TARGET = 1
-
 
 @dataclass(frozen=True)
 class Signup:

@@ -11,7 +11,6 @@ from bot.models import (AssessmentStatus, Department, EnterpriseRating, Event, I
 from bot.storage.base import StorageBase
 
 TRANSFERABLE = ("transfer", "license", "equity")
-EVENTS_PER_COUNTY_TARGET = 1  # 各县（市）区每年组织活动不少于1场次
 
 
 @dataclass(frozen=True)
@@ -30,13 +29,6 @@ class InstitutionStats:
     @property
     def rating_rate(self) -> float:
         return self.rated / self.transferable if self.transferable else 0.0
-
-
-@dataclass(frozen=True)
-class CountyEvents:
-    county: str
-    held: int
-    target: int = EVENTS_PER_COUNTY_TARGET
 
 
 class StatsQueries(StorageBase):
@@ -82,18 +74,20 @@ class StatsQueries(StorageBase):
                                          rated.get(None, 0), deals.get(None, 0)))
         return rows
 
-    async def county_events(self, year: int, now: dt.datetime, counties: set[str] | None = None) -> list[CountyEvents]:
-        """Events held (published, started by ``now``) this year per county, including counties with none."""
+    async def department_county_names(self) -> set[str]:
+        """Every county some department is in (city-level departments left out)."""
+        async with self.session() as s:
+            return set(await s.scalars(select(Department.county).where(Department.county != "")))
+
+    async def events_held_per_county(self, year: int, now: dt.datetime) -> dict[str, int]:
+        """Events held (published, started by ``now``) this year per county; city-level ones left out."""
         start = dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc)
         async with self.session() as s:
-            known = {c for c in await s.scalars(select(Department.county).where(Department.county != ""))}
-            held = dict(list(await s.execute(
+            return dict(list(await s.execute(
                 select(Event.county, func.count()).where(Event.starts_at >= start, Event.starts_at <= now,
                                                          Event.status.in_(["published", "held"]),
                                                          Event.county != "")
                 .group_by(Event.county))))
-        names = (known | set(held)) if counties is None else counties
-        return sorted((CountyEvents(c, held.get(c, 0)) for c in names), key=lambda x: (x.held >= x.target, x.county))
 
     async def institutions_in_county(self, county: str) -> set[int]:
         async with self.session() as s:
