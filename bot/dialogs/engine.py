@@ -113,8 +113,9 @@ class DialogEngine:
         self.receivers[dialog] = receiver
 
     # ---------------------------------------------------------------- pure state transitions
-    def apply_callback(self, dialog: Dialog, data: dict, step: Step, op: str, arg: str, ctx: Extra) -> Turn:
-        move = Move(dialog, step, data, ctx)
+    def apply_callback(self, dialog: Dialog, data: dict, step: Step, op: str, arg: str, extra: Extra) -> Turn:
+        """A button of ``step`` pressed (``extra``: the loaded context, for options that depend on it)."""
+        move = Move(dialog, step, data, extra)
         if op == "c":
             return Turn(move.data, step.name, cancelled=True)
         if op == "b":
@@ -131,8 +132,9 @@ class DialogEngine:
             return move.answer(None)
         return step.apply_button(move, op, arg)
 
-    def apply_text(self, dialog: Dialog, data: dict, step: Step, text: str, ctx: Extra) -> Turn:
-        return step.apply_text(Move(dialog, step, data, ctx), text.strip())
+    def apply_text(self, dialog: Dialog, data: dict, step: Step, text: str, extra: Extra) -> Turn:
+        """Text typed at ``step``."""
+        return step.apply_text(Move(dialog, step, data, extra), text.strip())
 
     # ---------------------------------------------------------------- Telegram side
     async def start(self, chat: DialogChat, name: str, ctx: Mapping[str, Any], answers: Answers | None = None,
