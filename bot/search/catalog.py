@@ -1,4 +1,4 @@
-"""PatentCatalog: the in-memory search index (bot/search.py) kept in step with the patents table.
+"""PatentCatalog: the in-memory search index (bot/search/index.py) kept in step with the patents table.
 
 The index is built from the database at start-up (or loaded from a cache file whose fingerprint
 matches the table) and updated incrementally when patents are imported or edited.
