@@ -8,10 +8,10 @@ that removes exactly the subscription that made the user a recipient:
 * signup confirmation     ``event:{id}:confirmed:{user}:{t}``     (a document: the .ics)
 * promotion from waitlist ``event:{id}:promoted:{user}:{t}``      (a document: the .ics)
 * time or place changed   ``event:{id}:changed:{t}:{user}``       (confirmed: a document, the new .ics)
+* event reminders         ``event:{id}:remind:{day|hour}:{user}``
 
 A document's text goes in its caption when it fits Telegram's 1,024 characters; a longer one (long
 title and places) is sent as a message under ``<key>:text`` with the .ics right after it.
-* event reminders         ``event:{id}:remind:{day|hour}:{user}``
 """
 from __future__ import annotations
 
