@@ -1,6 +1,6 @@
 """Probe: would a pretrained Chinese sentence-embedding model close the keyphrase-topical gap?
 
-Not part of the bot or of CI (it needs PyTorch). It answers one question for issue 4: the
+Not part of the bot or of CI (it needs PyTorch). It answers one question about topical search: the
 keyphrase-labelled topical queries (see build_devset.py) have 60 % of their relevant patents
 sharing no query term, so does a model trained on 22M Chinese sentence pairs find them?
 
