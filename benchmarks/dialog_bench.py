@@ -187,11 +187,7 @@ class RemoteEmulator:
 
     @property
     def base_url(self) -> str:
-        return self.url + "/bot"
-
-    @property
-    def base_file_url(self) -> str:
-        return self.url + "/file/bot"
+        return self.url + "/bot"  # the file URL is derived from it (Settings.effective_file_url)
 
     def peak_rss_kb(self) -> int:
         try:
@@ -467,8 +463,7 @@ class Harness:
                          "split": SplitUsers}[self.placement]()
         await self.emulator.start()
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        self.settings = dataclasses.replace(self.settings, bot_api_base_url=self.emulator.base_url,
-                                            bot_api_file_url=self.emulator.base_file_url)
+        self.settings = dataclasses.replace(self.settings, bot_api_base_url=self.emulator.base_url)
         self.running = await start(self.settings, Mode.POLLING, say=lambda line: None)
         self.meter = DbMeter(self.running.services.storage.engine)
         self.meter.wrap_commits()
