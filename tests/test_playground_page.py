@@ -3,14 +3,12 @@ restart of the playground (`python run_bot.py` with no token) under an open page
 over the Chrome DevTools Protocol, as in test_browser.py."""
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +16,8 @@ import pytest
 
 from bot.config import PROJECT_ROOT
 from devtools.emulator import BotAPIEmulator
-from tests.test_browser import CDP, CHROMIUM, _free_port
+from tests.browser import CDP, page
+from tests.shipped import free_port
 
 ADMIN, INVENTOR, ENTERPRISE = 1000, 1001, 1002  # devtools/playground_users.json
 
@@ -56,7 +55,7 @@ class Playground:
         shutil.copy(seeded_db / "patents.db", self.data / "patents.db")
         shutil.copytree(seeded_db / "cache", self.data / "cache")
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
@@ -95,46 +94,6 @@ def playground(seeded_db, tmp_path):
     p.start()
     yield p
     p.stop()
-
-
-@asynccontextmanager
-async def page(url: str, profile: Path, width: int, height: int = 844):
-    """A headless Chromium page at ``width`` CSS pixels, opened at ``url``."""
-    if CHROMIUM is None:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail("REQUIRE_BROWSER=1 but chromium is not installed")
-        pytest.skip("chromium not installed")
-    browser = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-         f"--window-size={width},{height}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        for _ in range(300):
-            if port_file.exists() and port_file.read_text().strip():
-                break
-            await asyncio.sleep(0.1)
-        devtools = f"http://127.0.0.1:{int(port_file.read_text().split()[0])}"
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{devtools}/json/list") as r:
-                pages = [t for t in await r.json() if t["type"] == "page"]
-            async with http.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                cdp = CDP(ws)
-                cdp.devtools, cdp.http = devtools, http
-                await cdp.call("Page.enable")
-                await cdp.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                               deviceScaleFactor=1, mobile=width < 720)
-                await cdp.call("Page.navigate", url=url)
-                await cdp.wait_js("document.querySelectorAll('#user-select option').length >= 3")
-                yield cdp
-    finally:
-        browser.terminate()
-        try:
-            browser.wait(10)
-        except subprocess.TimeoutExpired:
-            browser.kill()
 
 
 async def type_and_send(cdp: CDP, text: str) -> None:

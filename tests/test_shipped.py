@@ -44,6 +44,12 @@ class Phones:
         for u in self.users.values():
             await u.close()
 
+    async def __aenter__(self) -> "Phones":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
 
 async def wait_for_text(u: SimUser, needle: str, timeout: float = 20):
     return await u.wait_for(lambda m: needle in (m.text or ""), timeout=timeout)
@@ -52,6 +58,13 @@ async def wait_for_text(u: SimUser, needle: str, timeout: float = 20):
 def _polling_env(emulator: BotAPIEmulator, data_dir, **extra: str) -> dict[str, str]:
     return {"TELEGRAM_BOT_TOKEN": TOKEN, "BOT_API_BASE_URL": emulator.base_url, "DATA_DIR": str(data_dir),
             "ADMIN_IDS": str(ADMIN), "POLLING_TIMEOUT": "1", "FLOOD_RATE": "1000", "FLOOD_BURST": "1000", **extra}
+
+
+@pytest.fixture
+async def telegram():
+    """Telegram's side in this test process: the emulator, and phones that talk to it."""
+    async with BotAPIEmulator(token=TOKEN) as emu, Phones(emu.url) as phones:
+        yield emu, phones
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -99,22 +112,18 @@ async def test_playground_users_come_with_their_roles_once_across_restarts(seede
     port = free_port()
     for _ in range(2):  # the roles are granted at every start; a second start adds nothing
         async with ShippedBot({"DATA_DIR": str(data), "PLAYGROUND_PORT": str(port)}, cwd=tmp_path) as bot:
-            phones = Phones(f"http://127.0.0.1:{port}")
-            try:
+            async with Phones(f"http://127.0.0.1:{port}") as phones:
                 (msg,) = await (await phones.user(1001, "张老师")).send("/mypatents")
                 assert "我的专利" in msg.text
                 (msg,) = await (await phones.user(1005, "林老师")).send("/review")
                 assert "没有待审核" in msg.text
                 (me,) = await (await phones.user(1004, "Alice", language_code="en")).send("/me")
                 assert me.text.count("expert @ new_energy") == 1
-            finally:
-                await phones.close()
         assert bot.proc.returncode == 0
 
 
 async def test_reviewed_assessment_reaches_the_inventor_as_a_push(playground):
-    phones = Phones(playground.url)
-    try:
+    async with Phones(playground.url) as phones:
         inventor = await phones.user(1001, "张老师")  # the playground's inventor of 福州大学
         office = await phones.user(1005, "林老师")  # and its tech-transfer office
         await link(inventor)
@@ -126,13 +135,10 @@ async def test_reviewed_assessment_reaches_the_inventor_as_a_push(playground):
         await office.press("✅ 通过 1")
         push = await wait_for_text(inventor, "已通过技术转移办公室审核", timeout=15)
         assert "近水平薄矿体" in push.text
-    finally:
-        await phones.close()
 
 
 async def test_an_event_signup_receives_its_calendar_file(playground):
-    phones = Phones(playground.url)
-    try:
+    async with Phones(playground.url) as phones:
         officer = await phones.user(1003, "陈科长")
         enterprise = await phones.user(1002, "王经理")
         start = (dt.datetime.now(BEIJING) + dt.timedelta(days=20)).strftime("%Y-%m-%d 14:30")
@@ -144,8 +150,6 @@ async def test_an_event_signup_receives_its_calendar_file(playground):
                                         timeout=15)
         body = await enterprise.download(ics.document["file_id"])
         assert b"BEGIN:VEVENT" in body and "首次启动对接会".encode() in body
-    finally:
-        await phones.close()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -162,128 +166,106 @@ def _reminders(u: SimUser) -> list:
     return [m for m in u.transcript() if m.from_bot and "任务节点提醒" in (m.text or "")]
 
 
-async def test_polling_answers_pushes_and_a_restart_delivers_a_pending_push_once(seeded_db, tmp_path):
-    emu = BotAPIEmulator(token=TOKEN)
-    await emu.start()
-    phones = Phones(emu.url)
+async def test_polling_answers_pushes_and_a_restart_delivers_a_pending_push_once(seeded_db, tmp_path, telegram):
+    emu, phones = telegram
     data = seeded_data_dir(seeded_db, tmp_path / "data")
-    try:
-        async with ShippedBot(_polling_env(emu, data)) as bot:
-            assert bot.ready_line.startswith("Bot ready: polling")
-            first = await phones.user(6500, "新用户")
-            (welcome,) = await first.send("/start")
-            assert "欢迎使用" in welcome.text
-            officer = await _register_officer(phones)
-        # 30 days before the plan's registration deadline, 09:00 Beijing time: the reminder is due at start.
-        # Telegram answers the first push to the officer with 429 (retry after 60 s), so it is pending
-        # when the program is stopped.
-        async with aiohttp.ClientSession() as http:
-            await http.post(emu.url + "/_emu/faults", json={"method": "sendMessage", "status": 429,
-                                                           "retry_after": 60, "chat_id": 6501})
-        bot = await ShippedBot(_polling_env(emu, data, BOT_CLOCK_START="2024-07-01T09:00:05+08:00")).astart()
+    async with ShippedBot(_polling_env(emu, data)) as bot:
+        assert bot.ready_line.startswith("Bot ready: polling")
+        first = await phones.user(6500, "新用户")
+        (welcome,) = await first.send("/start")
+        assert "欢迎使用" in welcome.text
+        officer = await _register_officer(phones)
+    # 30 days before the plan's registration deadline, 09:00 Beijing time: the reminder is due at start.
+    # Telegram answers the first push to the officer with 429 (retry after 60 s), so it is pending
+    # when the program is stopped.
+    async with aiohttp.ClientSession() as http:
+        await http.post(emu.url + "/_emu/faults", json={"method": "sendMessage", "status": 429,
+                                                       "retry_after": 60, "chat_id": 6501})
+    bot = await ShippedBot(_polling_env(emu, data, BOT_CLOCK_START="2024-07-01T09:00:05+08:00")).astart()
+    await asyncio.sleep(3)
+    assert "clock is shifted" in bot.output
+    assert await bot.aterminate() == 0, bot.output
+    await officer.refresh()
+    assert not _reminders(officer)
+    async with aiohttp.ClientSession() as http:
+        await http.delete(emu.url + "/_emu/faults")
+    async with ShippedBot(_polling_env(emu, data, BOT_CLOCK_START="2024-07-01T09:05:00+08:00")):
+        msg = await wait_for_text(officer, "任务节点提醒", timeout=20)
+        assert "还有 30 天" in msg.text
         await asyncio.sleep(3)
-        assert "clock is shifted" in bot.output
-        assert await bot.aterminate() == 0, bot.output
         await officer.refresh()
-        assert not _reminders(officer)
-        async with aiohttp.ClientSession() as http:
-            await http.delete(emu.url + "/_emu/faults")
-        async with ShippedBot(_polling_env(emu, data, BOT_CLOCK_START="2024-07-01T09:05:00+08:00")):
-            msg = await wait_for_text(officer, "任务节点提醒", timeout=20)
-            assert "还有 30 天" in msg.text
-            await asyncio.sleep(3)
-            await officer.refresh()
-        assert len(_reminders(officer)) == 1
-    finally:
-        await phones.close()
-        await emu.stop()
+    assert len(_reminders(officer)) == 1
 
 
-async def test_webhook_answers_pushes_and_refuses_forged_updates(seeded_db, tmp_path):
-    emu = BotAPIEmulator(token=TOKEN)
-    await emu.start()
-    phones = Phones(emu.url)
+async def test_webhook_answers_pushes_and_refuses_forged_updates(seeded_db, tmp_path, telegram):
+    emu, phones = telegram
     data = seeded_data_dir(seeded_db, tmp_path / "data")
     port = free_port()
     hook = f"http://127.0.0.1:{port}/tg-hook"
     env = _polling_env(emu, data, WEBHOOK_URL=hook, WEBHOOK_PORT=str(port), WEBHOOK_LISTEN="127.0.0.1",
                        WEBHOOK_SECRET="s3cret-Token")
-    try:
-        async with ShippedBot(env) as bot:
-            assert bot.ready_line.startswith("Bot ready: webhook")
-            u = await phones.user(6500, "新用户")
-            (welcome,) = await u.send("/start")
-            assert "欢迎使用" in welcome.text
-            officer = await _register_officer(phones)
-            forged = {"update_id": 999999, "message": {"message_id": 1, "date": 0, "text": "/stats",
-                                                       "chat": {"id": ADMIN, "type": "private"},
-                                                       "from": {"id": ADMIN, "is_bot": False, "first_name": "x"}}}
-            async with aiohttp.ClientSession() as http:
-                for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "guess"}):
-                    async with http.post(hook, data=json.dumps(forged), headers=headers) as r:
-                        assert r.status == 403
-        async with ShippedBot({**env, "BOT_CLOCK_START": "2024-07-01T09:00:05+08:00"}):
-            msg = await wait_for_text(officer, "任务节点提醒", timeout=20)
-            assert "还有 30 天" in msg.text
-    finally:
-        await phones.close()
-        await emu.stop()
+    async with ShippedBot(env) as bot:
+        assert bot.ready_line.startswith("Bot ready: webhook")
+        u = await phones.user(6500, "新用户")
+        (welcome,) = await u.send("/start")
+        assert "欢迎使用" in welcome.text
+        officer = await _register_officer(phones)
+        forged = {"update_id": 999999, "message": {"message_id": 1, "date": 0, "text": "/stats",
+                                                   "chat": {"id": ADMIN, "type": "private"},
+                                                   "from": {"id": ADMIN, "is_bot": False, "first_name": "x"}}}
+        async with aiohttp.ClientSession() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "guess"}):
+                async with http.post(hook, data=json.dumps(forged), headers=headers) as r:
+                    assert r.status == 403
+    async with ShippedBot({**env, "BOT_CLOCK_START": "2024-07-01T09:00:05+08:00"}):
+        msg = await wait_for_text(officer, "任务节点提醒", timeout=20)
+        assert "还有 30 天" in msg.text
 
 
-async def test_webhook_without_a_secret_generates_one_and_keeps_it(seeded_db, tmp_path):
-    emu = BotAPIEmulator(token=TOKEN)
-    await emu.start()
+async def test_webhook_without_a_secret_generates_one_and_keeps_it(seeded_db, tmp_path, telegram):
+    emu, phones = telegram
     data = seeded_data_dir(seeded_db, tmp_path / "data")
     port = free_port()
     env = _polling_env(emu, data, WEBHOOK_URL=f"http://127.0.0.1:{port}/hook", WEBHOOK_PORT=str(port),
                        WEBHOOK_LISTEN="127.0.0.1")
-    try:
-        async with ShippedBot(env):
-            secret = (data / "webhook-secret").read_text()
-            assert len(secret) >= 32 and (data / "webhook-secret").stat().st_mode & 0o077 == 0
-            async with aiohttp.ClientSession() as http:
-                async with http.get(emu.url + "/_emu/state") as r:
-                    assert (await r.json())["webhook"]["secret_token"] == secret
-        async with ShippedBot(env):
-            assert (data / "webhook-secret").read_text() == secret
-    finally:
-        await emu.stop()
+    async with ShippedBot(env):
+        secret = (data / "webhook-secret").read_text()
+        assert len(secret) >= 32 and (data / "webhook-secret").stat().st_mode & 0o077 == 0
+        async with aiohttp.ClientSession() as http:
+            async with http.get(emu.url + "/_emu/state") as r:
+                assert (await r.json())["webhook"]["secret_token"] == secret
+    async with ShippedBot(env):
+        assert (data / "webhook-secret").read_text() == secret
 
 
 # ---------------------------------------------------------------------------------------------------
 # Time-driven pushes in the shipped process, on a shifted clock (BOT_CLOCK_START)
 # ---------------------------------------------------------------------------------------------------
 
-async def test_event_reminder_and_daily_digest_fire_on_a_shifted_clock(seeded_db, tmp_path):
-    emu = BotAPIEmulator(token=TOKEN)
-    await emu.start()
-    phones = Phones(emu.url)
+async def test_event_reminder_and_daily_digest_fire_on_a_shifted_clock(seeded_db, tmp_path, telegram):
+    emu, phones = telegram
     data = seeded_data_dir(seeded_db, tmp_path / "data")
-    try:
-        async with ShippedBot(_polling_env(emu, data, BOT_CLOCK_START="2030-09-01T10:00:00+08:00")):
-            enterprise = await user_with_role(phones, 5001, "王经理", "enterprise 福州新能科技有限公司")
-            await enterprise.press("专精特新中小企业")
-            await enterprise.press("▫️ 高端装备制造")
-            assert "企业信息已保存" in (await enterprise.press("✔️ 完成")).text
-            inventor = await make_inventor(phones)
-            await link(inventor)
-            await full_assessment(inventor)
-            await inventor.press("✅ 确认提交")
-            officer = await user_with_role(phones, 6201, "市局", "officer 市场监管局")
-            await create_event(officer, title="装备专利路演", start="2030-09-03 09:30", capacity="5")
-            await enterprise.send("/events")
-            await enterprise.press("1")
-            await enterprise.press("✍️ 报名")
-            await enterprise.wait_for(lambda m: (m.document or {}).get("file_name", "").endswith(".ics"), timeout=15)
-        # the next morning, 09:59 Beijing time: the event starts within a day, and a digest is due
-        async with ShippedBot(_polling_env(emu, data, BOT_CLOCK_START="2030-09-02T09:59:00+08:00")):
-            reminder = await enterprise.wait_for(lambda m: "活动提醒" in (m.text or "") and "明天" in m.text, timeout=20)
-            assert "装备专利路演" in reminder.text
-            digest = await wait_for_text(enterprise, "今日匹配专利", timeout=20)
-            assert "近水平薄矿体" in digest.text
-    finally:
-        await phones.close()
-        await emu.stop()
+    async with ShippedBot(_polling_env(emu, data, BOT_CLOCK_START="2030-09-01T10:00:00+08:00")):
+        enterprise = await user_with_role(phones, 5001, "王经理", "enterprise 福州新能科技有限公司")
+        await enterprise.press("专精特新中小企业")
+        await enterprise.press("▫️ 高端装备制造")
+        assert "企业信息已保存" in (await enterprise.press("✔️ 完成")).text
+        inventor = await make_inventor(phones)
+        await link(inventor)
+        await full_assessment(inventor)
+        await inventor.press("✅ 确认提交")
+        officer = await user_with_role(phones, 6201, "市局", "officer 市场监管局")
+        await create_event(officer, title="装备专利路演", start="2030-09-03 09:30", capacity="5")
+        await enterprise.send("/events")
+        await enterprise.press("1")
+        await enterprise.press("✍️ 报名")
+        await enterprise.wait_for(lambda m: (m.document or {}).get("file_name", "").endswith(".ics"), timeout=15)
+    # the next morning, 09:59 Beijing time: the event starts within a day, and a digest is due
+    async with ShippedBot(_polling_env(emu, data, BOT_CLOCK_START="2030-09-02T09:59:00+08:00")):
+        reminder = await enterprise.wait_for(lambda m: "活动提醒" in (m.text or "") and "明天" in m.text, timeout=20)
+        assert "装备专利路演" in reminder.text
+        digest = await wait_for_text(enterprise, "今日匹配专利", timeout=20)
+        assert "近水平薄矿体" in digest.text
 
 
 async def test_a_shifted_clock_is_refused_against_telegram(tmp_path):
