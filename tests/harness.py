@@ -166,3 +166,27 @@ class HandlerErrors(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(self.format(record) + ("\n" + logging.Formatter().formatException(record.exc_info)
                                                    if record.exc_info else ""))
+
+
+async def inventor_with_submitted_assessment(bot):
+    """An inventor (tests/test_assessment.py's make_inventor) who has linked the mining patent and
+    submitted its self-assessment through the dialog."""
+    from tests.test_assessment import full_assessment, link, make_inventor
+
+    inventor = await make_inventor(bot)
+    await link(inventor)
+    await full_assessment(inventor)
+    await inventor.press("✅ 确认提交")
+    return inventor
+
+
+async def sign_up_in_turn(bot, people, label: str = "✍️ 报名") -> list:
+    """Each of ``people``, one after the other, opens /events, the first event and taps sign-up
+    (``label``); the outbox is drained afterwards. The replies to the sign-up taps, in order."""
+    replies = []
+    for u in people:
+        (lst,) = await u.send("/events")
+        await u.press("1", message_id=lst.message_id)
+        replies.append(await u.press(label))
+    assert await bot.services.outbox.drain(timeout=20)
+    return replies

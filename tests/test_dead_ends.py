@@ -9,17 +9,14 @@ import re
 from sqlalchemy import select
 
 from bot.models import AssessmentStatus, Lead, SelfAssessment
-from tests.harness import user_with_role
-from tests.test_assessment import full_assessment, link, make_inventor
+from tests.harness import inventor_with_submitted_assessment, sign_up_in_turn, user_with_role
+from tests.test_assessment import link, make_inventor
 from tests.test_enterprise import open_card, register_enterprise
 from tests.test_events import NOW, create_event, drain, event_id, with_role
 
 
 async def test_mypatents_shows_the_reviewers_note_and_the_returned_assessment_is_resubmitted(bot):
-    inv = await make_inventor(bot)
-    await link(inv)
-    await full_assessment(inv)
-    await inv.press("✅ 确认提交")
+    inv = await inventor_with_submitted_assessment(bot)
     tto = await user_with_role(bot, 7001, "技转办", "tto 福州大学")
     await tto.send("/review")
     await tto.press("↩️ 退回 1")
@@ -162,11 +159,7 @@ async def test_myevents_sends_the_calendar_file_again_and_shows_the_waiting_list
     people = [await with_role(bot, 7202 + i, "enterprise", f"企业{i}", f"经理{i}") for i in range(3)]
     await create_event(organiser, title="氢能专利对接会", capacity="1")
     eid = await event_id(bot, "氢能专利对接会")
-    for u in people:
-        (lst,) = await u.send("/events")
-        await u.press("1", message_id=lst.message_id)
-        await u.press("✍️ 报名")
-    await drain(bot)
+    await sign_up_in_turn(bot, people)
     confirmed, next_up, last = people
 
     (mine,) = await confirmed.send("/myevents")

@@ -8,6 +8,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
+from types import SimpleNamespace
 
 import pytest
 from openpyxl import load_workbook
@@ -60,78 +61,141 @@ async def drain(bot, timeout=20.0):
     assert await bot.services.outbox.drain(timeout=timeout)
 
 
-async def test_publish_signup_waitlist_promotion_and_attendee_lists(bot):
+# --- publishing to subscribers, signing up, the waiting list and the attendee list ---------------------
+# One event (one seat) published to the department's and the kind's subscribers; each test below takes
+# the story as far as it needs (published → both signed up → the first cancels) and checks one step.
+
+async def subscribe(user, topic: str):
+    """``user`` opens /subscriptions and switches ``topic`` on; the view and the redrawn page."""
+    (view,) = await user.send("/subscriptions")
+    return view, (await user.press("▫️ " + topic)).last
+
+
+def unsubscribe_for(msg, topic: str) -> bool:
+    return any(x.startswith("🔕") and x.endswith(topic) for x in msg.labels)
+
+
+def sign_up_button(msg) -> bool:
+    return any(x.startswith("✍️") for x in msg.labels)
+
+
+async def published_to_subscribers(bot):
+    """The organiser publishes a one-seat meeting to the department's (the colleague) and the meeting
+    kind's subscribers (the company); a bystander has only said /start. Both notices have arrived."""
     bot.clock.set(NOW)
-    organiser = await with_role(bot, 6001, "officer", "科技局@鼓楼区", "王科长")
-    colleague = await with_role(bot, 6002, "officer", "科技局@鼓楼区", "李干事")  # department subscriber
+    s = SimpleNamespace(organiser=await with_role(bot, 6001, "officer", "科技局@鼓楼区", "王科长"),
+                        colleague=await with_role(bot, 6002, "officer", "科技局@鼓楼区", "李干事"),
+                        company=await with_role(bot, 6003, "enterprise", "福耀科技", "陈经理"),
+                        bystander=await bot.user(6004, "路人"))
+    await s.bystander.send("/start")
+    await subscribe(s.company, "对接会")
+    s.done = await create_event(s.organiser, capacity="1", topics=("本部门的订阅者", "该活动类型的订阅者"))
+    s.eid = await event_id(bot, "锂电池专利对接会")
+    s.notice = await s.company.wait_for("锂电池专利对接会", timeout=10)
+    s.cnotice = await s.colleague.wait_for("锂电池专利对接会", timeout=10)
+    return s
+
+
+async def both_signed_up(bot):
+    """… the company signs up from its notice (confirmed), then the colleague (waitlisted)."""
+    s = await published_to_subscribers(bot)
+    s.signed = await s.company.press("✍️ 报名", message_id=s.notice.message_id)
+    s.calendar = await s.company.wait_for(lambda m: m.document is not None, timeout=10)
+    s.waitlisted = await s.colleague.press("✍️ 报名", message_id=s.cnotice.message_id)
+    return s
+
+
+async def company_cancelled(bot):
+    """… the company cancels from /myevents; the colleague's promotion push has arrived."""
+    s = await both_signed_up(bot)
+    (s.mine,) = await s.company.send("/myevents")
+    s.cancelled = await s.company.press("✖️ 取消 1")
+    s.promoted = await s.colleague.wait_for(lambda m: m.document is not None and "候补转为" in (m.caption or ""),
+                                            timeout=10)
+    return s
+
+
+async def test_switching_a_subscription_on_redraws_the_same_message(bot):
     company = await with_role(bot, 6003, "enterprise", "福耀科技", "陈经理")
-    bystander = await bot.user(6004, "路人")
-    await bystander.send("/start")
-    # the enterprise subscribes to matchmaking meetings; the message is edited in place
-    (view,) = await company.send("/subscriptions")
-    toggled = (await company.press("▫️ 对接会")).last
+    view, toggled = await subscribe(company, "对接会")
     assert toggled.message_id == view.message_id and "✅ 对接会" in toggled.labels
 
-    done = await create_event(organiser, capacity="1", topics=("本部门的订阅者", "该活动类型的订阅者"))
-    assert "活动已发布" in done.text and "正在通知 2 位订阅者" in done.text
-    assert "📄 报名名单 CSV" in done.last.labels  # the organiser's admin card
-    eid = await event_id(bot, "锂电池专利对接会")
-    # both subscribers get the notice with a signup and an unsubscribe button; the bystander doesn't
-    notice = await company.wait_for("锂电池专利对接会", timeout=10)
-    assert "2030-09-20 14:30" in notice.text and "福州大学科技园" in notice.text
-    assert notice.labels == ["✍️ 报名", "🔕 退订：对接会"]
-    cnotice = await colleague.wait_for("锂电池专利对接会", timeout=10)
-    assert "🔕 退订：科技局@鼓楼区" in cnotice.labels
-    await drain(bot)
-    await bystander.refresh()
-    assert not any("锂电池专利对接会" in m.text for m in bystander.bot_messages())
-    keys = {m.idempotency_key for m in await bot.services.storage.outbox_messages(broadcast_id=f"event:{eid}")}
-    assert keys == {f"event:{eid}:notice:6002", f"event:{eid}:notice:6003"}
-    # the organiser's live progress message ends at "all sent"
-    prog = await bot.services.outbox.wait_broadcast(f"event:{eid}", timeout=10)
+
+async def test_publishing_tells_the_organiser_how_many_subscribers_and_ends_with_all_sent(bot):
+    s = await published_to_subscribers(bot)
+    assert "活动已发布" in s.done.text and "正在通知 2 位订阅者" in s.done.text
+    assert "📄 报名名单 CSV" in s.done.last.labels  # the organiser's admin card
+    prog = await bot.services.outbox.wait_broadcast(f"event:{s.eid}", timeout=10)
     assert prog.sent == 2
 
-    # one tap signs up; the confirmation comes with a calendar file through the outbox
-    r = await company.press("✍️ 报名", message_id=notice.message_id)
-    assert "报名成功" in r.toast
-    doc = await company.wait_for(lambda m: m.document is not None, timeout=10)
-    assert doc.document["file_name"] == f"event-{eid}.ics" and "报名成功" in (doc.caption or doc.text)
-    ics = (await company.download(doc.document["file_id"])).decode()
+
+async def test_subscribers_get_the_notice_and_bystanders_do_not(bot):
+    s = await published_to_subscribers(bot)
+    assert "2030-09-20 14:30" in s.notice.text and "福州大学科技园" in s.notice.text
+    # each notice can sign up and unsubscribe from the topic that brought it
+    assert sign_up_button(s.notice) and unsubscribe_for(s.notice, "对接会") and len(s.notice.labels) == 2
+    assert unsubscribe_for(s.cnotice, "科技局@鼓楼区")
+    await drain(bot)
+    await s.bystander.refresh()
+    assert not any("锂电池专利对接会" in m.text for m in s.bystander.bot_messages())
+    keys = {m.idempotency_key for m in await bot.services.storage.outbox_messages(broadcast_id=f"event:{s.eid}")}
+    assert keys == {f"event:{s.eid}:notice:6002", f"event:{s.eid}:notice:6003"}
+
+
+async def test_one_tap_signs_up_and_the_calendar_file_follows(bot):
+    s = await both_signed_up(bot)
+    assert "报名成功" in s.signed.toast
+    doc = s.calendar
+    assert doc.document["file_name"] == f"event-{s.eid}.ics" and "报名成功" in (doc.caption or doc.text)
+    ics = (await s.company.download(doc.document["file_id"])).decode()
     assert "BEGIN:VCALENDAR" in ics and "DTSTART:20300920T063000Z" in ics and "锂电池专利对接会" in ics
-    again = await company.press("✍️ 报名", message_id=notice.message_id)  # a double tap
+
+
+async def test_a_double_tap_signs_up_once(bot):
+    s = await both_signed_up(bot)
+    again = await s.company.press("✍️ 报名", message_id=s.notice.message_id)
     assert "已经报过名" in again.toast
-    # the colleague is second: waitlisted
-    r = await colleague.press("✍️ 报名", message_id=cnotice.message_id)
-    assert "候补名单（第 1 位）" in r.toast
-    # the company cancels from /myevents: the colleague is promoted with a push (and a calendar file)
-    (mine,) = await company.send("/myevents")
+
+
+async def test_the_second_for_a_full_event_is_waitlisted(bot):
+    s = await both_signed_up(bot)
+    assert "候补名单（第 1 位）" in s.waitlisted.toast
+    (mine,) = await s.company.send("/myevents")
     assert "锂电池专利对接会" in mine.text and "已确认" in mine.text
-    r = await company.press("✖️ 取消 1")
-    assert "已取消报名" in r.toast
-    promoted = await colleague.wait_for(lambda m: m.document is not None and "候补转为" in (m.caption or ""), timeout=10)
-    assert promoted.document["file_name"].endswith(".ics")
-    async with bot.services.storage.session() as s:
-        ev = await s.get(Event, eid)
-        statuses = dict((await s.execute(select(EventSignup.user_id, EventSignup.status)
-                                         .where(EventSignup.event_id == eid))).all())
+
+
+async def test_a_cancellation_promotes_the_first_waitlisted_who_is_told(bot):
+    s = await company_cancelled(bot)
+    assert "已取消报名" in s.cancelled.toast
+    assert s.promoted.document["file_name"].endswith(".ics")
+    async with bot.services.storage.session() as db:
+        ev = await db.get(Event, s.eid)
+        statuses = dict((await db.execute(select(EventSignup.user_id, EventSignup.status)
+                                          .where(EventSignup.event_id == s.eid))).all())
     assert ev.confirmed_count == 1 and statuses == {6003: "cancelled", 6002: "confirmed"}
 
-    # the organiser downloads the attendee list from the admin card: CSV with a BOM, and XLSX
+
+async def test_the_organiser_downloads_the_attendee_list_as_csv_and_xlsx(bot):
+    s = await company_cancelled(bot)
+    organiser = s.organiser
     await organiser.send("/myevents")
     card = (await organiser.press("⚙️ 管理：锂电池专利对接会")).last
     assert "组织方管理" in card.text and "已确认 1" in card.text and "已取消 1" in card.text
     await organiser.press("📄 报名名单 CSV")
     csv_doc = await organiser.wait_for(lambda m: m.document is not None and m.document["file_name"].endswith(".csv"))
     raw = await organiser.download(csv_doc.document["file_id"])
-    assert raw.startswith(b"\xef\xbb\xbf")
+    assert raw.startswith(b"\xef\xbb\xbf")  # a BOM, for Excel
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0][:2] == ["序号", "姓名"] and rows[1][1] == "李干事" and rows[1][4] == "已确认" and len(rows) == 2
     await organiser.press("📊 报名名单 Excel")
     x_doc = await organiser.wait_for(lambda m: m.document is not None and m.document["file_name"].endswith(".xlsx"))
     wb = load_workbook(io.BytesIO(await organiser.download(x_doc.document["file_id"])))
     assert [c.value for c in wb.active[2]][1] == "李干事"
-    # only the organiser side may download it
-    r = await company.press(callback_data=f"ev:f:{eid}:c", message_id=mine.message_id, stale=True)
+
+
+async def test_an_attendee_may_not_download_the_attendee_list(bot):
+    s = await company_cancelled(bot)
+    r = await s.company.press(callback_data=f"ev:f:{s.eid}:c", message_id=s.mine.message_id, stale=True)
     assert "🔒" in r.toast
 
 

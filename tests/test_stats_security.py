@@ -10,16 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.services.digest import SHANGHAI
-from tests.harness import clock_jump, running_bot
+from tests.harness import clock_jump, inventor_with_submitted_assessment, running_bot
 from tests.harness import user_with_role as make_role
-from tests.test_assessment import ADMIN, full_assessment, link, make_inventor
+from tests.test_assessment import ADMIN, link, make_inventor
 
 
 async def test_stats_table_chart_xlsx_and_scope(bot):
-    inventor = await make_inventor(bot)
-    await link(inventor)
-    await full_assessment(inventor)
-    await inventor.press("✅ 确认提交")
+    await inventor_with_submitted_assessment(bot)
     city = await make_role(bot, 6001, "市局", "officer 市场监管局")
     replies = await city.send("/stats")
     text = replies[0]
@@ -56,10 +53,7 @@ async def test_weekly_report_once_on_monday_morning(bot):
 
 
 async def test_audit_log_queries(bot):
-    inventor = await make_inventor(bot)
-    await link(inventor)
-    await full_assessment(inventor)
-    await inventor.press("✅ 确认提交")
+    inventor = await inventor_with_submitted_assessment(bot)
     admin = bot.users[ADMIN]
     (msg,) = await admin.send("/audit CN113914863A")
     assert "submit_assessment" in msg.text and "link_patent" in msg.text
