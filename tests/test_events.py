@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from bot.services.calendar import TZ, fmt_local
 from bot.models import Event, EventSignup, SignupStatus
 from bot.storage import Storage
-from tests.harness import user_with_role
+from tests.harness import sign_up_in_turn, user_with_role
 
 NOW = dt.datetime(2030, 9, 1, 10, 0, tzinfo=TZ)  # the tests' "today" (Beijing time)
 
@@ -408,62 +408,79 @@ async def test_service_agency_organises_its_own_events_only(bot):
     assert r.toast or r.alert
 
 
-async def test_organiser_calls_an_event_off_and_everyone_signed_up_is_told_once(bot):
-    bot.clock.set(NOW)
-    organiser = await with_role(bot, 6101, "officer", "科技局@鼓楼区", "王科长")
-    other_officer = await with_role(bot, 6102, "officer", "科技局@仓山区", "赵科长")  # another department
-    first = await with_role(bot, 6103, "enterprise", "福耀科技", "陈经理")
-    second = await with_role(bot, 6104, "enterprise", "宁德新能源", "林经理")
-    await first.send("/start")
-    done = await create_event(organiser, title="氢能<路演>", capacity="1")
-    eid = await event_id(bot, "氢能<路演>")
-    assert "🚫 取消本次活动" in done.last.labels
-    # one confirmed, one waitlisted
-    (lst,) = await first.send("/events")
-    await first.press("1", message_id=lst.message_id)
-    assert "报名成功" in (await first.press("✍️ 报名")).toast
-    (lst2,) = await second.send("/events")
-    await second.press("1", message_id=lst2.message_id)
-    assert "候补" in (await second.press("✍️ 报名")).toast
-    await drain(bot)
-    # attendees don't get the button; a forged or forwarded one is refused, with nothing changed
-    assert "🚫 取消本次活动" not in first.bot_messages()[-1].labels
-    r = await first.press(callback_data=f"ev:K:{eid}", message_id=lst.message_id, stale=True)
-    assert "🔒" in r.toast
-    (theirs,) = await other_officer.send("/events")
-    r = await other_officer.press(callback_data=f"ev:K:{eid}", message_id=theirs.message_id, stale=True)
-    assert "🔒" in r.toast
-    assert (await bot.services.storage.get_event(eid)).status == "published"
+# --- calling an event off --------------------------------------------------------------------------------
 
-    # the organiser is asked once more, sees who is affected, and can step back
-    ask = (await organiser.press("🚫 取消本次活动", message_id=done.last.message_id)).last
+async def two_signed_up_for_a_called_off_candidate(bot):
+    """An organiser's one-seat event with one confirmed (first) and one waitlisted (second) attendee;
+    an officer of another department stands by."""
+    bot.clock.set(NOW)
+    s = SimpleNamespace(organiser=await with_role(bot, 6101, "officer", "科技局@鼓楼区", "王科长"),
+                        other_officer=await with_role(bot, 6102, "officer", "科技局@仓山区", "赵科长"),
+                        first=await with_role(bot, 6103, "enterprise", "福耀科技", "陈经理"),
+                        second=await with_role(bot, 6104, "enterprise", "宁德新能源", "林经理"))
+    s.done = await create_event(s.organiser, title="氢能<路演>", capacity="1")
+    s.eid = await event_id(bot, "氢能<路演>")
+    s.signups = await sign_up_in_turn(bot, [s.first, s.second])
+    return s
+
+
+async def called_off(bot):
+    """… and the organiser calls it off from the admin card (asked once more, then confirmed)."""
+    s = await two_signed_up_for_a_called_off_candidate(bot)
+    await s.organiser.press("🚫 取消本次活动", message_id=s.done.last.message_id)
+    s.confirmed = await s.organiser.press("⚠️ 确认取消并通知报名者")
+    return s
+
+
+async def test_only_the_organisers_side_can_call_an_event_off(bot):
+    s = await two_signed_up_for_a_called_off_candidate(bot)
+    assert "报名成功" in s.signups[0].toast and "候补" in s.signups[1].toast
+    assert "🚫 取消本次活动" in s.done.last.labels
+    # attendees don't get the button; a forged or forwarded one is refused, with nothing changed
+    assert not any("🚫 取消本次活动" in m.labels for m in s.first.bot_messages())
+    for u in (s.first, s.other_officer):
+        r = await u.press(callback_data=f"ev:K:{s.eid}", message_id=u.last_bot_message().message_id, stale=True)
+        assert "🔒" in r.toast
+    assert (await bot.services.storage.get_event(s.eid)).status == "published"
+
+
+async def test_calling_off_asks_once_more_says_who_is_affected_and_can_be_stepped_back_from(bot):
+    s = await two_signed_up_for_a_called_off_candidate(bot)
+    ask = (await s.organiser.press("🚫 取消本次活动", message_id=s.done.last.message_id)).last
     assert "确认取消活动「<b>氢能&lt;路演&gt;</b>」" in ask.html and "2 人将收到取消通知" in ask.text
-    back = (await organiser.press("⬅️ 不取消")).last
-    assert "组织方管理" in back.text and (await bot.services.storage.get_event(eid)).status == "published"
-    await organiser.press("🚫 取消本次活动")
-    r = await organiser.press("⚠️ 确认取消并通知报名者")
-    assert "正在通知 2 位报名者" in r.toast
-    card = r.last
+    back = (await s.organiser.press("⬅️ 不取消")).last
+    assert "组织方管理" in back.text and (await bot.services.storage.get_event(s.eid)).status == "published"
+
+
+async def test_everyone_signed_up_is_told_once_that_it_is_called_off(bot):
+    s = await called_off(bot)
+    assert "正在通知 2 位报名者" in s.confirmed.toast
+    card = s.confirmed.last
     assert "该活动已取消" in card.text and "🚫 取消本次活动" not in card.labels
-    # both attendees are told (through the outbox), once — a double tap sends nothing more
-    again = await organiser.press(callback_data=f"ev:K:{eid}", message_id=card.message_id, stale=True)
-    assert "已取消或已开始" in again.toast
-    for u in (first, second):
+    again = await s.organiser.press(callback_data=f"ev:K:{s.eid}", message_id=card.message_id, stale=True)
+    assert "已取消或已开始" in again.toast  # a double tap sends nothing more
+    for u in (s.first, s.second):
         notice = await u.wait_for("活动取消通知", timeout=10)
         assert "氢能&lt;路演&gt;" in notice.html and "2030-09-20 14:30" in notice.text
     await drain(bot)
     keys = [m.idempotency_key for m in await bot.services.storage.outbox_messages()
             if ":called_off:" in (m.idempotency_key or "")]
-    assert sorted(keys) == [f"event:{eid}:called_off:6103", f"event:{eid}:called_off:6104"]
-    # the event is gone from the list and from my signups, and takes no more signups
-    (lst3,) = await second.send("/events")
-    assert "氢能" not in lst3.text
-    (mine,) = await first.send("/myevents")
+    assert sorted(keys) == [f"event:{s.eid}:called_off:6103", f"event:{s.eid}:called_off:6104"]
+
+
+async def test_a_called_off_event_leaves_the_lists_and_takes_no_more_signups(bot):
+    s = await called_off(bot)
+    (lst,) = await s.second.send("/events")
+    assert "氢能" not in lst.text
+    (mine,) = await s.first.send("/myevents")
     assert "氢能" not in mine.text
-    r = await second.press(callback_data=f"ev:s:{eid}:c", message_id=lst2.message_id, stale=True)
+    r = await s.second.press(callback_data=f"ev:s:{s.eid}:c", message_id=lst.message_id, stale=True)
     assert "不再接受报名" in r.toast
-    # and the audit log says who called it off
-    entries = await bot.services.storage.audit_entries("event", str(eid))
+
+
+async def test_the_audit_log_says_who_called_an_event_off(bot):
+    s = await called_off(bot)
+    entries = await bot.services.storage.audit_entries("event", str(s.eid))
     assert any(e.action == "event_called_off" and e.actor_id == 6101 and e.after["notified"] == 2 for e in entries)
 
 
