@@ -484,69 +484,105 @@ async def test_the_audit_log_says_who_called_an_event_off(bot):
     assert any(e.action == "event_called_off" and e.actor_id == 6101 and e.after["notified"] == 2 for e in entries)
 
 
-async def test_organiser_changes_time_and_seats_and_attendees_are_told(bot):
-    bot.clock.set(NOW)
-    organiser = await with_role(bot, 6111, "officer", "科技局@鼓楼区", "王科长")
-    other_officer = await with_role(bot, 6112, "officer", "科技局@仓山区", "赵科长")
-    people = [await with_role(bot, 6113 + i, "enterprise", f"企业{i}", f"经理{i}") for i in range(3)]
-    done = await create_event(organiser, title="储能专利路演", capacity="1")
-    eid = await event_id(bot, "储能专利路演")
-    for u in people:
-        (lst,) = await u.send("/events")
-        await u.press("1", message_id=lst.message_id)
-        await u.press("✍️ 报名")
-    await drain(bot)
-    first, second, third = people
-    assert (await bot.services.storage.signup_status(eid, second.user_id)) == "waitlisted"
+# --- changing an event's time and seats -------------------------------------------------------------------
 
-    # only the organiser's side may change it: a forged button is refused
-    (theirs,) = await other_officer.send("/events")
-    r = await other_officer.press(callback_data=f"ev:e:{eid}", message_id=theirs.message_id, stale=True)
+EDITABLE = {"时间", "地点 / 链接", "名额", "活动介绍"}
+
+
+async def three_signed_up_for_one_seat(bot):
+    """An organiser's one-seat event with one confirmed and two waitlisted attendees (in that order);
+    an officer of another department stands by."""
+    bot.clock.set(NOW)
+    s = SimpleNamespace(organiser=await with_role(bot, 6111, "officer", "科技局@鼓楼区", "王科长"),
+                        other_officer=await with_role(bot, 6112, "officer", "科技局@仓山区", "赵科长"),
+                        people=[await with_role(bot, 6113 + i, "enterprise", f"企业{i}", f"经理{i}") for i in range(3)])
+    s.first, s.second, s.third = s.people
+    s.done = await create_event(s.organiser, title="储能专利路演", capacity="1")
+    s.eid = await event_id(bot, "储能专利路演")
+    await sign_up_in_turn(bot, s.people)
+    return s
+
+
+async def edit(organiser, field: str, message_id: int, *typed: str):
+    """The organiser opens the edit of ``field`` from the card ``message_id`` and types each of ``typed``;
+    the replies to the edit button and to each typed line."""
+    ask = (await organiser.press("✏️ 修改活动信息", message_id=message_id)).last
+    await organiser.press(field)
+    return ask, [await organiser.send(t) for t in typed]
+
+
+async def time_changed(bot):
+    """… the organiser moves it to 2030-09-21 09:00 (after one time in the past) and submits."""
+    s = await three_signed_up_for_one_seat(bot)
+    s.ask, (s.past, s.time_review) = await edit(s.organiser, "时间", s.done.last.message_id,
+                                                "2020-01-01 10:00", "2030-09-21 09:00")
+    s.card = (await s.organiser.press("✅ 确认提交")).last
+    return s
+
+
+async def seat_added(bot):
+    """… then gives it a second seat (after a negative number) and submits."""
+    s = await time_changed(bot)
+    _, (s.negative, s.seat_review) = await edit(s.organiser, "名额", s.card.message_id, "-3", "2")
+    s.card = (await s.organiser.press("✅ 确认提交")).last
+    return s
+
+
+async def test_only_the_organisers_side_may_change_an_event(bot):
+    s = await three_signed_up_for_one_seat(bot)
+    assert (await bot.services.storage.signup_status(s.eid, s.second.user_id)) == "waitlisted"
+    (theirs,) = await s.other_officer.send("/events")
+    r = await s.other_officer.press(callback_data=f"ev:e:{s.eid}", message_id=theirs.message_id, stale=True)
     assert "🔒" in r.toast
 
-    # a new time: the same validation as when publishing, then old and new side by side
-    ask = (await organiser.press("✏️ 修改活动信息", message_id=done.last.message_id)).last
-    assert "要改哪一项" in ask.text and ask.labels[:4] == ["时间", "地点 / 链接", "名额", "活动介绍"]
-    await organiser.press("时间")
-    r = await organiser.send("2020-01-01 10:00")
-    assert "这个时间已经过去了" in r.text and "开始时间？" in r.last.text
-    review = (await organiser.send("2030-09-21 09:00")).last
-    assert "2030-09-20 14:30 → 2030-09-21 09:00" in review.text
-    card = (await organiser.press("✅ 确认提交")).last
-    assert "已修改「时间」，正在通知 3 位报名者" in card.text and "2030-09-21 09:00" in card.text
-    ev = await bot.services.storage.get_event(eid)
-    assert fmt_local(ev.starts_at) == "2030-09-21 09:00" and ev.reminder_stage == 0
-    changed = await first.wait_for("活动信息有变", timeout=10)
+
+async def test_a_new_time_is_checked_as_when_publishing_then_shown_old_beside_new(bot):
+    s = await time_changed(bot)
+    assert "要改哪一项" in s.ask.text and EDITABLE <= set(s.ask.labels)
+    assert "这个时间已经过去了" in s.past.text and "开始时间？" in s.past.last.text
+    assert "2030-09-20 14:30 → 2030-09-21 09:00" in s.time_review.last.text
+
+
+async def test_a_new_time_is_saved_and_every_attendee_is_told(bot):
+    s = await time_changed(bot)
+    assert "已修改「时间」，正在通知 3 位报名者" in s.card.text and "2030-09-21 09:00" in s.card.text
+    ev = await bot.services.storage.get_event(s.eid)
+    assert fmt_local(ev.starts_at) == "2030-09-21 09:00" and ev.reminder_stage == 0  # reminders start over
+    changed = await s.first.wait_for("活动信息有变", timeout=10)
     assert "2030-09-20 14:30" in changed.text and "2030-09-21 09:00" in changed.text
     assert "日历文件" in changed.text and changed.document is not None        # confirmed: a fresh .ics
-    for u in (second, third):
+    for u in (s.second, s.third):                                              # waitlisted: no file
         msg = await u.wait_for("活动信息有变", timeout=10)
         assert msg.document is None and "✖️ 取消报名" in msg.labels
 
-    # one more seat: the first on the waiting list moves up (and is told), the next one waits on
-    await organiser.press("✏️ 修改活动信息", message_id=card.message_id)
-    await organiser.press("名额")
-    r = await organiser.send("-3")
-    assert "新的名额？" in r.last.text
-    review = (await organiser.send("2")).last
-    assert "1 → <b>2</b>" in review.html
-    card = (await organiser.press("✅ 确认提交")).last
-    assert "1 位候补者转为正式报名" in card.text
-    up = await second.wait_for("组织方增加了名额", timeout=10)
+
+async def test_one_more_seat_promotes_the_first_waitlisted_who_is_told(bot):
+    s = await seat_added(bot)
+    assert "新的名额？" in s.negative.last.text
+    assert "1 → <b>2</b>" in s.seat_review.last.html
+    assert "1 位候补者转为正式报名" in s.card.text
+    up = await s.second.wait_for("组织方增加了名额", timeout=10)
     assert up.document is not None
-    assert (await bot.services.storage.signup_status(eid, second.user_id)) == "confirmed"
-    assert (await bot.services.storage.signup_status(eid, third.user_id)) == "waitlisted"
-    assert (await bot.services.storage.get_event(eid)).confirmed_count == 2
+    storage = bot.services.storage
+    assert (await storage.signup_status(s.eid, s.second.user_id)) == "confirmed"
+    assert (await storage.signup_status(s.eid, s.third.user_id)) == "waitlisted"  # the next one waits on
+    assert (await storage.get_event(s.eid)).confirmed_count == 2
     await drain(bot)
-    assert not [m for m in third.bot_messages() if "增加了名额" in m.text]
-    entries = await bot.services.storage.audit_entries("event", str(eid))
+    assert not [m for m in s.third.bot_messages() if "增加了名额" in m.text]
+
+
+async def test_every_change_is_in_the_audit_log_with_its_author(bot):
+    s = await seat_added(bot)
+    entries = await bot.services.storage.audit_entries("event", str(s.eid))
     edits = [e for e in entries if e.action == "event_edited"]
     assert len(edits) == 2 and all(e.actor_id == 6111 for e in edits)
     assert any(e.before == {"capacity": 1} and e.after == {"capacity": 2, "promoted": 1} for e in edits)
 
-    # once the event has started it can't be changed any more
+
+async def test_a_started_event_can_no_longer_be_changed(bot):
+    s = await time_changed(bot)
     bot.clock.set(sh(2030, 9, 21, 9, 30))
-    r = await organiser.press(callback_data=f"ev:e:{eid}", message_id=card.message_id, stale=True)
+    r = await s.organiser.press(callback_data=f"ev:e:{s.eid}", message_id=s.card.message_id, stale=True)
     assert "不能再修改" in r.toast
 
 
