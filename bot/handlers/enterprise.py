@@ -185,7 +185,7 @@ async def filing_status(update: Update, context: BotContext) -> None:
     pressed = FilingStatus.parse(update.callback_query.data)
     status = pressed.status if pressed else None
     if pressed is None or not await transactions.record_filing_status(
-            context.services, pressed.transaction_id, update.effective_user.id, status):
+            context.services, pressed.transaction_id, await sender_roles(update, context), status):
         await _expired(update, context)
         return
     await update.callback_query.answer()

@@ -47,8 +47,24 @@ async def mark_industrialised(services: Any, transaction_id: int, actor_id: int,
     return IndustrialisedResult.MARKED
 
 
-async def record_filing_status(services: Any, transaction_id: int, user_id: int, status: str) -> bool:
-    """False for a status that is not one of FILING_STATUSES or an unknown deal."""
+def may_record_filing(roles: RoleSet, institution_id: int | None, enterprise_id: int | None) -> bool:
+    """The filing status feeds exports and statistics, so only the deal's own parties may set it:
+    the tech-transfer office of the patent's institution, or a user of the deal's enterprise."""
+    if institution_id is not None and institution_id in roles.institutions(Role.TECH_TRANSFER):
+        return True
+    return enterprise_id is not None and any(
+        g.role == Role.ENTERPRISE.value and g.enterprise_id == enterprise_id for g in roles.grants)
+
+
+async def record_filing_status(services: Any, transaction_id: int, roles: RoleSet, status: str) -> bool:
+    """False for a status that is not one of FILING_STATUSES, an unknown deal, or a deal the user
+    is not a party to (the same answer, so a forged button learns nothing)."""
     if status not in FILING_STATUSES:
         return False
-    return await services.storage.set_filing_status(transaction_id, user_id, status)
+    st = services.storage
+    async with st.session() as s:
+        found = await st.transaction_for_update(s, transaction_id)
+        if found is None or not may_record_filing(roles, found[1], found[0].enterprise_id):
+            return False
+        st.set_filing_status(s, found[0], roles.user_id, status)
+    return True

@@ -193,16 +193,11 @@ class RatingQueries(StorageBase):
         self.audit(s, actor_id, "mark_industrialised", "transaction", str(t.id), {"industrialised": False},
                    {"industrialised": True})
 
-    async def set_filing_status(self, transaction_id: int, user_id: int, status: str) -> bool:
+    def set_filing_status(self, s: AsyncSession, t: Transaction, user_id: int, status: str) -> None:
         """The enterprise (or the office) records the 专利密集型产品 filing status."""
-        async with self.session() as s:
-            t = await s.get(Transaction, transaction_id)
-            if t is None:
-                return False
-            before = t.product_filing_status
-            t.product_filing_status = status
-            self.audit(s, user_id, "filing_status", "transaction", str(t.id), {"status": before}, {"status": status})
-            return True
+        before = t.product_filing_status
+        t.product_filing_status = status
+        self.audit(s, user_id, "filing_status", "transaction", str(t.id), {"status": before}, {"status": status})
 
     async def enterprise_users(self, s: AsyncSession, enterprise_id: int) -> list[int]:
         return list(await s.scalars(select(RoleGrant.user_id).where(

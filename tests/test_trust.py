@@ -1,0 +1,58 @@
+"""Attacks on trust boundaries, each made as the attacker would make it: forged buttons through the
+emulator, stale subscriptions in the database, a failing transport, files left by the CLI."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.models import Transaction
+from tests.harness import user_with_role as make_role
+from tests.test_assessment import link, make_inventor
+from tests.test_enterprise import open_card, register_enterprise
+
+
+async def _filing_status(bot) -> str | None:
+    async with bot.services.storage.session() as s:
+        return (await s.scalars(select(Transaction))).one().product_filing_status
+
+
+async def _industrialised_deal(bot):
+    """The patent's office records a deal with 福州矿机有限公司 and marks it industrialised; the
+    office, the enterprise user and the filing reminder (with its filing-status buttons)."""
+    inventor = await make_inventor(bot)
+    await link(inventor)
+    tto = await make_role(bot, 9101, "技转办", "tto 福州大学")
+    ent = await register_enterprise(bot, uid=9102, company="福州矿机有限公司")
+    await open_card(tto)
+    await tto.press("📝 登记转化交易")
+    await tto.press("许可")
+    await tto.send("2024-09-30")
+    await tto.press("已办理登记/备案")
+    await tto.send("福州矿机有限公司")
+    await tto.press("✅ 确认提交")
+    card = await open_card(tto)
+    await tto.press(next(x for x in card.labels if x.startswith("🏭")))
+    reminder = await ent.wait_for("专利密集型产品备案认定试点平台", timeout=10)
+    return tto, ent, reminder
+
+
+async def test_filing_status_only_by_the_deals_office_or_enterprise(bot):
+    tto, ent, reminder = await _industrialised_deal(bot)
+    datas = [b["callback_data"] for b in reminder.raw_buttons[0]]
+    assert all(d.startswith("tf:") for d in datas)
+    before = await _filing_status(bot)
+    other_office = await make_role(bot, 9103, "厦大技转", "tto 厦门大学")
+    other_ent = await register_enterprise(bot, uid=9104, company="无关企业有限公司")
+    for attacker in (other_office, other_ent):
+        anchor = (await attacker.send("/me")).last
+        for data in datas:
+            r = await attacker.press(callback_data=data, message_id=anchor.message_id, stale=True)
+            assert r.answer is not None
+            assert not any("已记录备案进展" in m.text for m in r)
+    assert await _filing_status(bot) == before
+    # the deal's enterprise and the patent's own office may
+    saved = await ent.press("已提交备案", message_id=reminder.message_id)
+    assert "已提交备案" in saved.text
+    assert await _filing_status(bot) == "filed"
+    anchor = (await tto.send("/me")).last
+    await tto.press(callback_data=datas[2], message_id=anchor.message_id, stale=True)
+    assert await _filing_status(bot) == "certified"
