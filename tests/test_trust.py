@@ -56,3 +56,29 @@ async def test_filing_status_only_by_the_deals_office_or_enterprise(bot):
     anchor = (await tto.send("/me")).last
     await tto.press(callback_data=datas[2], message_id=anchor.message_id, stale=True)
     assert await _filing_status(bot) == "certified"
+
+
+async def test_deadline_reminders_only_for_officers_and_admins(bot):
+    from bot.storage.subscriptions import DEADLINES
+    from bot.telegram.callbacks import SubscriptionsPage
+    from tests.test_events import sh
+
+    officer = await make_role(bot, 9201, "市局", "officer 市场监管局")
+    outsider = await register_enterprise(bot, uid=9202, company="好奇企业有限公司")
+    (view,) = await outsider.send("/subscriptions")
+    assert "任务节点提醒" not in " ".join(view.labels) and "已报名活动的提醒" in " ".join(view.labels)
+    r = await outsider.press(callback_data=SubscriptionsPage("m", "dl").pack(), message_id=view.message_id,
+                             stale=True)
+    assert r.answer is not None
+    subs = await bot.services.storage.subscriptions_of(outsider.user_id)
+    assert not [x for x in subs if x.topic_kind == DEADLINES and x.active]
+    # a subscription row from before the rule (old data) must not make the outsider a recipient
+    assert await bot.services.storage.toggle_subscription(outsider.user_id, DEADLINES, "")
+    bot.clock.set(sh(2024, 7, 1, 9, 0, 1))
+    await officer.wait_for("任务节点提醒", timeout=10)  # the reminder job did run
+    assert await bot.services.outbox.drain(timeout=10)
+    await outsider.refresh()
+    assert not [m for m in outsider.bot_messages() if "任务节点" in m.text]
+    assert not [m for m in await bot.services.storage.outbox_messages(chat_id=outsider.user_id)
+                if m.idempotency_key.startswith("deadline:")]
+

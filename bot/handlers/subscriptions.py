@@ -17,7 +17,7 @@ from bot.handlers.common import button_handlers, current_user, sender_roles, sho
 from bot.handlers.events import _toast
 from bot.models import Role
 from bot.telegram.callbacks import SubscriptionsPage, Unsubscribe
-from bot.services.subscriptions import UnsubscribeResult, topic_name, unsubscribe
+from bot.services.subscriptions import UnsubscribeResult, may_hold, topic_name, unsubscribe
 from bot.storage.subscriptions import COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY
 
 async def _items(update: Update, context: BotContext, page: str) -> list[tuple[str, str, str]]:
@@ -28,9 +28,10 @@ async def _items(update: Update, context: BotContext, page: str) -> list[tuple[s
         return [(f"c{i}", COUNTY, c) for i, c in enumerate(("",) + COUNTIES)]
     if page == "i":
         return [(f"i{i}", INDUSTRY, v) for i, v in enumerate(INDUSTRIES)]
-    items = [("dl", DEADLINES, ""), ("er", EVENT_REMINDERS, "")]
-    items += [(f"k{i}", EVENT_KIND, k) for i, k in enumerate(EVENT_KINDS)]
     roles = await sender_roles(update, context)
+    items = [("dl", DEADLINES, "")] if may_hold(roles, DEADLINES) else []
+    items += [("er", EVENT_REMINDERS, "")]
+    items += [(f"k{i}", EVENT_KIND, k) for i, k in enumerate(EVENT_KINDS)]
     depts = {g.department_id for g in roles.grants if g.role == Role.OFFICER.value and g.department_id}
     held = await st.subscriptions_of(user.id)
     depts |= {int(s.topic_value) for s in held if s.topic_kind == DEPARTMENT and s.topic_value.isdigit()}

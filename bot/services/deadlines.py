@@ -15,7 +15,7 @@ from bot.departments import dept_token
 from bot.models import Deadline, Role
 from bot.services.calendar import at_local, local_today
 from bot.services.roles import RoleSet
-from bot.services.subscriptions import unsubscribe_button
+from bot.services.subscriptions import deadline_audience, unsubscribe_button
 from bot.storage.subscriptions import DEADLINES
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,8 @@ async def run_deadline_reminders(services: Any, now: dt.datetime) -> tuple[int, 
             # only the departments the deadline is for (the task table names kinds, an officer's
             # own deadline their department); admins who subscribed hear of every deadline
             rcpts = await st.recipients(s, [(DEADLINES, "")],
-                                        exclude=await st.officers_outside(s, list(d.departments or [])))
+                                        exclude=await st.officers_outside(s, list(d.departments or [])),
+                                        only=await deadline_audience(services, s))
             days_left = (d.due_date - local_today(now)).days
             texts: dict[str, str] = {}
             rows = []

@@ -5,9 +5,26 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from bot.models import Role
+from bot.services.roles import RoleSet
 from bot.storage import Storage
-from bot.storage.subscriptions import COUNTY, DEPARTMENT, EVENT_KIND, INDUSTRY, Recipient, Topic
+from bot.storage.subscriptions import COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, INDUSTRY, Recipient, Topic
 from bot.telegram.callbacks import Unsubscribe
+
+
+# deadline reminders name departments' internal tasks: only these roles may hold the topic
+DEADLINE_ROLES = (Role.OFFICER, Role.ADMIN)
+
+
+def may_hold(roles: RoleSet, kind: str) -> bool:
+    """Whether a user with ``roles`` may subscribe to topics of ``kind``."""
+    return kind != DEADLINES or roles.has(*DEADLINE_ROLES)
+
+
+async def deadline_audience(services: Any, s: Any) -> set[int]:
+    """The users a deadline reminder may reach whatever subscription rows exist (one may predate
+    the rule, or survive a revoked grant): officers and admins, granted or by ADMIN_IDS."""
+    return await services.storage.role_holders(s, DEADLINE_ROLES) | set(services.settings.admin_ids)
 
 
 class UnsubscribeResult(enum.Enum):

@@ -64,6 +64,12 @@ class RoleQueries(StorageBase):
             return await self._grants(s, user_id)
 
     @staticmethod
+    async def role_holders(s: AsyncSession, roles: tuple[Role, ...]) -> set[int]:
+        """Users holding an active grant of any of ``roles``."""
+        return set(await s.scalars(select(RoleGrant.user_id).where(
+            RoleGrant.role.in_([r.value for r in roles]), RoleGrant.revoked_at.is_(None))))
+
+    @staticmethod
     async def _grants(s: AsyncSession | AsyncConnection, user_id: int) -> list[Grant]:
         rows = await s.execute(_SELECT_GRANTS, {"b_user": user_id})
         return [Grant(role, inst_id, dept_id, ent_id, industry, inst or dept or ent or industry)
