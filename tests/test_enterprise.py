@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from types import SimpleNamespace
 
 from openpyxl import load_workbook
 
@@ -33,57 +34,90 @@ async def register_enterprise(bot, uid=5001, company="福州新能科技有限�
     return u
 
 
-async def test_rating_feeds_back_to_inventor_and_office_and_shows_on_card(bot):
+# --- ratings: the dialog, the feedback pushes, the card, the export ---------------------------------------
+
+class Typed(str):
+    """A step of a dialog the user types rather than taps."""
+
+
+async def rate(u, *steps: str):
+    """``u`` opens the patent's card and rates it: taps each of ``steps`` (types the ``Typed`` ones);
+    the reply to the last."""
+    await open_card(u)
+    reply = await u.press("⭐ 评价")
+    for step in steps:
+        reply = await (u.send(step) if isinstance(step, Typed) else u.press(step))
+    return reply
+
+
+ENTERPRISE_RATING = ("4 ⭐", "▫️ 降低成本", Typed("希望适配小型矿山"), "✔️ 完成", "▫️ 获得许可", "▫️ 联合攻关", "✔️ 完成",
+                     "⏭ 跳过", "⏭ 跳过")
+EXPERT_RATING = ("5 ⭐", "▫️ 暂无", "✔️ 完成", "▫️ 暂无", "✔️ 完成", "⏭ 跳过", "⏭ 跳过", "✅ 确认提交")
+
+
+async def rated_by_an_enterprise(bot):
+    """The inventor's linked patent, its office, and an enterprise that rates it (the review step
+    shown before submitting)."""
+    s = SimpleNamespace(inventor=await make_inventor(bot))
+    await link(s.inventor)
+    s.tto = await make_role(bot, 5101, "技转办", "tto 福州大学")
+    s.ent = await register_enterprise(bot)
+    s.review = (await rate(s.ent, *ENTERPRISE_RATING)).last
+    s.saved = await s.ent.press("✅ 确认提交")
+    return s
+
+
+async def rated_by_an_expert_too(bot):
+    """… and by an expert (the inventor's push about it has arrived)."""
+    s = await rated_by_an_enterprise(bot)
+    s.expert = await make_role(bot, 5102, "李专家", "expert equipment")
+    await rate(s.expert, *EXPERT_RATING)
+    await s.inventor.wait_for("收到专家评价", timeout=10)
+    return s
+
+
+async def test_an_enterprise_may_rate_a_patent_and_show_interest_from_its_card(bot):
     inventor = await make_inventor(bot)
     await link(inventor)
-    tto = await make_role(bot, 5101, "技转办", "tto 福州大学")
     ent = await register_enterprise(bot)
     card = await open_card(ent)
     assert "⭐ 评价" in card.labels and "🤝 有意向" in card.labels
     step = await ent.press("⭐ 评价")
     assert "产业化前景" in step.last.text
-    await ent.press("4 ⭐")
-    await ent.press("▫️ 降低成本")
-    await ent.send("希望适配小型矿山")
-    await ent.press("✔️ 完成")
-    await ent.press("▫️ 获得许可")
-    await ent.press("▫️ 联合攻关")
-    await ent.press("✔️ 完成")
-    await ent.press("⏭ 跳过")
-    review = (await ent.press("⏭ 跳过")).last
-    assert "请核对您的评价" in review.text and "希望适配小型矿山" in review.text
-    saved = await ent.press("✅ 确认提交")
-    assert "已保存您对" in saved.text
-    for who in (inventor, tto):
+
+
+async def test_a_rating_reaches_the_inventor_and_the_office(bot):
+    s = await rated_by_an_enterprise(bot)
+    assert "请核对您的评价" in s.review.text and "希望适配小型矿山" in s.review.text
+    assert "已保存您对" in s.saved.text
+    for who in (s.inventor, s.tto):
         msg = await who.wait_for("收到企业评价", timeout=10)
         assert "福州新能科技有限公司" in msg.text and "联合攻关" in msg.text and "希望适配小型矿山" in msg.text
-    card = await open_card(ent)
+
+
+async def test_the_card_shows_the_number_of_ratings_and_the_average_prospect(bot):
+    s = await rated_by_an_enterprise(bot)
+    card = await open_card(s.ent)
     assert "市场评价：1 条" in card.text and "平均前景 4.0⭐" in card.text
-    # a second rating by the same enterprise updates the first
-    await ent.press("⭐ 评价")
-    await ent.press("✏️ 产业化前景")
-    await ent.press("2 ⭐")
-    await ent.press("✅ 确认提交")
-    await inventor.wait_for("更新的评价", timeout=10)
-    card = await open_card(ent)
+
+
+async def test_a_second_rating_by_the_same_enterprise_replaces_the_first(bot):
+    s = await rated_by_an_enterprise(bot)
+    await rate(s.ent, "✏️ 产业化前景", "2 ⭐", "✅ 确认提交")
+    await s.inventor.wait_for("更新的评价", timeout=10)
+    card = await open_card(s.ent)
     assert "市场评价：1 条" in card.text and "平均前景 2.0⭐" in card.text
-    # an expert's rating is marked as such
-    expert = await make_role(bot, 5102, "李专家", "expert equipment")
-    card = await open_card(expert)
-    assert "🤝 有意向" not in card.labels
-    await expert.press("⭐ 评价")
-    await expert.press("5 ⭐")
-    await expert.press("▫️ 暂无")
-    await expert.press("✔️ 完成")
-    await expert.press("▫️ 暂无")
-    await expert.press("✔️ 完成")
-    await expert.press("⏭ 跳过")
-    await expert.press("⏭ 跳过")
-    await expert.press("✅ 确认提交")
-    await inventor.wait_for("收到专家评价", timeout=10)
-    card = await open_card(expert)
+
+
+async def test_an_experts_rating_is_counted_as_an_experts(bot):
+    s = await rated_by_an_expert_too(bot)
+    card = await open_card(s.expert)
+    assert "🤝 有意向" not in card.labels  # interest is the enterprises' to show
     assert "市场评价：2 条（专家 1）" in card.text
-    # the export carries the ratings
+
+
+async def test_the_export_carries_the_ratings(bot):
+    s = await rated_by_an_expert_too(bot)
     officer = await make_role(bot, 5103, "陈科长", "officer 市场监管局")
     replies = await officer.send("/export")
     docs = [m for m in replies if m.document]
@@ -97,7 +131,10 @@ async def test_rating_feeds_back_to_inventor_and_office_and_shows_on_card(bot):
     wb = load_workbook(io.BytesIO(await officer.download(xlsx_doc.document["file_id"])), read_only=True)
     ratings = list(wb["ratings"].iter_rows(values_only=True))
     assert ratings[0][0] == "patent_id" and len(ratings) == 3 and {r[0] for r in ratings[1:]} == {PATENT}
-    # not everyone may export
+
+
+async def test_an_enterprise_may_not_export(bot):
+    ent = await register_enterprise(bot)
     (msg,) = await ent.send("/export")
     assert "🔒" in msg.text
 
