@@ -5,6 +5,7 @@ and unsubscribing (/subscriptions)."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 from sqlalchemy import select
 
@@ -75,62 +76,109 @@ async def submit_through_storage(bot, inv):
              "intents": ["transfer"], "implemented": False, "payment_kind": "lump_sum"}, submit=True)
 
 
-async def test_leads_lets_the_inventor_answer_without_the_push(bot):
-    inventor = await make_inventor(bot)
-    await link(inventor)
-    first = await register_enterprise(bot, 7101, "福州新能科技有限公司")
-    second = await register_enterprise(bot, 7102, "闽江矿机有限公司")
-    for ent in (first, second):
+# --- /leads: answering interest requests without the push -----------------------------------------------
+
+async def two_requests_pending(bot):
+    """The inventor's linked patent, on whose card two companies have tapped 🤝; the outbox is drained.
+    ``s.leads``: requester id → lead id; ``s.lst``: the inventor's /leads; ``s.line``: company → number."""
+    s = SimpleNamespace(inventor=await make_inventor(bot))
+    await link(s.inventor)
+    s.first = await register_enterprise(bot, 7101, "福州新能科技有限公司")
+    s.second = await register_enterprise(bot, 7102, "闽江矿机有限公司")
+    s.interest = []
+    for ent in (s.first, s.second):
         await open_card(ent)
-        assert "已向发明人转达" in (await ent.press("🤝 有意向")).text
+        s.interest.append(await ent.press("🤝 有意向"))
     await drain_quietly(bot)
-    async with bot.services.storage.session() as s:
-        leads = {lead.requester_id: lead.id for lead in await s.scalars(select(Lead))}
+    async with bot.services.storage.session() as db:
+        s.leads = {lead.requester_id: lead.id for lead in await db.scalars(select(Lead))}
+    (s.lst,) = await s.inventor.send("/leads")
+    s.line = {m.group(2): int(m.group(1)) for m in re.finditer(r"^(\d)\. 《.*》— (\S+) 发起$", s.lst.text, re.M)}
+    return s
 
-    (lst,) = await inventor.send("/leads")
-    assert "待您回复" in lst.text
-    assert lst.labels == ["✅ 同意 1", "🙅 婉拒 1", "✅ 同意 2", "🙅 婉拒 2"]
-    line = {m.group(2): int(m.group(1)) for m in re.finditer(r"^(\d)\. 《.*》— (\S+) 发起$", lst.text, re.M)}
-    assert set(line) == {"福州新能科技有限公司", "闽江矿机有限公司"}, lst.text
-    assert "张老师" not in " ".join(m.text for m in first.bot_messages())
 
-    # someone else can't answer the inventor's lead from a forged or forwarded /leads button
+async def first_accepted(bot):
+    """… the inventor accepts the first company's request from the list."""
+    s = await two_requests_pending(bot)
+    s.accepted = await s.inventor.press(f"✅ 同意 {s.line['福州新能科技有限公司']}", message_id=s.lst.message_id)
+    return s
+
+
+async def both_answered(bot):
+    """… and then declines the other one (now number 1)."""
+    s = await first_accepted(bot)
+    s.declined = await s.inventor.press("🙅 婉拒 1", message_id=s.lst.message_id)
+    return s
+
+
+def answer_buttons(msg) -> dict[str, set[str]]:
+    """The numbered answer buttons of a /leads list: number → {"accept", "decline"}."""
+    kinds = {"✅": "accept", "🙅": "decline"}
+    out: dict[str, set[str]] = {}
+    for label in msg.labels:
+        icon, number = label.split(" ")[0], label.rsplit(" ", 1)[-1]
+        out.setdefault(number, set()).add(kinds[icon])
+    return out
+
+
+def redrawn(reply, lst):
+    return next(m for m in reply if m.message_id == lst.message_id)
+
+
+async def test_leads_lists_each_request_with_its_answers_and_reveals_no_contact(bot):
+    s = await two_requests_pending(bot)
+    assert all("已向发明人转达" in r.text for r in s.interest)
+    assert "待您回复" in s.lst.text
+    assert answer_buttons(s.lst) == {"1": {"accept", "decline"}, "2": {"accept", "decline"}}
+    assert set(s.line) == {"福州新能科技有限公司", "闽江矿机有限公司"}, s.lst.text
+    assert "张老师" not in " ".join(m.text for m in s.first.bot_messages())
+
+
+async def test_someone_else_cannot_answer_the_inventors_lead(bot):
+    s = await two_requests_pending(bot)
     other = await user_with_role(bot, 7103, "别的发明人", "inventor 福州大学")
-    forged = await other.press(callback_data=f"ld:a:{leads[7101]}:l", message_id=other.last_bot_message().message_id,
-                               stale=True)
+    forged = await other.press(callback_data=f"ld:a:{s.leads[7101]}:l",
+                               message_id=other.last_bot_message().message_id, stale=True)
     assert forged.alert and "过期" in forged.toast
-    async with bot.services.storage.session() as s:
-        assert (await s.get(Lead, leads[7101])).status == "pending"
+    async with bot.services.storage.session() as db:
+        assert (await db.get(Lead, s.leads[7101])).status == "pending"
 
-    # accept the first company's request from the list: the list is redrawn in place
-    n = line["福州新能科技有限公司"]
-    r = await inventor.press(f"✅ 同意 {n}", message_id=lst.message_id)
-    assert "已同意" in r.text
-    redrawn = next(m for m in r if m.message_id == lst.message_id)
-    assert redrawn.labels == ["✅ 同意 1", "🙅 婉拒 1"]
-    assert re.search(r"^• 《.*》— 福州新能科技有限公司 发起 · 已同意$", redrawn.text, re.M), redrawn.text
-    contact = await first.wait_for("发明人同意就", timeout=10)
+
+async def test_accepting_from_leads_redraws_the_list_and_sends_the_contact(bot):
+    s = await first_accepted(bot)
+    assert "已同意" in s.accepted.text
+    page = redrawn(s.accepted, s.lst)
+    assert answer_buttons(page) == {"1": {"accept", "decline"}}  # only the other request is left to answer
+    assert re.search(r"^• 《.*》— 福州新能科技有限公司 发起 · 已同意$", page.text, re.M), page.text
+    contact = await s.first.wait_for("发明人同意就", timeout=10)
     assert "张老师" in contact.text
-    # a replayed button and the push's own button both say it's decided already
-    again = await inventor.press(callback_data=f"ld:a:{leads[7101]}:l", message_id=lst.message_id, stale=True)
+
+
+async def test_a_decided_lead_says_so_from_the_list_and_from_the_push(bot):
+    s = await first_accepted(bot)
+    again = await s.inventor.press(callback_data=f"ld:a:{s.leads[7101]}:l", message_id=s.lst.message_id, stale=True)
     assert "已经处理过" in again.text
-    push = next(m for m in inventor.bot_messages() if "福州新能科技有限公司" in m.text and "有对接意向" in m.text)
-    again = await inventor.press("✅ 同意对接", message_id=push.message_id)
+    push = next(m for m in s.inventor.bot_messages() if "福州新能科技有限公司" in m.text and "有对接意向" in m.text)
+    again = await s.inventor.press("✅ 同意对接", message_id=push.message_id)
     assert "已经处理过" in again.text
 
-    # decline the second one: nothing about the inventor reaches that company
-    r = await inventor.press("🙅 婉拒 1", message_id=lst.message_id)
-    assert "已婉拒" in r.text
-    redrawn = next(m for m in r if m.message_id == lst.message_id)
-    assert not redrawn.labels and "待您回复" not in redrawn.text
-    await second.wait_for("发明人暂不就", timeout=10)
+
+async def test_declining_from_leads_reveals_nothing_to_that_company(bot):
+    s = await both_answered(bot)
+    assert "已婉拒" in s.declined.text
+    page = redrawn(s.declined, s.lst)
+    assert not page.labels and "待您回复" not in page.text
+    await s.second.wait_for("发明人暂不就", timeout=10)
     await drain_quietly(bot)
-    assert "张老师" not in " ".join(m.text for m in second.bot_messages())
-    async with bot.services.storage.session() as s:
-        assert {lead.requester_id: lead.status for lead in await s.scalars(select(Lead))} == {
+    assert "张老师" not in " ".join(m.text for m in s.second.bot_messages())
+    async with bot.services.storage.session() as db:
+        assert {lead.requester_id: lead.status for lead in await db.scalars(select(Lead))} == {
             7101: "accepted", 7102: "declined"}
-    # the companies see the outcome in their own /leads
-    (theirs,) = await first.send("/leads")
+
+
+async def test_the_company_sees_the_outcome_in_its_own_leads(bot):
+    s = await both_answered(bot)
+    (theirs,) = await s.first.send("/leads")
     assert "我发起 · 已同意" in theirs.text and not theirs.labels
 
 
