@@ -48,6 +48,7 @@ from bot.services.digest import DigestJob
 from bot.i18n import Translator
 from bot.io.importer import import_file
 from bot.telegram.menus import set_default_menus
+from bot.telegram.redact import install_log_redaction
 from bot.delivery.sender import Outbox
 from bot.delivery.scheduler import start_scheduler, stop_scheduler
 from bot.services.stats import WeeklyReportJob
@@ -208,6 +209,7 @@ class RunningBot:
 async def start(settings: Settings, mode: Mode | None = None, *,
                 say: Callable[[str], None] = _console) -> RunningBot:
     """Bring the whole program up (see the module docstring for the order) and return it running."""
+    install_log_redaction(settings.bot_token)
     mode = mode or choose_mode(settings)
     clock = program_clock(settings, mode)
     emulator = None

@@ -82,3 +82,63 @@ async def test_deadline_reminders_only_for_officers_and_admins(bot):
     assert not [m for m in await bot.services.storage.outbox_messages(chat_id=outsider.user_id)
                 if m.idempotency_key.startswith("deadline:")]
 
+
+async def _transport_failure(url: str) -> Exception:
+    from bot.telegram.http import AiohttpRequest
+
+    request = AiohttpRequest(connect_timeout=2, read_timeout=2, write_timeout=2)
+    await request.initialize()
+    try:
+        await request.do_request(url, "POST")
+    except Exception as err:  # noqa: BLE001 - the failure is what is examined
+        return err
+    finally:
+        await request.shutdown()
+    raise AssertionError(f"{url} did not fail")
+
+
+async def test_bot_token_redacted_from_transport_errors_and_logs(bot, caplog):
+    import logging
+    import socket
+    import traceback
+
+    from aiohttp import web
+
+    from tests.harness import E2E_TOKEN
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+
+    async def loop_back(request):  # a misconfigured proxy: aiohttp gives up quoting the URL
+        raise web.HTTPFound(str(request.rel_url))
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", loop_back)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        errors = [await _transport_failure(f"http://127.0.0.1:{closed}/bot{E2E_TOKEN}/getMe"),
+                  await _transport_failure(f"http://127.0.0.1:{port}/bot{E2E_TOKEN}/getMe")]
+    finally:
+        await runner.cleanup()
+    assert "TooManyRedirects" in str(errors[1]) and "/bot<redacted>/getMe" in str(errors[1])
+    log = logging.getLogger("bot.telegram.http")
+    with caplog.at_level(logging.INFO):
+        for err in errors:
+            text = "".join(traceback.format_exception(err))
+            assert E2E_TOKEN not in text, text
+            log.warning("send failed: %s", err, exc_info=err)
+        # what aiohttp itself says, logged as the program would with the raw error in hand
+        try:
+            raise RuntimeError(f"POST http://127.0.0.1:{port}/bot{E2E_TOKEN}/getMe failed")
+        except RuntimeError:
+            logging.getLogger("telegram.ext.Updater").exception("unexpected failure")  # PTB's own logger
+        log.info("configured token %s", E2E_TOKEN)
+    assert len(caplog.records) == 4
+    assert E2E_TOKEN not in caplog.text and "<redacted>" in caplog.text and "RuntimeError" in caplog.text
+    assert not [r for r in caplog.records if E2E_TOKEN in r.getMessage()]
+

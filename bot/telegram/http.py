@@ -23,6 +23,8 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.telegram.redact import redact
+
 log = logging.getLogger(__name__)
 
 
@@ -94,4 +96,5 @@ class AiohttpRequest(BaseRequest):
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as err:
             raise TimedOut from err
         except aiohttp.ClientError as err:
-            raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+            # aiohttp quotes the URL, and with it the token; the cause is dropped for the same reason
+            raise NetworkError(redact(f"aiohttp.{err.__class__.__name__}: {err}")) from None
