@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from bot.config import Settings
@@ -205,6 +206,9 @@ async def _cmd_migrate(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # the database, index cache and exports hold personal data: whatever this program creates is
+    # readable by its own user only
+    os.umask(0o077)
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level if args.command in (None, "run", "playground") else "WARNING",

@@ -142,3 +142,35 @@ async def test_bot_token_redacted_from_transport_errors_and_logs(bot, caplog):
     assert E2E_TOKEN not in caplog.text and "<redacted>" in caplog.text and "RuntimeError" in caplog.text
     assert not [r for r in caplog.records if E2E_TOKEN in r.getMessage()]
 
+
+def test_cli_creates_private_database_cache_and_exports(tmp_path):
+    import os
+    import stat
+    import subprocess
+
+    from tests.shipped import ShippedBot
+
+    data = tmp_path / "data"  # fresh: the program creates it
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        cmd = ShippedBot({"DATA_DIR": str(data)}, args, cwd=tmp_path)
+        out = subprocess.run(cmd.args, env=cmd.env, cwd=tmp_path, capture_output=True,
+                             text=True, timeout=280)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out
+
+    old = os.umask(0o022)  # a permissive parent, as a service manager's default would be
+    try:
+        run("migrate")
+        run("search", "锂电池")  # seeds the corpus and writes the search-index cache
+        out = run("export", "--out", "exports")
+    finally:
+        os.umask(old)
+    exports = [line.strip() for line in out.stdout.splitlines() if line.startswith("  ")]
+    assert len(exports) == 2
+    made = [data, data / "patents.db", data / "cache", *(data / "cache").rglob("*"), tmp_path / "exports",
+            *map(os.path.abspath, exports)]
+    assert (data / "cache").is_dir() and any((data / "cache").iterdir())
+    leaky = {str(p): oct(stat.S_IMODE(os.stat(p).st_mode)) for p in made
+             if stat.S_IMODE(os.stat(p).st_mode) & 0o077}
+    assert not leaky
