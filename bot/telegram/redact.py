@@ -35,10 +35,9 @@ def install_log_redaction(token: str | None) -> None:
             return record
         record.msg, record.args = redact(message), None
         if record.exc_info and record.exc_info[1] is not None:
-            # formatters print exc_text when it is set; the exception object itself goes, so that no
-            # handler can format its unredacted message again
+            # formatters print exc_text when it is set instead of formatting the exception again; the
+            # exception object stays on the record for handlers that look at its type
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
         return record
 
     make_record.redacting = True  # type: ignore[attr-defined]
