@@ -40,6 +40,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.telegram.app import build_application
+from bot.telegram.incoming import clean
 from bot.search.catalog import PatentCatalog
 from bot.clock import ShiftableClock, is_local_api, parse_clock_start
 from bot.config import SHIPPED_CORPUS, Settings
@@ -146,7 +147,7 @@ def webhook_app(app: Application, path: str, secret: str) -> web.Application:
         if not hmac.compare_digest(got, expected):
             return web.Response(status=403)
         try:
-            data = await request.json()
+            data = clean(await request.json())
         except ValueError:
             return web.Response(status=400)
         update = Update.de_json(data, app.bot) if isinstance(data, dict) else None

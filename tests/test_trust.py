@@ -174,3 +174,18 @@ def test_cli_creates_private_database_cache_and_exports(tmp_path):
     leaky = {str(p): oct(stat.S_IMODE(os.stat(p).st_mode)) for p in made
              if stat.S_IMODE(os.stat(p).st_mode) & 0o077}
     assert not leaky
+
+
+async def test_control_characters_in_a_name_and_text_lock_nobody_out(db_url, tmp_path):
+    """A NUL in a user's name or message is cleaned where updates enter (PostgreSQL refuses NUL in
+    text, so stored raw it made every later update of that user fail)."""
+    from tests.harness import running_program
+
+    async with running_program(tmp_path, db_url) as bot:
+        u = await bot.user(7301, "张\x00老师")
+        (welcome,) = await u.send("/start")
+        assert "张 老师" in welcome.text
+        (answer,) = await u.send("锂电\x00池\x07")
+        assert answer.text
+        (me,) = await u.send("/me")  # the next update of the same user is served as usual
+        assert me.text  # (and leaving the block asserts that no handler failed)

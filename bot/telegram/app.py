@@ -25,7 +25,7 @@ def build_application(services: Services, *, token: str, base_url: str | None = 
                .concurrent_updates(ChatOrderedUpdateProcessor())
                # aiohttp transport: a Bot API call costs ~7x less CPU than with httpx (bot/telegram/http.py)
                .request(AiohttpRequest(connection_pool_size=256))
-               .get_updates_request(AiohttpRequest(connection_pool_size=1)))
+               .get_updates_request(AiohttpRequest(connection_pool_size=1, clean_incoming=True)))
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:

@@ -19,22 +19,25 @@ from typing import Any
 import aiohttp
 
 from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
+from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.telegram.incoming import clean
 from bot.telegram.redact import redact
 
 log = logging.getLogger(__name__)
 
 
 class AiohttpRequest(BaseRequest):
-    __slots__ = ("_connect_timeout", "_connection_pool_size", "_media_write_timeout", "_pool_timeout",
-                 "_read_timeout", "_session", "_write_timeout")
+    __slots__ = ("_clean_incoming", "_connect_timeout", "_connection_pool_size", "_media_write_timeout",
+                 "_pool_timeout", "_read_timeout", "_session", "_write_timeout")
 
     def __init__(self, connection_pool_size: int = 256, read_timeout: float | None = 5.0,
                  write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
-                 pool_timeout: float | None = 1.0, media_write_timeout: float | None = 20.0) -> None:
+                 pool_timeout: float | None = 1.0, media_write_timeout: float | None = 20.0,
+                 clean_incoming: bool = False) -> None:
+        self._clean_incoming = clean_incoming  # the getUpdates request: users' text enters here
         self._connection_pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
@@ -46,6 +49,10 @@ class AiohttpRequest(BaseRequest):
     @property
     def read_timeout(self) -> float | None:
         return self._read_timeout
+
+    def parse_json_payload(self, payload: bytes) -> JSONDict:  # type: ignore[override]
+        data = BaseRequest.parse_json_payload(payload)
+        return clean(data) if self._clean_incoming else data
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
