@@ -22,6 +22,18 @@ async def open_card(u, query="近水平薄矿体 掘进机"):
     return (await u.press("1")).last
 
 
+async def record_licence_deal(tto, company: str):
+    """The patent's office records a filed licence to ``company`` from the card; returns the new card."""
+    await open_card(tto)
+    await tto.press("📝 登记转化交易")
+    await tto.press("许可")
+    await tto.send("2024-09-30")
+    await tto.press("已办理登记/备案")
+    await tto.send(company)
+    await tto.press("✅ 确认提交")
+    return await open_card(tto)
+
+
 async def register_enterprise(bot, uid=5001, company="福州新能科技有限公司"):
     u = await make_role(bot, uid, "王经理", f"enterprise {company}")
     step = u.last_bot_message()

@@ -11,7 +11,7 @@ from bot.models import AssessmentStatus, OutboxMessage, SelfAssessment
 from bot.delivery.notify import CAPTION_LIMIT, caption_length, fit_caption
 from tests.harness import user_with_role
 from tests.test_assessment import full_assessment, link, make_inventor
-from tests.test_enterprise import open_card, register_enterprise
+from tests.test_enterprise import record_licence_deal, register_enterprise
 from tests.test_events import NOW, create_event, drain, event_id, with_role
 from tests.test_search_ui import assess
 
@@ -210,14 +210,7 @@ async def test_a_second_industrialised_tap_says_it_is_recorded_already(bot):
     await link(inventor)
     tto = await user_with_role(bot, 8501, "技转办", "tto 福州大学")
     await register_enterprise(bot, 8502, "福州矿机有限公司")
-    await open_card(tto)
-    await tto.press("📝 登记转化交易")
-    await tto.press("许可")
-    await tto.send("2024-09-30")
-    await tto.press("已办理登记/备案")
-    await tto.send("福州矿机有限公司")
-    await tto.press("✅ 确认提交")
-    card = await open_card(tto)
+    card = await record_licence_deal(tto, "福州矿机有限公司")
     label = next(x for x in card.labels if x.startswith("🏭"))
     first = await tto.press(label, message_id=card.message_id)
     assert "已标记为产业化" in first.text

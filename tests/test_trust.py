@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bot.models import Transaction
 from tests.harness import user_with_role as make_role
 from tests.test_assessment import link, make_inventor
-from tests.test_enterprise import open_card, register_enterprise
+from tests.test_enterprise import record_licence_deal, register_enterprise
 
 
 async def _filing_status(bot) -> str | None:
@@ -22,14 +22,7 @@ async def _industrialised_deal(bot):
     await link(inventor)
     tto = await make_role(bot, 9101, "技转办", "tto 福州大学")
     ent = await register_enterprise(bot, uid=9102, company="福州矿机有限公司")
-    await open_card(tto)
-    await tto.press("📝 登记转化交易")
-    await tto.press("许可")
-    await tto.send("2024-09-30")
-    await tto.press("已办理登记/备案")
-    await tto.send("福州矿机有限公司")
-    await tto.press("✅ 确认提交")
-    card = await open_card(tto)
+    card = await record_licence_deal(tto, "福州矿机有限公司")
     await tto.press(next(x for x in card.labels if x.startswith("🏭")))
     reminder = await ent.wait_for("专利密集型产品备案认定试点平台", timeout=10)
     return tto, ent, reminder
