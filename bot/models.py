@@ -136,7 +136,10 @@ class Patent(Base):
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"), index=True)
     inventors: Mapped[str | None] = mapped_column(String(500))
     ipc: Mapped[str | None] = mapped_column(String(200))
-    grant_date: Mapped[dt.date | None] = mapped_column(Date)
+    grant_date: Mapped[dt.date | None] = mapped_column(Date)  # 授权公告日
+    filing_date: Mapped[dt.date | None] = mapped_column(Date)  # 申请日
+    # invention | utility_model | design (发明 / 实用新型 / 外观设计)
+    patent_type: Mapped[str | None] = mapped_column(String(16))
     industry_field: Mapped[str | None] = mapped_column(String(64), index=True)
     legal_status: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(128))
