@@ -87,6 +87,13 @@ class SignupStatus(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
+class LinkStatus(str, enum.Enum):
+    """An inventor's claim on a patent: asked, then confirmed or declined by the patent's office."""
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+
+
 class LeadStatus(str, enum.Enum):
     PENDING = "pending"
     ACCEPTED = "accepted"
@@ -221,11 +228,17 @@ class Invite(Base):
 
 
 class InventorPatent(Base):
-    """An inventor's claim on a patent ("my patents")."""
+    """An inventor's claim on a patent ("my patents"). It never changes the patent's institution; the
+    tech-transfer office of that institution confirms or declines it (bot/services/ownership.py)."""
 
     __tablename__ = "inventor_patents"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    patent_id: Mapped[str] = mapped_column(ForeignKey("patents.id", ondelete="CASCADE"), primary_key=True)
+    patent_id: Mapped[str] = mapped_column(ForeignKey("patents.id", ondelete="CASCADE"), primary_key=True,
+                                           index=True)
+    status: Mapped[str] = mapped_column(String(16), default=LinkStatus.PENDING.value,
+                                        server_default=LinkStatus.PENDING.value)
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)  # the office user; None: decided by migration
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -168,9 +168,47 @@ class HandlerErrors(logging.Handler):
                                                    if record.exc_info else ""))
 
 
+# the tech-transfer office users that confirm inventors' links in set-ups (see ``office_of``)
+SETUP_OFFICES = {"福州大学": 3990, "厦门大学": 3991, "闽江学院": 3992}
+
+
+async def own_patent(bot, patent_id: str, institution: str = "福州大学") -> int:
+    """The base library names ``institution`` as the patent's holder (专利权人), as an import carrying
+    that column does (the shipped corpus has none); returns the institution's id."""
+    from sqlalchemy import update
+
+    from bot.models import Patent
+
+    st = bot.services.storage
+    inst = await st.institution_by_name(institution, create=True)
+    async with st.session() as s:
+        await s.execute(update(Patent).where(Patent.id == patent_id).values(institution_id=inst))
+    st.display_cache.clear()
+    return inst
+
+
+async def office_of(bot, institution: str = "福州大学"):
+    """The institution's tech-transfer office user of the set-ups, invited the first time it is needed."""
+    uid = SETUP_OFFICES[institution]
+    return bot.users.get(uid) or await user_with_role(bot, uid, "技转办", f"tto {institution}")
+
+
+async def office_confirms(office, patent_text: str, inventor) -> None:
+    """``office`` taps "confirm" on the link request about ``patent_text`` (a pub_no or title) pushed to it,
+    and the inventor hears that the patent is confirmed as theirs."""
+    def request(m) -> bool:
+        return ("关联申请" in m.text or "link request" in m.text) and patent_text in m.text and bool(m.labels)
+
+    ask = await office.wait_for(request, timeout=10)
+    done = await office.press(ask.labels[0], message_id=ask.message_id)
+    assert "已确认" in done.text or "confirmed" in done.text, done.text
+    await inventor.wait_for(lambda m: "/mypatents" in m.text and ("已确认" in m.text or "confirmed" in m.text),
+                            timeout=10)
+
+
 async def inventor_with_submitted_assessment(bot):
-    """An inventor (tests/test_assessment.py's make_inventor) who has linked the mining patent and
-    submitted its self-assessment through the dialog."""
+    """An inventor (tests/test_assessment.py's make_inventor) whose link to the mining patent 福州大学's
+    office confirmed, and who submitted its self-assessment through the dialog."""
     from tests.test_assessment import full_assessment, link, make_inventor
 
     inventor = await make_inventor(bot)

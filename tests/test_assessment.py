@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from bot.models import AssessmentStatus, AuditLog, SelfAssessment
-from tests.harness import ADMIN, invite_code, user_with_role
+from tests.harness import ADMIN, invite_code, office_confirms, office_of, own_patent, user_with_role
 
 
 async def invite(bot, admin, args: str) -> str:
@@ -18,16 +18,29 @@ async def make_inventor(bot, uid=3001, name="张老师", institution="福州大�
     u = await user_with_role(bot, uid, name, f"inventor {institution}", lang)
     msg = u.bot_messages()[-1]
     assert "发明人" in msg.text or "inventor" in msg.text
+    u.harness, u.institution = bot, institution
     return u
 
 
 async def link(u, query="掘进机", label="CN113914863A"):
+    """The inventor asks to link the patent whose hit shows ``label`` and the office of the inventor's
+    institution confirms it. In-process the set-up first records that institution as the patent's
+    holder (the shipped corpus names none)."""
+    bot = getattr(u, "harness", None)
+    office = None
+    if bot is not None:
+        page = await bot.services.catalog.search(query, limit=6)
+        (patent,) = [p for p in page.patents if label in f"{p.pub_no or ''} {p.title}"][:1]
+        await own_patent(bot, patent.id, u.institution)
+        office = await office_of(bot, u.institution)
     await u.send("/mypatents")
     await u.press("➕ 关联一件专利")
     replies = await u.send(query)
     assert label in " ".join(replies.last.labels)
     done = await u.press(label)
-    assert "已将" in done.text
+    assert "📨" in done.text, done.text
+    if office is not None:
+        await office_confirms(office, patent.pub_no or patent.title[:20], u)
 
 
 async def test_invites_grant_roles_once_and_expire(bot):
@@ -203,12 +216,15 @@ async def test_stale_and_double_tapped_buttons(bot):
 
 async def test_validation_messages_keep_the_step(bot):
     u = await make_inventor(bot, lang="en")
+    await own_patent(bot, "CN113914863A")
+    office = await office_of(bot)
     await u.send("/mypatents")
     await u.press("➕ Add a patent")
     r = await u.send("x" * 150)
     assert "too long" in r.text and "keyword" in r.last.text
     step = await u.send("掘进机")
     await u.press("CN113914863A")
+    await office_confirms(office, "CN113914863A", u)
     await u.send("/mypatents")
     step = await u.press("📝 1.")
     assert "Step 1 of" in step.last.text

@@ -1,10 +1,13 @@
-"""An inventor adds a patent to "my patents": type a keyword or pub_no, pick from the hits."""
+"""An inventor asks to add a patent to "my patents": type a keyword or pub_no, pick from the hits; the
+patent's tech-transfer office then confirms or declines (bot/services/ownership.py)."""
 from __future__ import annotations
 
 from bot.dialogs.engine import Dialog
 from bot.dialogs.ports import DialogResult, DialogRun, Extra, Reply
 from bot.dialogs.steps import Choice, Text
 from bot.models import Role
+from bot.services.ownership import request_link
+from bot.services.roles import roles_of
 
 PICK_LIMIT = 6
 
@@ -29,10 +32,11 @@ def _hit_label(value: str, extra: Extra) -> str:
 
 
 async def _finish(result: DialogResult) -> Reply:
-    storage = result.services.storage
-    patent_id = result.answers["pick"]
-    await storage.link_patent(result.user_id, patent_id, result.ctx.get("institution_id"))
-    return Reply("link_done", {"patent": await storage.get_patent(patent_id)})
+    """The pick becomes a request to the patent's office (never a claim on its own)."""
+    services = result.services
+    roles = await roles_of(services.storage, frozenset(), result.user_id)  # fresh: a revoked role asks nothing
+    outcome = await request_link(services, result.user_id, roles, result.answers["pick"])
+    return Reply(f"link_{outcome.result.value}", {"patent": outcome.patent, "offices": outcome.offices})
 
 
 LINK_PATENT = Dialog(

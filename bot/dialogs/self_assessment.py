@@ -125,14 +125,16 @@ async def _load(run: DialogRun) -> Extra:
             "reviewer_note": run.ctx.get("reviewer_note")}
 
 
-async def _persist(save: DialogSave) -> None:
-    await save.services.storage.save_assessment(save.session, save.user_id, save.ctx["patent_id"],
+async def _persist(save: DialogSave) -> bool:
+    # storage writes nothing (False) unless the office confirmed the inventor's link to the patent
+    return await save.services.storage.save_assessment(save.session, save.user_id, save.ctx["patent_id"],
                                                 answers_to_columns(save.answers), submit=save.final,
                                                 now=save.services.clock())
 
 
 async def _finish(result: DialogResult) -> Reply:
-    return Reply("assessment_submitted", {"patent": await result.services.storage.get_patent(result.ctx["patent_id"])})
+    patent = await result.services.storage.get_patent(result.ctx["patent_id"])
+    return Reply("assessment_submitted" if result.value else "assessment_not_yours", {"patent": patent})
 
 
 async def _cancelled(run: DialogRun) -> dict:

@@ -1,4 +1,4 @@
-"""Inventors: /mypatents, linking patents, starting or resuming a self-assessment."""
+"""Inventors: /mypatents, asking to link patents, starting or resuming a self-assessment."""
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -6,9 +6,9 @@ from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
 from bot.dialogs.self_assessment import columns_to_answers, suggest_industry
-from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, user_lang
+from bot.handlers.common import button_handlers, current_user, reply, require, user_lang
 from bot.handlers.dialog_chat import start_dialog
-from bot.models import AssessmentStatus, Role
+from bot.models import AssessmentStatus, LinkStatus, Role
 from bot.telegram.callbacks import AssessPatent, LinkPatent, MyPatents
 
 MY_PATENTS_SHOWN = 20
@@ -21,24 +21,23 @@ async def my_patents(update: Update, context: BotContext) -> None:
         await update.callback_query.answer()
     user = await current_user(update, context)
     lang = await user_lang(update, context)
-    items = await context.services.storage.my_patents(user.id)
+    items = (await context.services.storage.my_patents(user.id))[:MY_PATENTS_SHOWN]
     notes = await context.services.storage.reviewer_notes(user.id)  # returned ones: what to change
     labels = context.i18n.label_module(lang)
-    rows = [[InlineKeyboardButton(f"📝 {i + 1}. {p.title}"[:60], callback_data=AssessPatent(p.id).pack())]
-            for i, (p, _status) in enumerate(items[:MY_PATENTS_SHOWN])]
+    # only a link the office confirmed opens the self-assessment; pending and declined ones are listed
+    rows = [[InlineKeyboardButton(f"📝 {i + 1}. {it.patent.title}"[:60], callback_data=AssessPatent(it.patent.id).pack())]
+            for i, it in enumerate(items) if it.link is LinkStatus.CONFIRMED]
     rows.append([InlineKeyboardButton(labels.btn_link_patent, callback_data=LinkPatent().pack())])
-    await reply(update, context, "my_patents", items=items[:MY_PATENTS_SHOWN], total=len(items),
-                status=labels.status, notes=notes, keyboard=InlineKeyboardMarkup(rows))
+    await reply(update, context, "my_patents", items=items, total=len(items), status=labels.status,
+                link_status=labels.link_status, notes=notes,
+                waiting=any(it.link is LinkStatus.PENDING for it in items), keyboard=InlineKeyboardMarkup(rows))
 
 
 async def link_start(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.INVENTOR):
         return
     await update.callback_query.answer()
-    roles = await sender_roles(update, context)
-    grant = roles.first(Role.INVENTOR)
-    await start_dialog(update, context, "link",
-                       {"institution_id": grant.institution_id if grant else None})
+    await start_dialog(update, context, "link", {})
 
 
 async def assess_start(update: Update, context: BotContext) -> None:
@@ -50,8 +49,9 @@ async def assess_start(update: Update, context: BotContext) -> None:
     storage = context.services.storage
     user = await current_user(update, context)
     patent = await storage.get_patent(patent_id) if pressed else None
-    if patent is None or not await storage.is_linked(user.id, patent_id):
-        # forged or stale callback data: never act on a patent that isn't the user's
+    if patent is None or not await storage.is_confirmed(user.id, patent_id):
+        # forged or stale callback data, or a link the office has not confirmed: never act on a patent
+        # that isn't the user's
         await query.answer(context.i18n.render(await user_lang(update, context), "expired_button"), show_alert=True)
         return
     await query.answer()

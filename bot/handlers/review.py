@@ -1,4 +1,5 @@
-"""The institution's tech-transfer office reviews submitted self-assessments (batch review)."""
+"""The institution's tech-transfer office decides inventors' link requests and reviews submitted
+self-assessments (batch review)."""
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -8,12 +9,14 @@ from bot.context import BotContext
 from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
-from bot.services import reviews
+from bot.services import ownership, reviews
+from bot.services.ownership import LinkDecision
 from bot.services.reviews import ReviewResult
-from bot.telegram.callbacks import ApproveAssessment, ReturnAssessment, ReviewPage
+from bot.telegram.callbacks import (CONFIRM, DECLINE, ApproveAssessment, AssessmentFullText, DecideLink,
+                                    ReturnAssessment, ReviewPage)
 
-PAGE = 5
 _DECIDED = {ReviewResult.APPROVED: "review_approved", ReviewResult.RETURNED: "review_returned"}
+_LINK_DECIDED = {LinkDecision.CONFIRMED: "link_decided_confirmed", LinkDecision.DECLINED: "link_decided_declined"}
 
 
 async def review_list(update: Update, context: BotContext) -> None:
@@ -27,22 +30,59 @@ async def review_list(update: Update, context: BotContext) -> None:
     roles = await sender_roles(update, context)
     lang = await user_lang(update, context)
     labels = context.i18n.label_module(lang)
-    items, total = [], 0
-    for inst in sorted(roles.institutions(Role.TECH_TRANSFER)):
-        got, n = await context.services.storage.submitted_for_institution(inst, limit=PAGE, offset=offset)
-        items += got
-        total += n
-    if not items:
+    q = await reviews.queue(context.services, roles, offset)
+    if not q.links and not q.assessments:
         await reply(update, context, "review_empty")
         return
-    rows = [[InlineKeyboardButton(f"{labels.btn_approve} {offset + i + 1}",
-                                  callback_data=ApproveAssessment(a.id).pack()),
-             InlineKeyboardButton(f"{labels.btn_return} {offset + i + 1}", callback_data=ReturnAssessment(a.id).pack())]
-            for i, a in enumerate(items)]
-    if offset + PAGE < total:
-        rows.append([InlineKeyboardButton(labels.btn_more, callback_data=ReviewPage(offset + PAGE).pack())])
-    await reply(update, context, "review_list", items=items, total=total, offset=offset, opt=labels.opt,
-                field=labels.field, keyboard=InlineKeyboardMarkup(rows))
+    rows = [[InlineKeyboardButton(f"{labels.btn_link_confirm} {i + 1}",
+                                  callback_data=DecideLink(CONFIRM, r.user_id, r.patent.id).pack()),
+             InlineKeyboardButton(f"{labels.btn_link_decline} {i + 1}",
+                                  callback_data=DecideLink(DECLINE, r.user_id, r.patent.id).pack())]
+            for i, r in enumerate(q.links)]
+    rows += [[InlineKeyboardButton(f"{labels.btn_approve} {offset + i + 1}",
+                                   callback_data=ApproveAssessment(a.id).pack()),
+              InlineKeyboardButton(f"{labels.btn_return} {offset + i + 1}", callback_data=ReturnAssessment(a.id).pack()),
+              InlineKeyboardButton(f"{labels.btn_full_text} {offset + i + 1}",
+                                   callback_data=AssessmentFullText(a.id).pack())]
+             for i, a in enumerate(q.assessments)]
+    if offset + reviews.PAGE < q.assessments_total:
+        rows.append([InlineKeyboardButton(labels.btn_more, callback_data=ReviewPage(offset + reviews.PAGE).pack())])
+    await reply(update, context, "review_list", links=q.links, links_total=q.links_total, items=q.assessments,
+                total=q.assessments_total, offset=offset, opt=labels.opt, field=labels.field,
+                keyboard=InlineKeyboardMarkup(rows))
+
+
+async def full_text(update: Update, context: BotContext) -> None:
+    """The abstract (and the patent's base-library facts) of an assessment the office may review."""
+    if not await require(update, context, Role.TECH_TRANSFER):
+        return
+    pressed = AssessmentFullText.parse(update.callback_query.data)
+    view = (await reviews.readable(context.services, pressed.assessment_id, await sender_roles(update, context))
+            if pressed else None)
+    await update.callback_query.answer()
+    if view is None:
+        await reply(update, context, "review_gone")
+        return
+    await reply(update, context, "review_full_text", patent=view.patent)
+
+
+async def decide_link(update: Update, context: BotContext) -> None:
+    """The office confirms or declines an inventor's link request (from /review or from the push)."""
+    if not await require(update, context, Role.TECH_TRANSFER):
+        return
+    pressed = DecideLink.parse(update.callback_query.data)
+    await update.callback_query.answer()
+    if pressed is None:
+        await reply(update, context, "link_gone")
+        return
+    user = await current_user(update, context)
+    outcome = await ownership.decide_link(context.services, user.id, await sender_roles(update, context),
+                                          pressed.inventor_id, pressed.patent_id, confirm=pressed.decision == CONFIRM)
+    template = _LINK_DECIDED.get(outcome.result)
+    if template is None:  # unknown, another institution's, or decided already
+        await reply(update, context, "link_gone")
+        return
+    await reply(update, context, template, patent=outcome.patent, inventor_name=outcome.inventor_name)
 
 
 async def approve(update: Update, context: BotContext) -> None:
@@ -85,4 +125,5 @@ async def apply_review(update: Update, context: BotContext, assessment_id: int, 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("review", review_list))
     app.add_handlers(button_handlers({ReviewPage: review_list, ApproveAssessment: approve,
-                                      ReturnAssessment: return_with_note}))
+                                      ReturnAssessment: return_with_note, AssessmentFullText: full_text,
+                                      DecideLink: decide_link}))

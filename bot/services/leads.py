@@ -1,6 +1,7 @@
-"""Leads: an enterprise's (or agency's) interest in a patent is put to the patent's inventor, who
-accepts (the requester then gets the inventor's contact) or declines, once. Each push commits with
-the change that causes it."""
+"""Leads: an enterprise's (or agency's) interest in a patent is put to the patent's first confirmed
+inventor (one the institution's office confirmed; bot/services/ownership.py), who accepts (the
+requester then gets the inventor's contact) or declines, once; the patent's office is told of the
+request. Each push commits with the change that causes it."""
 from __future__ import annotations
 
 import enum
@@ -15,7 +16,7 @@ from bot.telegram.callbacks import ACCEPT, DECLINE, DecideLead
 class InterestResult(enum.Enum):
     SENT = "sent"
     ALREADY_SENT = "already_sent"  # this requester asked about this patent before
-    NO_INVENTOR = "no_inventor"    # nobody registered the patent as theirs: there is no one to ask
+    NO_INVENTOR = "no_inventor"    # no inventor's link is confirmed: there is no one to ask
 
 
 class LeadDecision(enum.Enum):
@@ -42,13 +43,16 @@ async def express_interest(services: Any, patent: PatentRow, requester_id: int, 
             {"text": labels.btn_decline, "callback_data": DecideLead(DECLINE, lead.id).pack()}]]}
         await push(s, services, lead.inventor_id, "notify_lead", key=f"lead:{lead.id}:ask", reply_markup=markup,
                    patent=patent, company=company)
+        for office in sorted(await st.office_users(s, patent.institution_id) - {lead.inventor_id}):
+            await push(s, services, office, "notify_lead_office", key=f"lead:{lead.id}:office:{office}",
+                       patent=patent, company=company)
     wake(services)
     return InterestResult.SENT
 
 
 async def decide(services: Any, lead_id: int, inventor: User, accept: bool) -> tuple[LeadDecision, LeadView | None]:
-    """Only the inventor asked may decide; the requester hears the answer (with the inventor's
-    contact when accepted)."""
+    """Only the inventor asked may decide, while their link stays confirmed (storage checks it); the
+    requester hears the answer (with the inventor's contact when accepted)."""
     st = services.storage
     lead = await st.lead(lead_id)
     if lead is None or lead.inventor_id != inventor.id:

@@ -1,5 +1,6 @@
-"""The tech-transfer office's review of submitted self-assessments: who may decide, the decision
-(approve, or return with a note for the inventor) and the inventor's notice, which commits with it."""
+"""The tech-transfer office's review: what waits for it (inventors' link requests and submitted
+self-assessments, with everything needed to decide), who may decide, the decision (approve, or return
+with a note for the inventor) and the inventor's notice, which commits with it."""
 from __future__ import annotations
 
 import enum
@@ -7,9 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.delivery.notify import push, wake
-from bot.models import AssessmentStatus, Role, utcnow
+from bot.models import AssessmentStatus, LinkStatus, Role, utcnow
 from bot.services.roles import RoleSet
+from bot.storage.assessments import AssessmentView
+from bot.storage.ownership import LinkRequest
 from bot.storage.patents import PatentRow
+
+PAGE = 5          # assessments per /review page
+LINKS_SHOWN = 5   # link requests above the first page (the oldest; each decision makes room)
 
 
 class ReviewResult(enum.Enum):
@@ -26,9 +32,34 @@ class ReviewOutcome:
     patent: PatentRow | None = None
 
 
+@dataclass(frozen=True)
+class ReviewQueue:
+    links: list[LinkRequest]
+    links_total: int
+    assessments: list[AssessmentView]
+    assessments_total: int
+
+
+async def queue(services: Any, roles: RoleSet, offset: int) -> ReviewQueue:
+    """What waits for the office of the reviewer's institutions: link requests (first page only) and
+    a page of submitted assessments."""
+    st = services.storage
+    institutions = roles.institutions(Role.TECH_TRANSFER)
+    links, links_total = (await st.pending_links(institutions, limit=LINKS_SHOWN) if offset == 0
+                          else ([], 0))
+    items, total = await st.submitted_for_institutions(institutions, limit=PAGE, offset=offset)
+    return ReviewQueue(links, links_total, items, total)
+
+
+async def readable(services: Any, assessment_id: int, roles: RoleSet) -> AssessmentView | None:
+    """An assessment (in any status) of a patent of the reviewer's institution, else None."""
+    view = await services.storage.assessment_view(assessment_id)
+    return view if view is not None and may_review(roles, view.patent) else None
+
+
 def may_review(roles: RoleSet, patent: PatentRow) -> bool:
-    """The office of the patent's institution decides."""
-    return patent.institution_id in roles.institutions(Role.TECH_TRANSFER)
+    """The office of the patent's institution decides; nobody decides for a patent without one."""
+    return patent.institution_id is not None and patent.institution_id in roles.institutions(Role.TECH_TRANSFER)
 
 
 async def reviewable(services: Any, assessment_id: int, roles: RoleSet) -> PatentRow | None:
@@ -50,6 +81,8 @@ async def decide(services: Any, assessment_id: int, reviewer_id: int, roles: Rol
         if subject is None:
             return ReviewOutcome(ReviewResult.NOT_FOUND)
         if not may_review(roles, subject.patent):
+            return ReviewOutcome(ReviewResult.NOT_YOURS)
+        if await st.link_status(subject.inventor_id, subject.patent.id, session=s) is not LinkStatus.CONFIRMED:
             return ReviewOutcome(ReviewResult.NOT_YOURS)
         # wall-clock time, not the program's: a returned and resubmitted assessment's second decision
         # must get a key of its own even under a test's frozen clock

@@ -10,6 +10,7 @@ from bot.storage.exports import ExportQueries
 from bot.storage.library import AssessedPatent, LibraryQueries, PatentCardData
 from bot.storage.dialogs import DialogQueries, DialogSnapshot, StaleDialog
 from bot.storage.outbox import OutboxQueries
+from bot.storage.ownership import LinkRequest, MyPatent, OwnershipQueries
 from bot.storage.events import EventQueries
 from bot.storage.deadlines import DeadlineQueries
 from bot.storage.subscriptions import SubscriptionQueries
@@ -20,12 +21,12 @@ from bot.storage.stats import InstitutionStats, StatsQueries
 from bot.storage.users import UserQueries, language_from_telegram
 
 __all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "DialogSnapshot", "Grant",
-           "InstitutionStats", "LeadView", "PatentCardData", "PatentRow", "RatingSummary",
+           "InstitutionStats", "LeadView", "LinkRequest", "MyPatent", "PatentCardData", "PatentRow", "RatingSummary",
            "ReviewSubject", "StaleDialog", "Storage", "TransactionView", "UpsertCounts",
            "language_from_telegram", "open_storage"]
 
 
-class Storage(PatentQueries, UserQueries, RoleQueries, AssessmentQueries, LibraryQueries, RatingQueries,
+class Storage(PatentQueries, UserQueries, RoleQueries, AssessmentQueries, OwnershipQueries, LibraryQueries, RatingQueries,
               ExportQueries, DigestQueries, StatsQueries, DialogQueries, OutboxQueries,
               EventQueries, DeadlineQueries, SubscriptionQueries, StorageBase):
     pass

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import AssessmentStatus, InventorPatent, Patent, SelfAssessment, utcnow
+from bot.models import AssessmentStatus, InventorPatent, LinkStatus, Patent, SelfAssessment, User, utcnow
 from bot.storage.base import StorageBase
 from bot.storage.patents import PatentRow
 
@@ -25,6 +25,8 @@ class AssessmentView:
     status: str
     columns: dict[str, Any]
     reviewer_note: str | None
+    inventor_name: str = ""
+    inventor_username: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ _T = SelfAssessment.__table__
 # built once (every answer in the self-assessment dialog runs them)
 _SELECT_OWN = select(_T).where(_T.c.patent_id == bindparam("b_patent"), _T.c.inventor_id == bindparam("b_user"))
 _INSERT = insert(_T)
+_L = InventorPatent.__table__
+_CONFIRMED = select(_L.c.user_id).where(_L.c.user_id == bindparam("b_user"), _L.c.patent_id == bindparam("b_patent"),
+                                        _L.c.status == LinkStatus.CONFIRMED.value)
 _UPDATE_BY_ID = update(_T).where(_T.c.id == bindparam("b_id"))
 
 
@@ -47,36 +52,12 @@ def _columns(a: SelfAssessment) -> dict[str, Any]:
     return {c: getattr(a, c) for c in ASSESSMENT_COLUMNS}
 
 
+def _view(a: SelfAssessment, p: Patent, u: User) -> AssessmentView:
+    return AssessmentView(a.id, PatentRow.of(p), a.inventor_id, a.status, _columns(a), a.reviewer_note,
+                          u.first_name, u.username)
+
+
 class AssessmentQueries(StorageBase):
-    async def link_patent(self, user_id: int, patent_id: str, institution_id: int | None) -> bool:
-        """Add a patent to an inventor's list; the patent joins the inventor's institution if it has none."""
-        async with self.session() as s:
-            patent = await s.get(Patent, patent_id)
-            if patent is None:
-                return False
-            if await s.get(InventorPatent, (user_id, patent_id)) is None:
-                s.add(InventorPatent(user_id=user_id, patent_id=patent_id))
-                self.audit(s, user_id, "link_patent", "patent", patent_id, None, {"inventor": user_id})
-            if patent.institution_id is None and institution_id is not None:
-                patent.institution_id = institution_id
-            return True
-
-    async def is_linked(self, user_id: int, patent_id: str) -> bool:
-        async with self.session() as s:
-            return await s.get(InventorPatent, (user_id, patent_id)) is not None
-
-    async def my_patents(self, user_id: int) -> list[tuple[PatentRow, str | None]]:
-        """An inventor's patents with the status of their own assessment (None = not assessed)."""
-        async with self.session() as s:
-            rows = await s.execute(
-                select(Patent, SelfAssessment.status)
-                .join(InventorPatent, InventorPatent.patent_id == Patent.id)
-                .outerjoin(SelfAssessment, (SelfAssessment.patent_id == Patent.id)
-                           & (SelfAssessment.inventor_id == user_id))
-                .where(InventorPatent.user_id == user_id)
-                .order_by(InventorPatent.created_at, Patent.id))
-            return [(PatentRow.of(p), status) for p, status in rows]
-
     async def reviewer_notes(self, user_id: int) -> dict[str, str]:
         """patent id → the office's note on an inventor's returned assessment, until it is resubmitted
         (an edit after the return makes it a draft; the note stays until the next submission)."""
@@ -93,17 +74,20 @@ class AssessmentQueries(StorageBase):
             return (_columns(a), a.status) if a else None
 
     async def save_assessment(self, s: AsyncSession, user_id: int, patent_id: str, columns: dict[str, Any],
-                              *, submit: bool = False, now: Any = None) -> None:
+                              *, submit: bool = False, now: Any = None) -> bool:
         """Write the answers so far (in the caller's transaction); ``submit`` also submits for review.
+        False, writing nothing, unless the office confirmed the inventor's link to the patent.
 
         Any edit of a submitted or reviewed assessment makes it a draft again until re-submitted.
         Core statements on the session's connection: a dialog step runs this on every answer."""
         conn = await s.connection()
+        if (await conn.execute(_CONFIRMED, {"b_user": user_id, "b_patent": patent_id})).first() is None:
+            return False
         row = (await conn.execute(_SELECT_OWN, {"b_patent": patent_id, "b_user": user_id})).first()
         before = None if row is None else {**{c: getattr(row, c) for c in ASSESSMENT_COLUMNS}, "status": row.status}
         changed = before is None or any(before.get(k) != v for k, v in columns.items())
         if not (changed or submit):
-            return
+            return True
         values = dict(columns)
         if submit:
             values.update(status=AssessmentStatus.SUBMITTED.value, reviewer_note=None,
@@ -119,18 +103,35 @@ class AssessmentQueries(StorageBase):
         await self.audit_core(conn, user_id, "submit_assessment" if submit else "save_assessment", "assessment",
                               str(assessment_id), _jsonable(before),
                               _jsonable({**columns, "status": values["status"], "patent": patent_id}))
+        return True
 
-    async def submitted_for_institution(self, institution_id: int, *, limit: int = 5, offset: int = 0
-                                        ) -> tuple[list[AssessmentView], int]:
-        base = (select(SelfAssessment, Patent).join(Patent, Patent.id == SelfAssessment.patent_id)
-                .where(Patent.institution_id == institution_id,
+    async def submitted_for_institutions(self, institution_ids: set[int], *, limit: int = 5, offset: int = 0
+                                         ) -> tuple[list[AssessmentView], int]:
+        """Submitted assessments of the institutions' patents, oldest first, with their inventors."""
+        if not institution_ids:
+            return [], 0
+        base = (select(SelfAssessment, Patent, User).join(Patent, Patent.id == SelfAssessment.patent_id)
+                .join(User, User.id == SelfAssessment.inventor_id)
+                # an assessment counts while its inventor's link is confirmed (a migrated claim the
+                # office declined leaves its old assessment behind, out of review)
+                .join(InventorPatent, (InventorPatent.user_id == SelfAssessment.inventor_id)
+                      & (InventorPatent.patent_id == SelfAssessment.patent_id)
+                      & (InventorPatent.status == LinkStatus.CONFIRMED.value))
+                .where(Patent.institution_id.in_(sorted(institution_ids)),
                        SelfAssessment.status == AssessmentStatus.SUBMITTED.value))
         async with self.session() as s:
             total = await s.scalar(select(func.count()).select_from(base.subquery()))
             rows = await s.execute(base.order_by(SelfAssessment.submitted_at, SelfAssessment.id)
                                    .limit(limit).offset(offset))
-            return [AssessmentView(a.id, PatentRow.of(p), a.inventor_id, a.status, _columns(a), a.reviewer_note)
-                    for a, p in rows], int(total or 0)
+            return [_view(a, p, u) for a, p, u in rows], int(total or 0)
+
+    async def assessment_view(self, assessment_id: int) -> AssessmentView | None:
+        async with self.session() as s:
+            row = (await s.execute(select(SelfAssessment, Patent, User)
+                                   .join(Patent, Patent.id == SelfAssessment.patent_id)
+                                   .join(User, User.id == SelfAssessment.inventor_id)
+                                   .where(SelfAssessment.id == assessment_id))).first()
+            return _view(*row) if row else None
 
     @staticmethod
     async def review_subject(s: AsyncSession, assessment_id: int) -> ReviewSubject | None:

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import (Enterprise, EnterpriseRating, InventorPatent, Lead, LeadStatus, Patent, Role, RoleGrant,
-                        SelfAssessment, Transaction, User, utcnow)
+from bot.models import (Enterprise, EnterpriseRating, InventorPatent, Lead, LeadStatus, LinkStatus, Patent, Role,
+                        RoleGrant, SelfAssessment, Transaction, User, utcnow)
 from bot.storage.base import StorageBase
+from bot.storage.ownership import OwnershipQueries
 from bot.storage.patents import PatentRow
 
 RATING_COLUMNS = ("prospect", "improvement_needs", "improvement_text", "cooperation_intents",
@@ -98,15 +99,11 @@ class RatingQueries(StorageBase):
                              round(sum(prospects) / len(prospects), 1) if prospects else None, dict(intents))
 
     async def feedback_recipients(self, s: AsyncSession, patent_id: str) -> set[int]:
-        """Who hears about market feedback on a patent: its inventors and its institution's office."""
-        inventors = set(await s.scalars(select(InventorPatent.user_id).where(InventorPatent.patent_id == patent_id)))
+        """Who hears about market feedback on a patent: its confirmed inventors and its institution's office
+        (a pending or declined claim hears nothing)."""
+        inventors = set(await OwnershipQueries.confirmed_inventors(s, patent_id))
         inst = await s.scalar(select(Patent.institution_id).where(Patent.id == patent_id))
-        offices: set[int] = set()
-        if inst is not None:
-            offices = set(await s.scalars(select(RoleGrant.user_id).where(
-                RoleGrant.role == Role.TECH_TRANSFER.value, RoleGrant.institution_id == inst,
-                RoleGrant.revoked_at.is_(None))))
-        return inventors | offices
+        return inventors | await OwnershipQueries.office_users(s, inst)
 
     # -- leads --------------------------------------------------------------------------------------
     async def create_lead(self, s: AsyncSession, patent_id: str, requester_id: int, message: str | None
@@ -116,10 +113,10 @@ class RatingQueries(StorageBase):
         existing = await s.scalar(select(Lead).where(Lead.patent_id == patent_id, Lead.requester_id == requester_id))
         if existing is not None:
             return NewLead(existing.id, existing.inventor_id, False)
-        inventor = await s.scalar(select(InventorPatent.user_id).where(InventorPatent.patent_id == patent_id)
-                                  .order_by(InventorPatent.created_at).limit(1))
-        if inventor is None:
+        confirmed = await OwnershipQueries.confirmed_inventors(s, patent_id)
+        if not confirmed:
             return None
+        inventor = confirmed[0]
         lead = Lead(patent_id=patent_id, requester_id=requester_id, inventor_id=inventor, message=message)
         s.add(lead)
         await s.flush()
@@ -142,8 +139,11 @@ class RatingQueries(StorageBase):
     async def decide_lead(self, s: AsyncSession, lead_id: int, inventor_id: int, decision: LeadStatus) -> bool:
         """Accept or decline a pending lead of this inventor, in the caller's transaction. Guarded on
         the status: False for an unknown lead, another inventor's, or one decided already."""
+        still_confirmed = (select(InventorPatent.user_id).where(
+            InventorPatent.user_id == inventor_id, InventorPatent.patent_id == Lead.patent_id,
+            InventorPatent.status == LinkStatus.CONFIRMED.value).exists())
         res = await s.execute(update(Lead).where(Lead.id == lead_id, Lead.inventor_id == inventor_id,
-                                                 Lead.status == LeadStatus.PENDING.value)
+                                                 Lead.status == LeadStatus.PENDING.value, still_confirmed)
                               .values(status=decision.value, decided_at=utcnow()))
         if res.rowcount != 1:
             return False

@@ -296,6 +296,22 @@ class ReturnAssessment(AssessmentButton):
     """The office returns a self-assessment with a note (a dialog asks for it)."""
 
 
+@kind("rv:t")
+class AssessmentFullText(AssessmentButton):
+    """The office reads the abstract of a submitted assessment's patent in full."""
+
+
+CONFIRM = "c"  # DECLINE ("d") is shared with the lead buttons below
+
+
+@kind("lk")
+class DecideLink(Callback):
+    """The patent's office confirms or declines an inventor's link to it (in /review and in the push)."""
+    decision: Literal["c", "d"]
+    inventor_id: int
+    patent_id: str
+
+
 # -- search and the library (the query itself is a SavedQuery row, so buttons survive restarts) --------
 
 @dataclasses.dataclass(frozen=True)
