@@ -141,7 +141,7 @@ class RatingQueries(StorageBase):
         the status: False for an unknown lead, another inventor's, or one decided already."""
         still_confirmed = (select(InventorPatent.user_id).where(
             InventorPatent.user_id == inventor_id, InventorPatent.patent_id == Lead.patent_id,
-            InventorPatent.status == LinkStatus.CONFIRMED.value).exists())
+            InventorPatent.status == LinkStatus.CONFIRMED.value).correlate(Lead).exists())
         res = await s.execute(update(Lead).where(Lead.id == lead_id, Lead.inventor_id == inventor_id,
                                                  Lead.status == LeadStatus.PENDING.value, still_confirmed)
                               .values(status=decision.value, decided_at=utcnow()))

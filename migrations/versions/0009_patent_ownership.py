@@ -37,9 +37,10 @@ def upgrade() -> None:
     grants = sa.table('role_grants', sa.column('user_id', sa.BigInteger()), sa.column('role', sa.String()),
                       sa.column('institution_id', sa.Integer()), sa.column('revoked_at', sa.DateTime(timezone=True)))
     institution = (sa.select(patents.c.institution_id).where(patents.c.id == links.c.patent_id)
-                   .scalar_subquery())
-    same_institution = sa.exists().where(grants.c.user_id == links.c.user_id, grants.c.role == 'inventor',
-                                         grants.c.institution_id == institution, grants.c.revoked_at.is_(None))
+                   .correlate(links).scalar_subquery())
+    same_institution = (sa.select(grants.c.user_id).where(
+        grants.c.user_id == links.c.user_id, grants.c.role == 'inventor', grants.c.institution_id == institution,
+        grants.c.revoked_at.is_(None)).correlate(links).exists())
     now = dt.datetime.now(dt.timezone.utc)
     op.execute(links.update().where(institution.is_not(None), same_institution)
                .values(status='confirmed', decided_at=now))
