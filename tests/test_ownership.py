@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from bot.models import InventorPatent, LinkStatus, SelfAssessment
-from tests.harness import office_confirms, office_of, own_patent, user_with_role as make_role
+from tests.harness import office_of, own_patent, user_with_role as make_role
 from tests.test_assessment import full_assessment, link, make_inventor
 from tests.test_enterprise import PATENT, open_card, register_enterprise
 
