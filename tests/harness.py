@@ -187,6 +187,21 @@ async def own_patent(bot, patent_id: str, institution: str = "福州大学") -> 
     return inst
 
 
+async def confirmed_link(storage, user_id: int, patent_id: str, institution_id: int) -> None:
+    """Storage-level set-up: the patent is ``institution_id``'s in the base library (when it names none)
+    and that institution's office confirmed ``user_id``'s link to it."""
+    from sqlalchemy import update
+
+    from bot.models import LinkStatus, Patent, utcnow
+
+    async with storage.session() as s:
+        await s.execute(update(Patent).where(Patent.id == patent_id, Patent.institution_id.is_(None))
+                        .values(institution_id=institution_id))
+        await storage.request_link(s, user_id, patent_id)
+        await storage.decide_link(s, user_id, patent_id, None, LinkStatus.CONFIRMED, utcnow())
+    storage.display_cache.clear()
+
+
 async def office_of(bot, institution: str = "福州大学"):
     """The institution's tech-transfer office user of the set-ups, invited the first time it is needed."""
     uid = SETUP_OFFICES[institution]

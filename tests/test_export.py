@@ -13,6 +13,7 @@ from bot.io.importer import STANDARD_COLUMNS, import_file
 from bot.models import AuditLog, EnterpriseRating, InventorPatent, Patent, SelfAssessment, Transaction, User
 from bot.models import Role
 from tests.test_import import GOOD, _write_csv
+from tests.harness import confirmed_link
 
 
 async def _seed(storage, tmp_path):
@@ -24,7 +25,7 @@ async def _seed(storage, tmp_path):
     await storage.touch_user(2, "企业", None, "zh", "zh")
     inst = await storage.institution_by_name("福州大学")
     await storage.grant_role(1, Role.INVENTOR, institution_id=inst)
-    await storage.link_patent(1, "CN100000001A", inst)
+    await confirmed_link(storage, 1, "CN100000001A", inst)
     async with storage.session() as s:
         await storage.save_assessment(s, 1, "CN100000001A", {"industry_field": "new_energy", "maturity": 6,
                                                              "scenarios": ["energy"], "prospect": 4,
@@ -78,7 +79,7 @@ async def test_export_contents_and_round_trip(storage, tmp_path):
 async def _seed_again(storage):
     """Put the links back so the next format's round trip starts from the same state."""
     inst = await storage.institution_by_name("福州大学")
-    await storage.link_patent(1, "CN100000001A", inst)
+    await confirmed_link(storage, 1, "CN100000001A", inst)
 
 
 async def test_export_scoped_to_an_institution(storage, tmp_path):

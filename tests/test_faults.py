@@ -31,7 +31,7 @@ from sqlalchemy import select
 from devtools.pgcluster import ThrowawayPostgres, pg_bindir
 from bot.models import AssessmentStatus, OutboxMessage, Role, SelfAssessment
 from bot.storage import Storage
-from tests.harness import BotHarness
+from tests.harness import BotHarness, confirmed_link
 
 ROOT = Path(__file__).resolve().parent.parent
 PATENT = "CN113914863A"  # the first patent of the corpus (a mining machine)
@@ -152,7 +152,7 @@ async def harness(data_dir: Path, db_url: str):
 async def make_inventor(storage: Storage, uid: int, patent: str = PATENT) -> None:
     inst = await storage.institution_by_name("福州大学", create=True)
     await storage.grant_role(uid, Role.INVENTOR, institution_id=inst)
-    assert await storage.link_patent(uid, patent, inst)
+    await confirmed_link(storage, uid, patent, inst)
 
 
 async def answers_up_to_intents(u) -> None:

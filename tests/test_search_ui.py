@@ -5,6 +5,7 @@ import re
 
 from bot.dialogs.self_assessment import answers_to_columns
 from bot.models import Role
+from tests.harness import confirmed_link
 
 
 async def assess(bot, inventor_id: int, patent_id: str, *, review: bool, **answers):
@@ -13,7 +14,7 @@ async def assess(bot, inventor_id: int, patent_id: str, *, review: bool, **answe
     await st.touch_user(inventor_id, "发明人", None, "zh", "zh")
     inst = await st.institution_by_name("福州大学", create=True)
     await st.grant_role(inventor_id, Role.INVENTOR, institution_id=inst)
-    await st.link_patent(inventor_id, patent_id, inst)
+    await confirmed_link(st, inventor_id, patent_id, inst)
     base = {"industry": "new_energy", "maturity": "6", "scenarios": ["energy"], "prospect": "4",
             "intents": ["transfer"], "implemented": "no"}
     async with st.session() as s:
