@@ -29,7 +29,9 @@ SAMPLES: dict[type[cb.Callback], cb.Callback] = {c.__class__: c for c in (
     cb.DeadlineList(), cb.NewDeadline(), cb.AskDeleteDeadline(BIG), cb.ConfirmDeleteDeadline(BIG),
     cb.StatsXlsx(),
     cb.MyPatents(), cb.LinkPatent(), cb.AssessPatent(LONGEST_PATENT_ID),
-    cb.ReviewPage(BIG), cb.ApproveAssessment(BIG), cb.ReturnAssessment(BIG),
+    cb.ReviewPage(BIG), cb.ApproveAssessment(BIG), cb.ReturnAssessment(BIG), cb.AssessmentFullText(BIG),
+    # a link request: an inventor id of 10 digits beside the longest patent id fills the 64 bytes exactly
+    cb.DecideLink(cb.DECLINE, BIG, LONGEST_PATENT_ID),
     cb.SearchPage(BIG, BIG), cb.SearchFilters(BIG, LONGEST_FILTER), cb.SetFilter(BIG, LONGEST_FILTER, 99),
     cb.ClearFilters(BIG),
     # a result page's card button: the longest id with a back link to result page 999 of saved search

@@ -306,7 +306,8 @@ CONFIRM = "c"  # DECLINE ("d") is shared with the lead buttons below
 
 @kind("lk")
 class DecideLink(Callback):
-    """The patent's office confirms or declines an inventor's link to it (in /review and in the push)."""
+    """The patent's office confirms or declines an inventor's link to it (in /review and in the push).
+    A 10-digit inventor id beside the longest patent id (48) fills the 64 bytes exactly."""
     decision: Literal["c", "d"]
     inventor_id: int
     patent_id: str
