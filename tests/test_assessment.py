@@ -18,21 +18,24 @@ async def make_inventor(bot, uid=3001, name="张老师", institution="福州大�
     u = await user_with_role(bot, uid, name, f"inventor {institution}", lang)
     msg = u.bot_messages()[-1]
     assert "发明人" in msg.text or "inventor" in msg.text
-    u.harness, u.institution = bot, institution
+    # in-process (a BotHarness) the link set-up can give the patent its institution; not against run_bot.py
+    u.harness, u.institution = (bot if hasattr(bot, "services") else None), institution
     return u
 
 
-async def link(u, query="掘进机", label="CN113914863A"):
+async def link(u, query="掘进机", label="CN113914863A", office=None):
     """The inventor asks to link the patent whose hit shows ``label`` and the office of the inventor's
     institution confirms it. In-process the set-up first records that institution as the patent's
-    holder (the shipped corpus names none)."""
+    holder (the shipped corpus names none); against a shipped bot pass its ``office`` user, and the
+    patent must already be the institution's (demo data or an import)."""
     bot = getattr(u, "harness", None)
-    office = None
+    patent_text = label
     if bot is not None:
         page = await bot.services.catalog.search(query, limit=6)
         (patent,) = [p for p in page.patents if label in f"{p.pub_no or ''} {p.title}"][:1]
         await own_patent(bot, patent.id, u.institution)
         office = await office_of(bot, u.institution)
+        patent_text = patent.pub_no or patent.title[:20]
     await u.send("/mypatents")
     await u.press("➕ 关联一件专利")
     replies = await u.send(query)
@@ -40,7 +43,7 @@ async def link(u, query="掘进机", label="CN113914863A"):
     done = await u.press(label)
     assert "📨" in done.text, done.text
     if office is not None:
-        await office_confirms(office, patent.pub_no or patent.title[:20], u)
+        await office_confirms(office, patent_text, u)
 
 
 async def test_invites_grant_roles_once_and_expire(bot):
