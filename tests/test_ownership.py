@@ -234,6 +234,13 @@ async def test_existing_links_migrate_by_the_institution_rule(db_url):
             await conn.execute(T("inventor_patents", "user_id", "patent_id", "created_at").insert(), [
                 {"user_id": uid, "patent_id": pid, "created_at": now}
                 for uid, pid in ((11, "P-FZU"), (12, "P-FZU"), (13, "P-FZU"), (14, "P-NONE"))])
+            # the cross-institution claimant's reviewed assessment, the only one of P-FZU
+            await conn.execute(sa.table("self_assessments", *(sa.column(c) for c in (
+                "patent_id", "inventor_id", "maturity", "status")), sa.column("scenarios", sa.JSON()),
+                sa.column("intents", sa.JSON()), sa.column("created_at", UTCDateTime()),
+                sa.column("updated_at", UTCDateTime())).insert(),
+                [{"patent_id": "P-FZU", "inventor_id": 12, "maturity": 9, "status": "reviewed", "scenarios": [],
+                  "intents": ["transfer"], "created_at": now, "updated_at": now}])
         await st.migrate()
         async with st.session() as s:
             got = {(r.user_id, r.patent_id): (r.status, r.decided_by, r.decided_at is not None)
@@ -243,6 +250,9 @@ async def test_existing_links_migrate_by_the_institution_rule(db_url):
         # what the confirmed inventor may do follows: only 11 hears feedback on P-FZU
         async with st.session() as s:
             assert await st.feedback_recipients(s, "P-FZU") == {11}
+        # the declined claimant's assessment no longer speaks for the patent: not on its card, not in the library
+        card = await st.patent_card("P-FZU")
+        assert card.assessment is None and "P-FZU" not in await st.assessed_patents()
         # and back down: the columns go, the links stay
         async with st.engine.begin() as conn:
             await conn.run_sync(_alembic(command.downgrade, "0008"))

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.models import AssessmentStatus, Institution, Patent, SavedQuery, SelfAssessment
 from bot.storage.base import StorageBase
 from bot.storage.patents import PatentRow
+from bot.storage.ownership import by_confirmed_inventor
 
 TRANSFERABLE_INTENTS = {"transfer", "license", "equity"}
 VISIBLE = (AssessmentStatus.SUBMITTED.value, AssessmentStatus.REVIEWED.value)
@@ -75,7 +76,7 @@ class LibraryQueries(StorageBase):
                 select(SelfAssessment.patent_id, SelfAssessment.industry_field, SelfAssessment.maturity,
                        SelfAssessment.prospect, SelfAssessment.intents, SelfAssessment.implemented,
                        SelfAssessment.status, SelfAssessment.updated_at)
-                .where(SelfAssessment.status.in_(VISIBLE)))
+                .where(SelfAssessment.status.in_(VISIBLE), by_confirmed_inventor()))
             out: dict[str, tuple] = {}
             for pid, ind, mat, pro, intents, impl, status, updated in rows:
                 key = (status == AssessmentStatus.REVIEWED.value, updated)
@@ -117,7 +118,7 @@ class LibraryQueries(StorageBase):
                 return None
             patent, inst = row
             assessments = list(await s.scalars(select(SelfAssessment).where(
-                SelfAssessment.patent_id == patent_id, SelfAssessment.status.in_(VISIBLE))))
+                SelfAssessment.patent_id == patent_id, SelfAssessment.status.in_(VISIBLE), by_confirmed_inventor())))
         best = max(assessments, key=lambda a: (a.status == AssessmentStatus.REVIEWED.value, a.updated_at),
                    default=None)
         cols = None

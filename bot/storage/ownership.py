@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import InventorPatent, LinkStatus, Patent, Role, RoleGrant, SelfAssessment, User
@@ -32,6 +32,14 @@ class LinkRequest:
     # the imported inventor list (Patent.inventors) contains the requester's Telegram name: a hint for
     # the office only, since anyone can call themselves anything on Telegram
     name_listed: bool
+
+
+def by_confirmed_inventor() -> ColumnElement[bool]:
+    """A condition on SelfAssessment: its inventor's link to the patent is confirmed. Only such an
+    assessment speaks for the patent (card, library, review); one left by a declined claim does not."""
+    return exists().where(InventorPatent.user_id == SelfAssessment.inventor_id,
+                          InventorPatent.patent_id == SelfAssessment.patent_id,
+                          InventorPatent.status == LinkStatus.CONFIRMED.value)
 
 
 def name_listed(first_name: str | None, inventors: str | None) -> bool:
