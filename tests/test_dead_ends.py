@@ -51,10 +51,7 @@ async def test_mypatents_shows_the_reviewers_note_and_the_returned_assessment_is
 
 async def test_mypatents_in_english_shows_the_note(bot):
     inv = await make_inventor(bot, 7011, "Li", lang="en")
-    await inv.send("/mypatents")
-    await inv.press("➕ Add a patent")
-    await inv.send("掘进机")
-    await inv.press("CN113914863A")
+    await link(inv)
     await submit_through_storage(bot, inv)
     tto = await user_with_role(bot, 7012, "Office", "tto 福州大学", "en")
     await tto.send("/review")
@@ -184,10 +181,7 @@ async def test_the_company_sees_the_outcome_in_its_own_leads(bot):
 
 async def test_leads_in_english(bot):
     inventor = await make_inventor(bot, 7111, "Wang", lang="en")
-    await inventor.send("/mypatents")
-    await inventor.press("➕ Add a patent")
-    await inventor.send("掘进机")
-    await inventor.press("CN113914863A")
+    await link(inventor)
     ent = await register_enterprise(bot, 7112, "Fuzhou Mining")
     await open_card(ent)
     await ent.press("🤝 有意向")

@@ -165,10 +165,7 @@ async def test_mypatents_items_are_on_their_own_lines(bot):
         u = await make_inventor(bot, uid, lang=lang)
         for query, label in (("掘进机", "CN113914863A"), ("衣物处理装置 预约控制", "CN114232276A"),
                              ("双面坡口", "CN111185648A")):
-            await u.send("/mypatents")
-            await u.press(add)
-            await u.send(query)
-            await u.press(label)
+            await link(u, query, label)
         (mine,) = await u.send("/mypatents")
         assert item_lines(mine.text) == ["1", "2", "3"], mine.text
         for pub in ("CN113914863A", "CN114232276A", "CN111185648A"):
