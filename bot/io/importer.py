@@ -261,7 +261,8 @@ def iter_raw_rows(path: Path, report: ImportReport | None = None) -> Iterator[tu
                 return
             except csv.Error as e:
                 # the csv module cannot resynchronise after this; the file stops here
-                yield reader.line_num, RowError(f"unreadable CSV ({e}); nothing after this line was read")
+                # DictReader.line_num lags on an error; its underlying reader's counts the failing line
+                yield reader.reader.line_num, RowError(f"unreadable CSV ({e}); nothing after this line was read")
                 return
             yield reader.line_num, row
     for n, line in enumerate(text, start=1):
