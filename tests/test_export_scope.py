@@ -85,7 +85,9 @@ async def staged(bot) -> SimpleNamespace:
     await rate(s.ent, *ENTERPRISE_RATING[:-1], Typed(FORMULA_COMMENT))
     saved = await s.ent.press("✅ 确认提交")
     assert "已保存您对" in saved.text
+    await s.tto.wait_for("收到企业评价", timeout=10)  # the push arrives before the office opens the card
     await record_licence_deal(s.tto, FORMULA_PARTY)
+    await s.inventor.wait_for("收到企业评价", timeout=10)
     review = await full_assessment(s.inventor)
     assert "请核对自评内容" in review.text  # answered, not submitted: the inventor's own draft
     s.gulou = await make_role(bot, 6002, "鼓楼区科技局", "officer 科技局@鼓楼区")
