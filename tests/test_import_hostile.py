@@ -20,15 +20,17 @@ from bot.config import PROJECT_ROOT
 from bot.io.importer import STANDARD_COLUMNS
 
 
-def run(data_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def run(data_dir: Path, *args: str, timeout: float = 120, db_url: str | None = None) -> subprocess.CompletedProcess:
     env = {"DATA_DIR": str(data_dir), "SEED_CORPUS": "0", "PATH": "/usr/bin:/bin"}
+    if db_url:
+        env["DATABASE_URL"] = db_url
     return subprocess.run([sys.executable, str(PROJECT_ROOT / "run_bot.py"), *args], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=data_dir)
 
 
-def exported(data_dir: Path) -> tuple[dict[str, dict[str, str]], Path]:
+def exported(data_dir: Path, db_url: str | None = None) -> tuple[dict[str, dict[str, str]], Path]:
     """What ``run_bot.py export`` writes: the CSV's rows by id, and the XLSX's path."""
-    out = run(data_dir, "export", "--out", "out")
+    out = run(data_dir, "export", "--out", "out", db_url=db_url)
     assert out.returncode == 0, out.stderr
     paths = [Path(line.strip()) for line in out.stdout.splitlines()[1:]]
     csv_path = next(p for p in paths if p.suffix == ".csv")
@@ -58,20 +60,20 @@ def write_csv(path: Path, rows: list[dict], encoding: str = "utf-8-sig", columns
 
 # --- encodings, late bad rows, long fields -----------------------------------------------------------
 
-def test_a_gb18030_csv_with_a_bad_row_late_imports_nothing_then_everything_once_fixed(tmp_path):
+def test_a_gb18030_csv_with_a_bad_row_late_imports_nothing_then_everything_once_fixed(tmp_path, db_url):
     rows = rows_csv(1500)
     rows[1199]["grant_date"] = "2021-13-45"  # file line 1201: after the first 1,000 rows
     path = tmp_path / "基础库.csv"
     write_csv(path, rows, encoding="gb18030")  # what Chinese Excel writes as "CSV"
-    out = run(tmp_path, "import", str(path))
+    out = run(tmp_path, "import", str(path), db_url=db_url)
     refused(out, "line 1201", "grant_date", "1 of 1500 rows")
-    assert exported(tmp_path)[0] == {}  # the first 1,000 rows were not committed either
+    assert exported(tmp_path, db_url)[0] == {}  # the first 1,000 rows were not committed either
     rows[1199]["grant_date"] = "2021-12-31"
     write_csv(path, rows, encoding="gb18030")
-    out = run(tmp_path, "import", "--json", str(path))
+    out = run(tmp_path, "import", "--json", str(path), db_url=db_url)
     rep = json.loads(out.stdout)
     assert out.returncode == 0 and rep["added"] == 1500 and rep["encoding"] == "gb18030" and rep["written"]
-    got, _ = exported(tmp_path)
+    got, _ = exported(tmp_path, db_url)
     assert got["CN300001199A"]["title"] == "一种茶叶加工装置1199" and got["CN300001199A"]["institution"] == "福建农林大学"
 
 
