@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from sqlalchemy import delete, select
 
 from bot.io.export import PATENT_SHEET_COLUMNS, build_export
-from bot.io.importer import STANDARD_COLUMNS, import_file
+from bot.io.importer import import_file
 from bot.models import AuditLog, EnterpriseRating, InventorPatent, Patent, SelfAssessment, Transaction, User
 from bot.models import Role
 from bot.storage.exports import ExportScope

@@ -39,7 +39,9 @@ LIMITS = {"id": 48, "pub_no": 32, "title": 500, "institution": 200, "county": 64
 CSV_FIELD_LIMIT = 1 << 20
 PUB_NO_RE = re.compile(r"^[A-Z]{2}\d{5,13}[A-Z]?\d?$")
 ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,48}$")  # ≤ 48: ids travel in 64-byte callback data
+# parsing patterns, not UI text: the separators of several patentees, and a date written 2021年5月6日
 _APPLICANT_SEP = re.compile(r"[;；、]")
+_CN_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$")
 
 # Corpus-parsing patterns (not UI text): boilerplate openings of Chinese patent abstracts, stripped
 # to derive a readable title such as "一种…方法" → "…方法".
@@ -108,9 +110,6 @@ def _clean(v: Any) -> str | None:
         return v.strftime("%Y-%m-%d")
     s = str(restore(v)).replace("\x00", "").strip()
     return s or None
-
-
-_CN_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$")
 
 
 def _parse_date(column: str, v: str | None) -> dt.date | None:
@@ -193,8 +192,8 @@ def normalise_row(raw: dict[str, Any], *, default_source: str, line_no: int) -> 
     if r.get("patent_type"):
         patent_type = patent_type_code(r["patent_type"])
         if patent_type is None:
-            raise RowError(f"patent_type {r['patent_type']!r} is not 发明 / 实用新型 / 外观设计 "
-                           f"(invention / utility_model / design)")
+            raise RowError(f"patent_type {r['patent_type']!r} is not a patent type: invention / utility_model / "
+                           f"design, or a name the export uses for one (labels_io.j2)")
     else:
         patent_type = patent_type_from_pub_no(pub_no)
     applicant = r.get("applicant")
