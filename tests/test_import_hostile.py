@@ -248,3 +248,17 @@ def test_an_unknown_patent_type_is_reported_by_line(tmp_path):
         csv.writer(f).writerows([BASE_LIBRARY_HEADERS, *bad])
     refused(run(tmp_path, "import", str(src)), "line 4", "patent_type '发明创造'")
     assert exported(tmp_path)[0] == {}
+
+
+def test_a_gzip_bomb_is_refused_while_unpacking(tmp_path):
+    import gzip
+
+    path = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(b'{"title": "x"}\n')
+        chunk = b" " * (1 << 20)
+        for _ in range(300):  # 300 MB of blanks in about 300 KB
+            f.write(chunk)
+    assert path.stat().st_size < 1_000_000
+    refused(run(tmp_path, "import", str(path)), "refused", "unpacks to more than 256 MB")
+    assert exported(tmp_path)[0] == {}

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.parsers import expat
 
-MAX_FILE_BYTES = 100 * 1024 * 1024        # the file as uploaded / on disk
-MAX_TEXT_BYTES = 400 * 1024 * 1024        # a CSV or JSONL after gunzip
+MAX_FILE_BYTES = 64 * 1024 * 1024         # the file as uploaded / on disk
+MAX_TEXT_BYTES = 256 * 1024 * 1024        # a CSV or JSONL after gunzip
 MAX_ROWS = 200_000
 MAX_COLUMNS = 200
 MAX_CELLS = 5_000_000
-MAX_XLSX_UNCOMPRESSED = 400 * 1024 * 1024  # all members together
+MAX_XLSX_UNCOMPRESSED = 256 * 1024 * 1024  # all members together (3,720 exported patents: 6.6 MB)
+MAX_SHARED_STRINGS = 128 * 1024 * 1024     # openpyxl holds this part in memory whole
 MAX_XLSX_MEMBERS = 1_000
 MAX_RATIO = 200                            # uncompressed / compressed, for members over RATIO_FLOOR
 RATIO_FLOOR = 1024 * 1024
@@ -133,6 +134,9 @@ def inspect_xlsx(path: Path) -> None:
             raise ImportRefused(f"the XLSX unpacks to {declared / 2**20:.0f} MB; the limit is "
                                 f"{MAX_XLSX_UNCOMPRESSED // 2**20} MB")
         for i in infos:
+            if i.filename.endswith("sharedStrings.xml") and i.file_size > MAX_SHARED_STRINGS:
+                raise ImportRefused(f"the XLSX's shared strings unpack to {i.file_size / 2**20:.0f} MB; the limit is "
+                                    f"{MAX_SHARED_STRINGS // 2**20} MB")
             if i.file_size > RATIO_FLOOR and i.file_size > MAX_RATIO * max(i.compress_size, 1):
                 raise ImportRefused(f"the XLSX part {i.filename} is compressed {i.file_size // max(i.compress_size, 1)}:1 "
                                     f"(limit {MAX_RATIO}:1) — a decompression bomb")
