@@ -153,3 +153,21 @@ async def test_an_attendee_named_like_a_formula_is_text_in_the_attendee_lists(bo
     doc = await organiser.wait_for(lambda m: m.document is not None and m.document["file_name"].endswith(".xlsx"))
     ws = load_workbook(io.BytesIO(await organiser.download(doc.document["file_id"]))).active
     assert ws["B2"].value == "'" + FORMULA_NAME and ws["B2"].data_type == "s"
+
+
+async def test_an_institution_named_like_a_formula_is_text_in_the_stats_workbook(bot, tmp_path):
+    path = tmp_path / "base.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows([["pub_no", "title", "abstract", "institution"],
+                                 [LOOSE, "一种温度传感器", "本发明公开了一种温度传感器。", "=1+2"]])
+    env = {"DATA_DIR": str(tmp_path / "operator"), "DATABASE_URL": bot.settings.database_url, "SEED_CORPUS": "0",
+           "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, str(PROJECT_ROOT / "run_bot.py"), "import", str(path)], env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    city = await make_role(bot, 6001, "市局", "officer 市场监管局")
+    await city.send("/stats")
+    doc = (await city.press("📥 下载 XLSX")).last
+    ws = load_workbook(io.BytesIO(await city.download(doc.document["file_id"]))).worksheets[0]
+    names = [row[0].value for row in ws.iter_rows(min_row=2)]
+    assert "'=1+2" in names and not [c for row in ws.iter_rows() for c in row if c.data_type == "f"]
