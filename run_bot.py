@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the bot (polling / webhook / playground, chosen by the environment)")
     sub.add_parser("playground", help="run the local playground even if a token is set")
-    imp = sub.add_parser("import", help="import patents from JSONL[.gz], CSV or XLSX (idempotent)")
+    imp = sub.add_parser("import", help="import patents from JSONL[.gz], CSV or XLSX (all or nothing per file, "
+                                        "idempotent)")
     imp.add_argument("paths", nargs="+", metavar="PATH")
     imp.add_argument("--source", help="source name for rows without one (default: the file name)")
     imp.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -41,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="write the standard-format export (CSV with BOM + XLSX)")
     ex.add_argument("--out", default=".", help="directory for the two files (default: current)")
     ex.add_argument("--institution", action="append", help="only this institution's patents (repeatable)")
+    ex.add_argument("--county", action="append", help="only this county's institutions (repeatable)")
+    ex.add_argument("--lang", default="zh", choices=["zh", "en"], help="language of the XLSX (default zh)")
     sta = sub.add_parser("stats", help="progress statistics per institution and county (like /stats)")
     sta.add_argument("--county", action="append", help="only this county (repeatable); default: everything")
     sta.add_argument("--lang", default="zh", choices=["zh", "en"])
@@ -53,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Each file is imported all or nothing: 0 = every file written, 1 = a file was refused or had bad
+    rows (that file wrote nothing), 2 = a file is missing, 3 = the database failed (nothing written)."""
     from bot.search.catalog import PatentCatalog
     from bot.io.importer import import_file
     from bot.storage import open_storage
@@ -68,17 +73,31 @@ async def _cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 report = await import_file(storage, path, source=args.source)
             except FileNotFoundError:
                 print(f"{path}: no such file", file=sys.stderr)
-                worst = 2
+                worst = max(worst, 2)
                 continue
-            await catalog.refresh(report.changed_ids)
+            except Exception as e:  # a database failure: the transaction rolled back, say so plainly
+                logging.getLogger("import").debug("import of %s failed", path, exc_info=True)
+                print(f"{path}: nothing imported — the database refused the write "
+                      f"({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''})", file=sys.stderr)
+                worst = max(worst, 3)
+                continue
+            if report.written:
+                await catalog.refresh(report.changed_ids)
             if args.json:
                 print(json.dumps(report.as_dict(), ensure_ascii=False))
-            else:
-                print(f"{path}: {report.rows} rows — {report.added} added, {report.updated} updated, "
-                      f"{report.unchanged} unchanged, {len(report.errors)} skipped")
-                for line, err in report.errors:
+            elif report.refused:
+                print(f"{path}: refused, nothing imported — {report.refused}", file=sys.stderr)
+            elif report.errors:
+                print(f"{path}: nothing imported — {len(report.errors)} of {report.rows} rows are bad "
+                      f"(an import is all or nothing: fix these rows and run it again)", file=sys.stderr)
+                for line, err in report.errors[:200]:
                     print(f"  line {line}: {err}", file=sys.stderr)
-            if report.errors:
+                if len(report.errors) > 200:
+                    print(f"  … and {len(report.errors) - 200} more (use --json for all)", file=sys.stderr)
+            else:
+                print(f"{path}: {report.rows} rows ({report.encoding or 'xlsx'}) — {report.added} added, "
+                      f"{report.updated} updated, {report.unchanged} unchanged")
+            if not report.written:
                 worst = max(worst, 1)
     finally:
         await storage.close()
@@ -152,14 +171,18 @@ async def _cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.bootstrap import open_services
     from bot.io.export import build_export, export_names
+    from bot.storage.exports import ExportScope
 
     services = await open_services(settings)
     try:
-        scope = None
-        if args.institution:
-            scope = {i for name in args.institution
-                     if (i := await services.storage.institution_by_name(name)) is not None}
-        files = build_export(await services.storage.export_data(scope))
+        scope = ExportScope.everything()
+        if args.institution or args.county:
+            ids = {i for name in args.institution or ()
+                   if (i := await services.storage.institution_by_name(name)) is not None}
+            for county in args.county or ():
+                ids |= await services.storage.institutions_in_county(county)
+            scope = ExportScope(frozenset(ids), None)
+        files = build_export(await services.storage.export_data(scope), args.lang)
     finally:
         await services.storage.close()
     out = Path(args.out)

@@ -141,8 +141,8 @@ async def test_the_export_carries_the_ratings(bot):
     assert len(rows) == 3720 and rows[PATENT]["ratings_count"] == "2" and rows[PATENT]["ratings_expert_count"] == "1"
     xlsx_doc = next(d for d in docs if d.document["file_name"].endswith(".xlsx"))
     wb = load_workbook(io.BytesIO(await officer.download(xlsx_doc.document["file_id"])), read_only=True)
-    ratings = list(wb["ratings"].iter_rows(values_only=True))
-    assert ratings[0][0] == "patent_id" and len(ratings) == 3 and {r[0] for r in ratings[1:]} == {PATENT}
+    ratings = list(wb["企业与专家评价"].iter_rows(values_only=True))
+    assert ratings[0][0] == "专利编号" and len(ratings) == 3 and {r[0] for r in ratings[1:]} == {PATENT}
 
 
 async def test_an_enterprise_may_not_export(bot):

@@ -9,9 +9,10 @@ from openpyxl import load_workbook
 from sqlalchemy import delete, select
 
 from bot.io.export import PATENT_SHEET_COLUMNS, build_export
-from bot.io.importer import STANDARD_COLUMNS, import_file
+from bot.io.importer import import_file
 from bot.models import AuditLog, EnterpriseRating, InventorPatent, Patent, SelfAssessment, Transaction, User
 from bot.models import Role
+from bot.storage.exports import ExportScope
 from tests.test_import import GOOD, _write_csv
 from tests.harness import confirmed_link
 
@@ -46,7 +47,7 @@ async def _hashes(storage) -> dict[str, tuple]:
 
 async def test_export_contents_and_round_trip(storage, tmp_path):
     await _seed(storage, tmp_path)
-    files = build_export(await storage.export_data(None))
+    files = build_export(await storage.export_data(ExportScope.everything()))
     assert (files.patents, files.ratings, files.transactions) == (4, 1, 1)
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(files.csv.decode("utf-8-sig")))}
     assert list(next(csv.reader(io.StringIO(files.csv.decode("utf-8-sig"))))) == PATENT_SHEET_COLUMNS
@@ -56,8 +57,9 @@ async def test_export_contents_and_round_trip(storage, tmp_path):
     assert (r["txn_kinds"], r["txn_dates"], r["txn_filed"]) == ("license", "2024-09-30", "1")
     assert rows["x-9"]["title_derived"] == "1" and rows["x-9"]["title"] == "茶叶杀青机"
     wb = load_workbook(io.BytesIO(files.xlsx), read_only=True)
-    assert wb.sheetnames == ["patents", "ratings", "transactions"]
-    assert [c for c in next(wb["patents"].iter_rows(values_only=True))][:len(STANDARD_COLUMNS)] == STANDARD_COLUMNS
+    assert wb.sheetnames == ["专利", "企业与专家评价", "转化交易"]
+    head = next(wb["专利"].iter_rows(values_only=True))
+    assert head[:4] == ("编号", "公开号", "专利名称", "名称由摘要生成") and "转化意愿" in head
 
     before = await _hashes(storage)
     for name, data in (("export.csv", files.csv), ("export.xlsx", files.xlsx)):
@@ -85,7 +87,7 @@ async def _seed_again(storage):
 async def test_export_scoped_to_an_institution(storage, tmp_path):
     await _seed(storage, tmp_path)
     inst = await storage.institution_by_name("福州大学")
-    data = await storage.export_data({inst})
+    data = await storage.export_data(ExportScope(frozenset({inst})))
     assert [p["id"] for p in data["patents"]] == ["CN100000001A"]
     assert len(data["ratings"]) == 1 and len(data["transactions"]) == 1
     async with storage.session() as s:

@@ -71,10 +71,14 @@ async def test_csv_standard_format_bad_rows_reported_by_line(storage, tmp_path):
     path = tmp_path / "patents.csv"
     _write_csv(path, GOOD + bad)
     report = await import_file(storage, path)
-    assert (report.rows, report.added) == (8, 3)
+    assert (report.rows, report.added, report.written) == (8, 0, False)  # all or nothing
     lines = [n for n, _ in report.errors]
     assert lines == [5, 6, 7, 8, 9], report.errors
     assert "pub_no" in report.errors[0][1] and "grant_date" in report.errors[2][1]
+    assert await storage.get_patent("CN100000001A") is None
+    _write_csv(path, GOOD)
+    report = await import_file(storage, path)
+    assert (report.rows, report.added, report.errors) == (3, 3, [])
     p = await storage.get_patent("CN100000001A")
     assert p.grant_date.isoformat() == "2021-05-06" and p.inventors == "张三;李四" and p.institution_id
     derived = await storage.get_patent("fzu-2024-007")
@@ -101,8 +105,11 @@ async def test_xlsx_standard_format(storage, tmp_path):
     path = tmp_path / "patents.xlsx"
     wb.save(path)
     report = await import_file(storage, path)
-    assert report.added == 3
-    assert [n for n, _ in report.errors] == [6]
+    assert report.added == 0 and [n for n, _ in report.errors] == [6]
+    ws.delete_rows(6)
+    wb.save(path)
+    report = await import_file(storage, path)
+    assert report.added == 3 and report.errors == []
     again = await import_file(storage, path)
     assert again.unchanged == 3 and again.added == again.updated == 0
 
@@ -118,9 +125,9 @@ async def test_jsonl_with_broken_lines(storage, tmp_path):
                    ensure_ascii=False),
     ]), encoding="utf-8")
     report = await import_file(storage, path)
-    assert report.added == 2
+    assert report.added == 0
     assert [n for n, _ in report.errors] == [2, 3]
-    assert await storage.get_patent("s-3") is not None
+    assert await storage.get_patent("s-3") is None
 
 
 def test_import_cli_reports_and_is_idempotent(tmp_path):
@@ -129,9 +136,13 @@ def test_import_cli_reports_and_is_idempotent(tmp_path):
     _write_csv(path, GOOD + [{"title": "", "abstract": ""}])
     cmd = [sys.executable, str(PROJECT_ROOT / "run_bot.py"), "import", "--json", str(path)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1, out.stderr  # 1 = imported with skipped rows
+    assert out.returncode == 1, out.stderr  # 1 = bad rows: nothing imported
     rep = json.loads(out.stdout)
-    assert rep["added"] == 3 and rep["errors"] == [{"line": 5, "error": "row has no title, abstract or claims"}]
+    assert rep["added"] == 0 and not rep["written"]
+    assert rep["errors"] == [{"line": 5, "error": "row has no title, abstract or claims"}]
+    _write_csv(path, GOOD)
+    out1 = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert out1.returncode == 0 and json.loads(out1.stdout)["added"] == 3
     out2 = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert json.loads(out2.stdout)["unchanged"] == 3
     missing = subprocess.run([sys.executable, str(PROJECT_ROOT / "run_bot.py"), "import", "nope.csv"],

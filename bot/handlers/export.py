@@ -1,4 +1,5 @@
-"""/export: the standard-format export as two Telegram documents (CSV for Excel, XLSX)."""
+"""/export: the standard-format export as two Telegram documents (CSV code form, XLSX for people),
+limited to what the sender may see (bot/services/exports.py)."""
 from __future__ import annotations
 
 import io
@@ -7,19 +8,22 @@ from telegram import InputFile, Update
 from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
+from bot.handlers.common import reply, require, sender_roles, user_lang
 from bot.io.export import build_export, export_names
-from bot.handlers.common import reply, require, sender_roles
 from bot.models import Role
+from bot.services.exports import export_scope
 
 
 async def export_command(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.TECH_TRANSFER):
         return
     services = context.services
-    roles = await sender_roles(update, context)
-    # officers and admins export everything; a tech-transfer office exports its own institution
-    scope = None if roles.has(Role.OFFICER, Role.ADMIN) else roles.institutions(Role.TECH_TRANSFER)
-    files = build_export(await services.storage.export_data(scope))
+    scope = await export_scope(services.storage, await sender_roles(update, context))
+    if scope is None:  # an officer without a department, say
+        await reply(update, context, "role_required", roles=[Role.OFFICER.value, Role.TECH_TRANSFER.value])
+        return
+    lang = context.i18n.lang(await user_lang(update, context))
+    files = build_export(await services.storage.export_data(scope), lang)
     csv_name, xlsx_name = export_names(services.clock())
     chat_id = update.effective_chat.id
     await reply(update, context, "export_ready", files=files)

@@ -1,8 +1,12 @@
-"""Standard-format export (docs/EXPORT_FORMAT.md): inventory + self-assessments + ratings +
-transactions as CSV (UTF-8 with BOM, for Excel) and XLSX (openpyxl).
+"""Standard-format export (docs/EXPORT_FORMAT.md) in two forms:
 
-The first columns are exactly the import format's (docs/IMPORT_FORMAT.md), so an exported file
-re-imports into the same patents, ids and derived-title flags included.
+* the CSV (UTF-8 with BOM) is the code form for scripts: code names as headers, codes as values
+  (``transfer;license``), ISO dates;
+* the XLSX is the form people open: headers and values in the reader's language (转让、许可), dates as
+  real dates, one sheet each for patents, ratings and transactions.
+
+Both start with exactly the import format's columns, so either file re-imports without loss. Every
+text cell goes through ``bot.io.cells.neutralise``: nothing a user typed can become a formula.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from typing import Any
 
 from openpyxl import Workbook
 
+from bot.io.cells import neutralise
+from bot.io.columns import labels as labels_of
 from bot.io.importer import STANDARD_COLUMNS
 
 ASSESSMENT_COLUMNS = ["sa_status", "sa_industry", "sa_maturity", "sa_scenarios", "sa_scenario_text", "sa_prospect",
@@ -28,6 +34,8 @@ TRANSACTION_SHEET_COLUMNS = ["patent_id", "kind", "date", "filed", "counterparty
                              "product_filing_status"]
 # Excel refuses cells over 32,767 characters
 XLSX_CELL_LIMIT = 32767
+_BOOLEAN_COLUMNS = {"title_derived", "sa_implemented", "sa_open_licence", "is_expert", "filed", "industrialised"}
+_DATE_COLUMNS = {"filing_date", "grant_date", "date"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class ExportFiles:
 
 
 def _cell(v: Any) -> Any:
+    """The code form of one value."""
     if v is None:
         return ""
     if isinstance(v, bool):
@@ -54,6 +63,7 @@ def _cell(v: Any) -> Any:
 
 
 def patent_row(p: dict[str, Any]) -> dict[str, Any]:
+    """One patent in the code form (the CSV's row)."""
     row = {c: _cell(p.get(c)) for c in STANDARD_COLUMNS}
     a = p.get("assessment") or {}
     for c in ASSESSMENT_COLUMNS:
@@ -74,28 +84,75 @@ def patent_row(p: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def build_export(data: dict[str, list[dict[str, Any]]]) -> ExportFiles:
-    rows = [patent_row(p) for p in data["patents"]]
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=PATENT_SHEET_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    csv_bytes = text.getvalue().encode("utf-8-sig")
+class _PeoplesForm:
+    """Code-form values → the words of the reader's language (labels_io.j2 and the dialogs' options)."""
 
+    def __init__(self, L: Any) -> None:
+        opt = L.opt
+        self.L = L
+        self.sep = L.io_list_sep
+        self.codes: dict[str, dict[str, str]] = {
+            "patent_type": L.io_patent_type, "sa_status": L.io_sa_status, "sa_industry": opt["industry"],
+            "sa_scenarios": opt["scenarios"], "sa_intents": opt["intents"], "sa_licence_kind": opt["licence_kind"],
+            "sa_payment_kind": opt["payment_kind"], "sa_price_range": opt["price_range"],
+            "ratings_cooperation": opt["coop"], "cooperation_intents": opt["coop"], "improvement_needs": opt["needs"],
+            "price_expectation": opt["price_range"], "txn_kinds": opt["tx_kind"], "kind": opt["tx_kind"],
+            "product_filing_status": L.filing_status, "txn_filed": L.io_yes_no, "txn_industrialised": L.io_yes_no}
+
+    def value(self, column: str, v: Any) -> Any:
+        if v is None or v == "":
+            return None
+        if column in _DATE_COLUMNS:
+            return dt.date.fromisoformat(v) if isinstance(v, str) else v
+        if column == "updated_at" and isinstance(v, str):
+            return dt.datetime.fromisoformat(v)
+        if column in _BOOLEAN_COLUMNS:
+            return self.L.io_yes_no.get(str(v), v)
+        words = self.codes.get(column)
+        if words is not None and isinstance(v, str):
+            return self.sep.join(words.get(code, code) for code in v.split(";"))
+        if column == "txn_dates" and isinstance(v, str):
+            return self.sep.join(v.split(";"))
+        return v
+
+    def header(self, column: str) -> str:
+        return self.L.io_columns.get(column, column)
+
+
+def _xlsx(sheets: list[tuple[str, list[str], list[dict[str, Any]]]], form: _PeoplesForm) -> bytes:
     wb = Workbook(write_only=True)
-    sheets = (("patents", PATENT_SHEET_COLUMNS, rows),
-              ("ratings", RATING_SHEET_COLUMNS, [{c: _cell(r.get(c)) for c in RATING_SHEET_COLUMNS}
-                                                 for r in data["ratings"]]),
-              ("transactions", TRANSACTION_SHEET_COLUMNS, [{c: _cell(t.get(c)) for c in TRANSACTION_SHEET_COLUMNS}
-                                                           for t in data["transactions"]]))
-    for name, columns, items in sheets:
-        ws = wb.create_sheet(name)
-        ws.append(columns)
-        for item in items:
-            ws.append([str(v)[:XLSX_CELL_LIMIT] if isinstance(v, str) else v for v in (item[c] for c in columns)])
+    for name, columns, rows in sheets:
+        ws = wb.create_sheet(form.L.io_sheets.get(name, name))
+        ws.append([form.header(c) for c in columns])
+        for row in rows:
+            values = []
+            for c in columns:
+                v = form.value(c, row[c])
+                if isinstance(v, str):
+                    v = neutralise(v)[:XLSX_CELL_LIMIT]
+                values.append(v)
+            ws.append(values)
     out = io.BytesIO()
     wb.save(out)
-    return ExportFiles(csv_bytes, out.getvalue(), len(rows), len(data["ratings"]), len(data["transactions"]))
+    return out.getvalue()
+
+
+def _csv(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([neutralise(row[c]) for c in columns])
+    return text.getvalue().encode("utf-8-sig")
+
+
+def build_export(data: dict[str, list[dict[str, Any]]], lang: str = "zh") -> ExportFiles:
+    rows = [patent_row(p) for p in data["patents"]]
+    ratings = [{c: _cell(r.get(c)) for c in RATING_SHEET_COLUMNS} for r in data["ratings"]]
+    txns = [{c: _cell(t.get(c)) for c in TRANSACTION_SHEET_COLUMNS} for t in data["transactions"]]
+    xlsx = _xlsx([("patents", PATENT_SHEET_COLUMNS, rows), ("ratings", RATING_SHEET_COLUMNS, ratings),
+                  ("transactions", TRANSACTION_SHEET_COLUMNS, txns)], _PeoplesForm(labels_of(lang)))
+    return ExportFiles(_csv(PATENT_SHEET_COLUMNS, rows), xlsx, len(rows), len(ratings), len(txns))
 
 
 def export_names(now: dt.datetime) -> tuple[str, str]:

@@ -29,6 +29,7 @@ from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import PROJECT_ROOT
+from bot.io.cells import neutralise_row
 from bot.services.calendar import event_ics, fmt_local, year_bounds
 from bot.delivery.notify import CAPTION_LIMIT, caption_length, push, push_document, wake
 from bot.services.roles import RoleSet
@@ -381,7 +382,7 @@ def attendees_csv(labels: Any, attendees: list[Attendee]) -> bytes:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(header)
-    w.writerows(rows)
+    w.writerows(neutralise_row(r) for r in rows)
     return out.getvalue().encode("utf-8-sig")  # the BOM makes Excel read UTF-8
 
 
@@ -392,7 +393,7 @@ def attendees_xlsx(labels: Any, attendees: list[Attendee]) -> bytes:
     ws.title = "attendees"
     ws.append(header)
     for r in rows:
-        ws.append(r)
+        ws.append(neutralise_row(r))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -14,6 +14,7 @@ from typing import Any
 from openpyxl import Workbook
 
 from bot.delivery.jobs import PeriodicJob
+from bot.io.cells import neutralise_row
 from bot.delivery.notify import wake
 from bot.models import Role
 from bot.services.events import EVENTS_PER_COUNTY_TARGET
@@ -128,12 +129,13 @@ def xlsx_bytes(report: StatsReport, labels: Any) -> bytes:
     ws.append(head)
     for r in report.institutions:
         prev = report.week_ago.get(r.institution)
-        ws.append([r.institution or labels.stats_unassigned, r.patents, r.assessed, round(r.inventory_rate, 4), r.transferable, r.rated,
-                   round(r.rating_rate, 4), r.transactions, r.assessed - (prev.assessed if prev else 0)])
+        ws.append(neutralise_row([r.institution or labels.stats_unassigned, r.patents, r.assessed,
+                                  round(r.inventory_rate, 4), r.transferable, r.rated, round(r.rating_rate, 4),
+                                  r.transactions, r.assessed - (prev.assessed if prev else 0)]))
     ws2 = wb.create_sheet("counties")
     ws2.append(labels.stats_county_columns)
     for c in report.counties:
-        ws2.append([c.county, c.held, c.target, "✓" if c.held >= c.target else ""])
+        ws2.append(neutralise_row([c.county, c.held, c.target, "✓" if c.held >= c.target else ""]))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

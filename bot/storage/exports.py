@@ -1,44 +1,73 @@
-"""Everything the standard-format export needs, in a few set-based queries."""
+"""The standard-format export's reads (a few set-based queries, limited to what the reader may see)
+and the import's all-or-nothing write."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from bot.models import AssessmentStatus, EnterpriseRating, Institution, Patent, SelfAssessment, Transaction
 from bot.storage.base import StorageBase
+from bot.storage.patents import UpsertCounts
+
+# an assessment is the inventor's own while a draft or back with them for changes; exports show only
+# what the inventor has handed to their office
+_SHOWN_STATUS_RANK = {AssessmentStatus.REVIEWED.value: 2, AssessmentStatus.SUBMITTED.value: 1}
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """What one export may contain. ``institution_ids`` None = every patent (unassigned ones too);
+    ``rater_institution_ids`` None = every rating row names its rater, otherwise only ratings of
+    these institutions' patents do (a tech-transfer office hears who rated its patents anyway)."""
+
+    institution_ids: frozenset[int] | None
+    rater_institution_ids: frozenset[int] | None = None
+
+    @classmethod
+    def everything(cls) -> "ExportScope":
+        return cls(None, None)
 
 
 class ExportQueries(StorageBase):
-    async def export_data(self, institution_ids: set[int] | None) -> dict[str, list[dict[str, Any]]]:
-        """Patents (with institution names), their newest assessment, ratings and transactions; limited
-        to ``institution_ids`` when given (a tech-transfer office exports its own)."""
+    async def export_data(self, scope: ExportScope) -> dict[str, list[dict[str, Any]]]:
+        """Patents (with institution names and counties), their submitted or reviewed assessment,
+        ratings and transactions, limited to ``scope``."""
+        ids_filter = None if scope.institution_ids is None else sorted(scope.institution_ids)
         async with self.session() as s:
-            q = select(Patent, Institution.name).outerjoin(Institution, Institution.id == Patent.institution_id)
-            if institution_ids is not None:
-                q = q.where(Patent.institution_id.in_(sorted(institution_ids)))
+            q = (select(Patent, Institution.name, Institution.county)
+                 .outerjoin(Institution, Institution.id == Patent.institution_id))
+            if ids_filter is not None:
+                q = q.where(Patent.institution_id.in_(ids_filter))
             patents = []
-            async for p, inst in await s.stream(q.order_by(Patent.id).execution_options(yield_per=2000)):
+            institution_of: dict[str, int | None] = {}
+            async for p, inst, county in await s.stream(q.order_by(Patent.id).execution_options(yield_per=2000)):
+                institution_of[p.id] = p.institution_id
                 patents.append({"id": p.id, "pub_no": p.pub_no, "title": p.title, "title_derived": p.title_derived,
-                                "abstract": p.abstract, "claims": p.claims, "institution": inst,
+                                "abstract": p.abstract, "claims": p.claims, "institution": inst, "county": county,
                                 "applicant": p.applicant, "inventors": p.inventors, "ipc": p.ipc,
+                                "patent_type": p.patent_type, "filing_date": p.filing_date,
                                 "grant_date": p.grant_date, "industry_field": p.industry_field,
                                 "legal_status": p.legal_status, "source": p.source, "source_idx": p.source_idx})
-            ids = {p["id"] for p in patents}
+
+            def scoped(q):
+                if ids_filter is None:
+                    return q
+                model = q.column_descriptions[0]["entity"]
+                return q.join(Patent, Patent.id == model.patent_id).where(Patent.institution_id.in_(ids_filter))
+
             assessments: dict[str, SelfAssessment] = {}
-            for a in await s.scalars(select(SelfAssessment).order_by(SelfAssessment.updated_at)):
-                if a.patent_id in ids:
-                    prev = assessments.get(a.patent_id)
-                    # prefer reviewed, then submitted, then the newest draft
-                    rank = {AssessmentStatus.REVIEWED.value: 3, AssessmentStatus.SUBMITTED.value: 2}.get(a.status, 1)
-                    prank = {AssessmentStatus.REVIEWED.value: 3, AssessmentStatus.SUBMITTED.value: 2}.get(
-                        prev.status, 1) if prev else 0
-                    if rank >= prank:
-                        assessments[a.patent_id] = a
-            ratings = [r for r in await s.scalars(select(EnterpriseRating).order_by(EnterpriseRating.id))
-                       if r.patent_id in ids]
-            txns = [t for t in await s.scalars(select(Transaction).order_by(Transaction.id)) if t.patent_id in ids]
+            shown = list(_SHOWN_STATUS_RANK)
+            for a in await s.scalars(scoped(select(SelfAssessment).where(SelfAssessment.status.in_(shown)))
+                                     .order_by(SelfAssessment.updated_at)):
+                prev = assessments.get(a.patent_id)
+                if prev is None or _SHOWN_STATUS_RANK[a.status] >= _SHOWN_STATUS_RANK[prev.status]:
+                    assessments[a.patent_id] = a
+            ratings = list(await s.scalars(scoped(select(EnterpriseRating)).order_by(EnterpriseRating.id)))
+            txns = list(await s.scalars(scoped(select(Transaction)).order_by(Transaction.id)))
         by_patent_r: dict[str, list[EnterpriseRating]] = defaultdict(list)
         for r in ratings:
             by_patent_r[r.patent_id].append(r)
@@ -52,8 +81,14 @@ class ExportQueries(StorageBase):
                 "implemented", "implemented_how", "licence_kind", "payment_kind", "open_licence", "price_range")}
             p["ratings"] = by_patent_r.get(p["id"], [])
             p["transactions"] = by_patent_t.get(p["id"], [])
+
+        def rater(r: EnterpriseRating) -> int | None:
+            if scope.rater_institution_ids is None or institution_of.get(r.patent_id) in scope.rater_institution_ids:
+                return r.rater_id
+            return None
+
         return {"patents": patents,
-                "ratings": [{"patent_id": r.patent_id, "rater_id": r.rater_id, "is_expert": r.is_expert,
+                "ratings": [{"patent_id": r.patent_id, "rater_id": rater(r), "is_expert": r.is_expert,
                              "prospect": r.prospect, "improvement_needs": r.improvement_needs,
                              "improvement_text": r.improvement_text, "cooperation_intents": r.cooperation_intents,
                              "price_expectation": r.price_expectation, "comment": r.comment,
@@ -61,3 +96,53 @@ class ExportQueries(StorageBase):
                 "transactions": [{"patent_id": t.patent_id, "kind": t.kind, "date": t.date, "filed": t.filed,
                                   "counterparty": t.counterparty, "industrialised": t.industrialised,
                                   "product_filing_status": t.product_filing_status} for t in txns]}
+
+    async def import_patents(self, records: Sequence[dict[str, Any]]) -> tuple[UpsertCounts, list[str]]:
+        """Insert new patents and update changed ones (by content_hash) in ONE transaction, creating
+        the institutions they name (with their county, and filling a missing county). Each record is
+        the Patent columns plus ``institution`` (a name) and ``county``. Returns the counts and the
+        added or changed ids (the search index refreshes them)."""
+        counts = UpsertCounts()
+        changed: list[str] = []
+        counties: dict[str, str | None] = {}
+        for r in records:
+            if r.get("institution"):
+                counties[r["institution"]] = counties.get(r["institution"]) or r.get("county")
+        async with self.session() as s:
+            institutions: dict[str, Institution] = {}
+            names = sorted(counties)
+            for i in range(0, len(names), 500):
+                for inst in await s.scalars(select(Institution).where(Institution.name.in_(names[i:i + 500]))):
+                    institutions[inst.name] = inst
+            for name, county in counties.items():
+                inst = institutions.get(name)
+                if inst is None:
+                    inst = institutions[name] = Institution(name=name, county=county)
+                    s.add(inst)
+                elif county and not inst.county:
+                    inst.county = county
+            await s.flush()
+            existing: dict[str, Patent] = {}
+            ids = [r["id"] for r in records]
+            for i in range(0, len(ids), 500):
+                for p in await s.scalars(select(Patent).where(Patent.id.in_(ids[i:i + 500]))):
+                    existing[p.id] = p
+            for n, r in enumerate(records):
+                values = {k: v for k, v in r.items() if k not in ("institution", "county")}
+                values["institution_id"] = institutions[r["institution"]].id if r.get("institution") else None
+                p = existing.get(r["id"])
+                if p is None:
+                    s.add(Patent(**values))
+                    counts.added += 1
+                    changed.append(r["id"])
+                elif p.content_hash != r["content_hash"]:
+                    for k, v in values.items():
+                        setattr(p, k, v)
+                    counts.updated += 1
+                    changed.append(r["id"])
+                else:
+                    counts.unchanged += 1
+                if n % 1000 == 999:
+                    await s.flush()
+        self.display_cache.clear()
+        return counts, changed
