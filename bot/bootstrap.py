@@ -121,6 +121,17 @@ def program_clock(settings: Settings, mode: Mode) -> ShiftableClock:
         raise StartupError(f"BOT_CLOCK_START={settings.clock_start!r} is not an ISO-8601 moment: {e}") from None
 
 
+def check_playground_database(settings: Settings) -> None:
+    """The playground grants its simulated users roles (an admin among them) in the database it runs on:
+    with the token unset by mistake, a DATABASE_URL meant for production would get them."""
+    default = replace(settings, database_url=None).effective_database_url
+    if settings.effective_database_url != default and not settings.playground_database_ok:
+        raise StartupError("no TELEGRAM_BOT_TOKEN, so this would start the playground, which grants its demo "
+                           "users roles (an admin among them), on DATABASE_URL, not on its own database in "
+                           "DATA_DIR; set the token, or unset DATABASE_URL, or set PLAYGROUND_DATABASE_URL_OK=1 "
+                           "if you mean it.")
+
+
 def webhook_secret(settings: Settings) -> str:
     """Webhook mode never runs without a secret: the configured one, or one generated once and kept in
     DATA_DIR (0600) so a restart keeps accepting Telegram's calls."""
@@ -215,6 +226,7 @@ async def start(settings: Settings, mode: Mode | None = None, *,
     clock = program_clock(settings, mode)
     emulator = None
     if mode is Mode.PLAYGROUND:
+        check_playground_database(settings)
         from devtools.playground import playground_admins
 
         settings = replace(settings, admin_ids=settings.admin_ids | playground_admins())
