@@ -46,6 +46,7 @@ from bot.clock import ShiftableClock, is_local_api, parse_clock_start
 from bot.config import SHIPPED_CORPUS, Settings
 from bot.context import Services
 from bot.services.digest import DigestJob
+from bot.services.privacy import RetentionJob
 from bot.i18n import Translator
 from bot.io.importer import import_file
 from bot.telegram.menus import set_default_menus
@@ -207,7 +208,7 @@ class RunningBot:
         if app.running:
             await app.stop()  # handles the updates already queued
         await stop_scheduler(app)
-        for job in (services.digests, services.weekly):
+        for job in (services.digests, services.weekly, services.retention):
             if job is not None:
                 await job.stop()
         if services.outbox is not None:
@@ -259,6 +260,8 @@ async def start(settings: Settings, mode: Mode | None = None, *,
         await services.digests.start()
         services.weekly = WeeklyReportJob(services, interval=600)
         await services.weekly.start()
+        services.retention = RetentionJob(services)
+        await services.retention.start()
         await start_scheduler(app)  # deadline and event reminders, computed from the database
         await set_default_menus(app.bot, services.i18n)
         await app.start()

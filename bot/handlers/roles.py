@@ -8,6 +8,7 @@ from bot.context import BotContext
 from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, show, user_lang
 from bot.telegram.callbacks import AskRevokeGrant, ConfirmRevokeGrant, ConfirmRevokeInvite
 from bot.handlers.dialog_chat import start_dialog
+from bot.handlers.privacy import first_notice
 from bot.telegram.menus import refresh_chat_menu
 from bot.models import Role
 from bot.services.roles import Revoked, invite_code_of, revoke_grant, revoke_invite, roles_of
@@ -38,7 +39,7 @@ async def redeem(update: Update, context: BotContext, code: str) -> None:
     context._grants = roles.grants  # the rest of this update checks roles against the new grant too
     scope = next((g.scope_name for g in roles.grants if g.role == grant.role), None)
     await reply(update, context, "invite_ok" if result is RedeemResult.GRANTED else "invite_already",
-                role=grant.role, scope=scope)
+                role=grant.role, scope=scope, privacy_notice=await first_notice(context, user))
     # right away, not only at the end of the update: the dialog that may follow can end it early
     await refresh_chat_menu(context, user, roles)
     if result is RedeemResult.GRANTED and grant.role == Role.ENTERPRISE.value and grant.enterprise_id:

@@ -10,6 +10,7 @@ from bot.storage.exports import ExportQueries
 from bot.storage.library import AssessedPatent, LibraryQueries, PatentCardData
 from bot.storage.dialogs import DialogQueries, DialogSnapshot, StaleDialog
 from bot.storage.outbox import OutboxQueries
+from bot.storage.privacy import PrivacyQueries
 from bot.storage.events import EventQueries
 from bot.storage.deadlines import DeadlineQueries
 from bot.storage.subscriptions import SubscriptionQueries
@@ -27,7 +28,7 @@ __all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "DialogSnapshot", 
 
 class Storage(PatentQueries, UserQueries, RoleQueries, AssessmentQueries, LibraryQueries, RatingQueries,
               ExportQueries, DigestQueries, StatsQueries, DialogQueries, OutboxQueries,
-              EventQueries, DeadlineQueries, SubscriptionQueries, StorageBase):
+              EventQueries, DeadlineQueries, SubscriptionQueries, PrivacyQueries, StorageBase):
     pass
 
 
