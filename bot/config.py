@@ -91,5 +91,5 @@ class Settings:
             polling_timeout=int(e.get("POLLING_TIMEOUT", "10")),
             clock_start=e.get("BOT_CLOCK_START") or None,
             playground_database_ok=e.get("PLAYGROUND_DATABASE_URL_OK", "") in ("1", "true", "yes"),
-            retention_days=int(e.get("RETENTION_DAYS", "180")),
+            retention_days=max(1, int(e.get("RETENTION_DAYS", "180"))),
         )

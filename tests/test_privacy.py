@@ -154,3 +154,23 @@ async def test_the_retention_job_prunes_old_rows_and_keeps_recent_and_undelivere
         recent_images = await s.scalar(select(func.count()).select_from(AuditLog).where(
             AuditLog.entity_id == "7732", AuditLog.after.is_not(None)))
     assert old_images == 0 and recent_images >= 1
+
+
+async def test_mydata_deleteme_and_pruning_on_both_backends(db_url, tmp_path):
+    """The personal-data queries on SQLite and PostgreSQL, on an empty database."""
+    from tests.harness import running_program
+
+    async with running_program(tmp_path, db_url) as bot:
+        u = await user_with_role(bot, 7741, "李专家", "expert new_energy")
+        await u.send("电池")
+        data = await _my_data(u)
+        assert data["user"]["first_name"] == "李专家" and [r["role"] for r in data["roles"]] == ["expert"]
+        assert "已删除或匿名化" in await _erase(u)
+        admin = bot.users[ADMIN]
+        (listing,) = await admin.send("/revoke 7741")
+        assert "没有可撤销的身份" in listing.text
+        await clock_jump(bot, bot.clock() + dt.timedelta(days=bot.services.settings.retention_days + 1),
+                         bot.services.retention)
+        assert bot.services.retention.last.audit_images >= 1
+        (audit,) = await admin.send("/audit 7741")
+        assert "erase_personal_data" in audit.text and "李专家" not in audit.text

@@ -131,3 +131,22 @@ async def test_the_cli_revokes_while_the_bot_runs(bot):
     assert "🔒" in refused.text
     again = await asyncio.to_thread(subprocess.run, run, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "no officer to revoke" in again.stderr and "Traceback" not in again.stderr
+
+
+async def test_revoke_and_grant_again_on_both_backends(db_url, tmp_path):
+    """The guarded UPDATEs and the reactivated row (one per user, role and scope) on SQLite and
+    PostgreSQL, on an empty database."""
+    from tests.harness import running_program
+
+    async with running_program(tmp_path, db_url) as bot:
+        officer = await user_with_role(bot, 8051, "市局", OFFICER_ARGS)
+        assert "已撤销" in await _revoke_through_bot(bot, 8051, "部门工作人员")
+        (refused,) = await officer.send("/stats")
+        assert "🔒" in refused.text
+        code = await invite_code(await _admin(bot), OFFICER_ARGS)
+        await officer.send(f"/start {code}")
+        (stats, *_) = await officer.send("/stats")
+        assert "🔒" not in stats.text
+        (asked,) = await (await _admin(bot)).send(f"/revoke {code}")
+        done = await (await _admin(bot)).press("✖️ 作废此邀请", message_id=asked.message_id)
+        assert "已作废" in done.last.text
