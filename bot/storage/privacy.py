@@ -12,6 +12,9 @@ What erasure does to each table, and why (aggregate statistics and other people'
   ``/stats`` (counts, averages, seats); the free text a rater or requester wrote (rating comments and
   needs, a lead's message) is blanked;
 - ``leads``: kept (the inventor's record of an interest), the requester's message blanked;
+- ``events.organiser_user_id``, ``transactions.recorded_by``, ``deadlines.created_by``,
+  ``invites.created_by``, ``role_grants.granted_by``: kept as bare ids (whose record it is stays
+  answerable; no name is attached any more);
 - ``audit_log``: the rows stay (who did what, when) with their before/after images of this user blanked,
   and one ``erase_personal_data`` row records the erasure itself (counts only).
 """
