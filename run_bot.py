@@ -78,6 +78,9 @@ async def _cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 print("the invite was revoked already")
             return 0
+        if not 0 < args.user_id < 2 ** 63:
+            print("a Telegram user id is a positive 64-bit integer", file=sys.stderr)
+            return 2
         grants = [g for g in await storage.active_grants(args.user_id) if args.role in (None, g.role)]
         if not grants:
             print(f"user {args.user_id} holds no {args.role or 'role'} to revoke", file=sys.stderr)

@@ -94,8 +94,13 @@ async def test_a_revoked_invite_code_grants_nothing(bot):
     # roles granted before the revocation stay until revoked one by one
     replies = await first.send("/stats")
     assert "存量专利盘活进度" in replies[0].text
-    (audit,) = await admin.send("/audit ADMIN".replace("ADMIN", str(ADMIN)))
+    (audit,) = await admin.send(f"/audit {ADMIN}")
     assert "revoke_invite" in audit.text
+    # bad input: a clear answer, never an error
+    for bad, answer in (("/revoke", "用法"), ("/revoke 99999999999999999999", "用法"), ("/revoke 1 2", "用法"),
+                        ("/revoke i_NoSuchCode", "没有这个邀请码")):
+        (msg,) = await admin.send(bad)
+        assert answer in msg.text, (bad, msg.text)
 
 
 async def test_a_non_admins_forged_revoke_does_nothing(bot):

@@ -1,4 +1,4 @@
-"""Invites (admins), redeeming them through /start deep links, and /me."""
+"""Invites (admins), redeeming them through /start deep links, revoking roles and invites (admins), and /me."""
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -59,7 +59,7 @@ async def revoke_command(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.ADMIN):
         return
     args = context.args or []
-    if len(args) != 1:
+    if len(args) != 1 or (args[0].isdigit() and len(args[0]) > 18):  # Telegram ids fit a signed 64-bit integer
         await reply(update, context, "revoke_usage")
         return
     storage = context.services.storage
