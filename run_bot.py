@@ -7,6 +7,7 @@
     python run_bot.py search QUERY    search from the terminal (--json, --limit N, '-' reads stdin)
     python run_bot.py migrate         create/upgrade the database schema
     python run_bot.py invite ROLE SCOPE  print an invite deep link (--uses N, --days D)
+    python run_bot.py revoke user ID [ROLE] | revoke invite CODE   take roles away / void an invite link
     python run_bot.py export          standard-format export: CSV (UTF-8 BOM) + XLSX (--out DIR)
     python run_bot.py stats           progress statistics in the terminal
 
@@ -52,7 +53,48 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("scope", nargs="*", help="institution / enterprise / industry / department[@county]")
     inv.add_argument("--uses", type=int, default=1, help="how many people may use it (default 1)")
     inv.add_argument("--days", type=int, default=14, help="days until it expires (default 14)")
+    rev = sub.add_parser("revoke", help="revoke a user's roles or an invite link (like /revoke; audit-logged)")
+    rev_sub = rev.add_subparsers(dest="what", metavar="WHAT", required=True)
+    rev_user = rev_sub.add_parser("user", help="revoke a user's roles: all of them, or only ROLE")
+    rev_user.add_argument("user_id", type=int, help="the Telegram user id")
+    rev_user.add_argument("role", nargs="?", help="only this role (inventor | tto | enterprise | …)")
+    rev_inv = rev_sub.add_parser("invite", help="make an invite link grant nothing from now on")
+    rev_inv.add_argument("code", help="the invite code, i_<code> or the whole link")
     return p
+
+
+async def _cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from bot.services.roles import Revoked, invite_code_of, revoke_grant, revoke_invite
+    from bot.storage import open_storage
+
+    storage = await open_storage(settings.effective_database_url)
+    try:
+        if args.what == "invite":
+            found = await storage.invite_view(invite_code_of(args.code))
+            if found is None:
+                print("no such invite code", file=sys.stderr)
+                return 2
+            if await revoke_invite(storage, found[0], None) is Revoked.REVOKED:
+                print(f"invite revoked: {found[1].role} {found[1].scope_name or ''}".rstrip())
+            else:
+                print("the invite was revoked already")
+            return 0
+        if not 0 < args.user_id < 2 ** 63:
+            print("a Telegram user id is a positive 64-bit integer", file=sys.stderr)
+            return 2
+        grants = [g for g in await storage.active_grants(args.user_id) if args.role in (None, g.role)]
+        if not grants:
+            print(f"user {args.user_id} holds no {args.role or 'role'} to revoke", file=sys.stderr)
+            return 1
+        for g in grants:
+            outcome, _ = await revoke_grant(storage, g.id, None, dt.datetime.now(dt.timezone.utc))
+            if outcome is Revoked.REVOKED:
+                print(f"revoked: user {g.user_id} {g.role} {g.scope_name or ''}".rstrip())
+        return 0
+    finally:
+        await storage.close()
 
 
 async def _cmd_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -252,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_loop(_cmd_stats(settings, args))
     if cmd == "invite":
         return run_loop(_cmd_invite(settings, args))
+    if cmd == "revoke":
+        return run_loop(_cmd_revoke(settings, args))
     from bot.bootstrap import choose_mode, serve
 
     return run_loop(serve(settings, choose_mode(settings, playground=cmd == "playground")))

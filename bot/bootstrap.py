@@ -9,8 +9,8 @@ tests exercise is what users run. The order, and why:
 2. the search index: loaded from the cache or built now, so no user's first search waits for it;
 3. the playground only: the local Bot API emulator and the simulated users' roles;
 4. the python-telegram-bot ``Application`` (``initialize`` asks the Bot API who we are);
-5. background work: the outbox sender (every push), the digest and weekly-report jobs and the
-   reminder scheduler — all computed from the database, so a restart resumes them;
+5. background work: the outbox sender (every push), the digest, weekly-report and retention jobs and
+   the reminder scheduler — all computed from the database, so a restart resumes them;
 6. the default command menus (zh, and en for English clients);
 7. the transport: long polling, or the webhook listener (aiohttp) plus ``setWebhook``;
 8. "ready": one line on stdout (``Bot ready: …`` / ``Playground ready: open …``).
@@ -46,6 +46,7 @@ from bot.clock import ShiftableClock, is_local_api, parse_clock_start
 from bot.config import SHIPPED_CORPUS, Settings
 from bot.context import Services
 from bot.services.digest import DigestJob
+from bot.services.privacy import RetentionJob
 from bot.i18n import Translator
 from bot.io.importer import import_file
 from bot.telegram.menus import set_default_menus
@@ -119,6 +120,17 @@ def program_clock(settings: Settings, mode: Mode) -> ShiftableClock:
         return ShiftableClock(parse_clock_start(settings.clock_start))
     except ValueError as e:
         raise StartupError(f"BOT_CLOCK_START={settings.clock_start!r} is not an ISO-8601 moment: {e}") from None
+
+
+def check_playground_database(settings: Settings) -> None:
+    """The playground grants its simulated users roles (an admin among them) in the database it runs on:
+    with the token unset by mistake, a DATABASE_URL meant for production would get them."""
+    default = replace(settings, database_url=None).effective_database_url
+    if settings.effective_database_url != default and not settings.playground_database_ok:
+        raise StartupError("no TELEGRAM_BOT_TOKEN, so this would start the playground, which grants its demo "
+                           "users roles (an admin among them), on DATABASE_URL, not on its own database in "
+                           "DATA_DIR; set the token, or unset DATABASE_URL, or set PLAYGROUND_DATABASE_URL_OK=1 "
+                           "if you mean it.")
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -196,7 +208,7 @@ class RunningBot:
         if app.running:
             await app.stop()  # handles the updates already queued
         await stop_scheduler(app)
-        for job in (services.digests, services.weekly):
+        for job in (services.digests, services.weekly, services.retention):
             if job is not None:
                 await job.stop()
         if services.outbox is not None:
@@ -215,6 +227,7 @@ async def start(settings: Settings, mode: Mode | None = None, *,
     clock = program_clock(settings, mode)
     emulator = None
     if mode is Mode.PLAYGROUND:
+        check_playground_database(settings)
         from devtools.playground import playground_admins
 
         settings = replace(settings, admin_ids=settings.admin_ids | playground_admins())
@@ -247,6 +260,8 @@ async def start(settings: Settings, mode: Mode | None = None, *,
         await services.digests.start()
         services.weekly = WeeklyReportJob(services, interval=600)
         await services.weekly.start()
+        services.retention = RetentionJob(services)
+        await services.retention.start()
         await start_scheduler(app)  # deadline and event reminders, computed from the database
         await set_default_menus(app.bot, services.i18n)
         await app.start()

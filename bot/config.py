@@ -43,6 +43,10 @@ class Settings:
     outbox_trace_file: str | None = None  # a JSON line per committed group of sent-marks (bot/delivery/sender.py)
     polling_timeout: int = 10  # seconds a getUpdates long poll may wait
     clock_start: str | None = None  # BOT_CLOCK_START: run on a shifted clock (local Bot API only, bot/clock.py)
+    # the playground grants its simulated users roles: only on its own database unless asked explicitly
+    playground_database_ok: bool = False
+    # pushes' texts and files, saved search texts and audit images older than this many days are pruned
+    retention_days: int = 180
 
     @property
     def effective_file_url(self) -> str | None:
@@ -86,4 +90,6 @@ class Settings:
             outbox_trace_file=e.get("OUTBOX_TRACE_FILE") or None,
             polling_timeout=int(e.get("POLLING_TIMEOUT", "10")),
             clock_start=e.get("BOT_CLOCK_START") or None,
+            playground_database_ok=e.get("PLAYGROUND_DATABASE_URL_OK", "") in ("1", "true", "yes"),
+            retention_days=max(1, int(e.get("RETENTION_DAYS", "180"))),
         )

@@ -26,6 +26,7 @@ class Services:
     outbox: Any = None  # bot.delivery.sender.Outbox, created when the Application starts (it needs the Bot)
     digests: Any = None  # bot.services.digest.DigestJob
     weekly: Any = None  # bot.services.stats.WeeklyReportJob
+    retention: Any = None  # bot.services.privacy.RetentionJob: prunes old personal data
     scheduler: Any = None  # bot.delivery.scheduler.Scheduler: deadline and event reminders
     clock: Clock = field(default_factory=SystemClock)  # the program's ShiftableClock; tests move it
 

@@ -173,6 +173,7 @@ class User(Base):
     # fingerprint of the command menu last set for this user's chat (None: Telegram shows the default);
     # compared with the current roles on every update, so any role change refreshes the menu
     menu_key: Mapped[str | None] = mapped_column(String(32))
+    privacy_notice_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # shown at the first /start
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

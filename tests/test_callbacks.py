@@ -41,6 +41,7 @@ SAMPLES: dict[type[cb.Callback], cb.Callback] = {c.__class__: c for c in (
     cb.Rate(LONGEST_PATENT_ID), cb.Interest(LONGEST_PATENT_ID), cb.DecideLead(cb.DECLINE, BIG, cb.FROM_LEADS),
     cb.RecordTransaction(LONGEST_PATENT_ID), cb.MarkIndustrialised(BIG), cb.FilingStatus(BIG, "certified"),
     cb.SubscriptionsPage("m", f"d{BIG}"), cb.Unsubscribe(BIG),
+    cb.AskRevokeGrant(BIG), cb.ConfirmRevokeGrant(BIG), cb.ConfirmRevokeInvite(BIG), cb.ConfirmDeleteMe(),
 )}
 
 # what buttons sent before the look-alike codes were renamed carry, and what they mean now

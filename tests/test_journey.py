@@ -27,7 +27,8 @@ async def test_help_and_command_menu(bot):
     u = await bot.user(2010, language_code="en")
     (msg,) = await u.send("/help")
     assert "/lang" in msg.text and "Search patents" in msg.text
-    everyone = ["start", "browse", "events", "myevents", "subscriptions", "me", "lang", "help", "cancel"]
+    everyone = ["start", "browse", "events", "myevents", "subscriptions", "me", "lang", "privacy", "mydata", "deleteme",
+                "help", "cancel"]
     commands = bot.emulator.commands_for(language_code="en")
     assert [c["command"] for c in commands] == everyone
     assert [c["command"] for c in bot.emulator.commands_for()] == everyone

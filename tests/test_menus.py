@@ -11,7 +11,8 @@ from bot.config import PROJECT_ROOT
 from bot.models import RoleGrant, User
 from tests.harness import ADMIN, invite_code, user_with_role
 
-EVERYONE = ["start", "browse", "events", "myevents", "subscriptions", "me", "lang", "help", "cancel"]
+EVERYONE = ["start", "browse", "events", "myevents", "subscriptions", "me", "lang", "privacy", "mydata", "deleteme",
+            "help", "cancel"]
 README_WHO = {"everyone": None, "inventors": "inventor", "offices": "tto", "enterprises": "enterprise",
               "experts": "expert", "agencies": "agency", "officers": "officer", "admins": "admin"}
 

@@ -104,11 +104,13 @@ ALLOWED = {
     "/export": {"officer", "admin", "tto"},
     "/stats": {"officer", "admin"},
     "/audit CN113914863A": {"admin"},
+    "/revoke 6300": {"admin"},
 }
 # forged callback data → roles for which it may act (for the rest: a refusal toast/alert, no action)
 CALLBACKS = {"mp:a:CN113914863A": set(), "rv:a:1": set(), "rt:CN113914863A": {"enterprise", "expert"},
              "in:CN113914863A": {"enterprise", "agency"}, "tx:CN113914863A": set(), "ti:1": set(),
-             "tf:1:filed": set(), "st:x": {"officer", "admin"}, "ld:a:1": set(), "ev:k:1": set(), "ev:K:1": set()}
+             "tf:1:filed": set(), "st:x": {"officer", "admin"}, "ld:a:1": set(), "ev:k:1": set(), "ev:K:1": set(),
+             "rk:g:1": set(), "rk:gy:99999": set(), "rk:iy:99999": set()}
 
 
 async def test_access_control_matrix(bot):

@@ -177,7 +177,7 @@ class DialogEngine:
                 await self._show(chat, self.dialogs[snap.dialog], snap, new_message=True)
             return
         dialog = self.dialogs[snap.dialog]
-        if not await self._allowed(chat, dialog):
+        if not await self._allowed(chat, dialog, snap):
             return
         step = dialog.step(snap.step)
         extra = await self._extra(chat, dialog, snap)
@@ -192,7 +192,7 @@ class DialogEngine:
         if snap is None or snap.dialog not in self.dialogs:
             return False
         dialog = self.dialogs[snap.dialog]
-        if not await self._allowed(chat, dialog):
+        if not await self._allowed(chat, dialog, snap):
             return True
         step = dialog.step(snap.step)
         extra = await self._extra(chat, dialog, snap)
@@ -224,8 +224,15 @@ class DialogEngine:
                 "ctx": data.get("ctx") or {}, "answers": data.get("answers") or {}}
 
     @staticmethod
-    async def _allowed(chat: DialogChat, dialog: Dialog) -> bool:
-        return not dialog.roles or await chat.allowed(dialog.roles)
+    async def _allowed(chat: DialogChat, dialog: Dialog, snap: DialogSnapshot) -> bool:
+        """The user still holds a role the dialog needs. If not (revoked or expired meanwhile), the
+        dialog ends here with a message, so the user's next text is a search again, not a refused step."""
+        if not dialog.roles or await chat.allowed(dialog.roles):
+            return True
+        await chat.services.storage.end_dialog(snap.user_id, snap.chat_id)
+        await _drop_keyboard(chat.query)
+        await chat.reply("dialog_role_lost", {})
+        return False
 
     async def _cancelled_ctx(self, chat: DialogChat, dialog: Dialog, snap: DialogSnapshot) -> Mapping[str, Any]:
         if dialog.cancelled is None:

@@ -12,7 +12,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot.telegram import menus
 from bot.context import BotContext
 from bot.handlers.common import button_handlers, current_user, reply, sender_roles, user_lang
-from bot.handlers import roles
+from bot.handlers import privacy, roles
 from bot.i18n import LANGUAGES
 from bot.handlers.inline import PATENT_PREFIX
 from bot.telegram.callbacks import ChooseLanguage, MenuCommand
@@ -37,7 +37,8 @@ async def start(update: Update, context: BotContext) -> None:
         await reply(update, context, "start_bad_link")  # unknown payload: say so, then the welcome
     count = await context.services.storage.count_patents()
     await reply(update, context, "start", name=user.first_name if user else "", patent_count=count,
-                keyboard=await main_menu_keyboard(update, context))
+                keyboard=await main_menu_keyboard(update, context),
+                privacy_notice=await privacy.first_notice(context, user))
 
 
 async def main_menu_keyboard(update: Update, context: BotContext) -> InlineKeyboardMarkup:

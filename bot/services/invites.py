@@ -98,5 +98,5 @@ async def redeem(st: Storage, code: str, user_id: int, now: dt.datetime) -> tupl
             return RedeemResult.ALREADY_HELD, grant
         if not usable(inv, now) or not await st.use_invite(s, inv.id):
             return RedeemResult.INVALID, None
-        st.grant_invited_role(s, inv, user_id)
+        await st.grant_invited_role(s, inv, user_id)
     return RedeemResult.GRANTED, grant

@@ -11,6 +11,7 @@ from bot.storage.library import AssessedPatent, LibraryQueries, PatentCardData
 from bot.storage.dialogs import DialogQueries, DialogSnapshot, StaleDialog
 from bot.storage.outbox import OutboxQueries
 from bot.storage.ownership import LinkRequest, MyPatent, OwnershipQueries
+from bot.storage.privacy import PrivacyQueries
 from bot.storage.events import EventQueries
 from bot.storage.deadlines import DeadlineQueries
 from bot.storage.subscriptions import SubscriptionQueries
@@ -28,7 +29,7 @@ __all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "DialogSnapshot", 
 
 class Storage(PatentQueries, UserQueries, RoleQueries, AssessmentQueries, OwnershipQueries, LibraryQueries, RatingQueries,
               ExportQueries, DigestQueries, StatsQueries, DialogQueries, OutboxQueries,
-              EventQueries, DeadlineQueries, SubscriptionQueries, StorageBase):
+              EventQueries, DeadlineQueries, SubscriptionQueries, PrivacyQueries, StorageBase):
     pass
 
 

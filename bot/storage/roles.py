@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bot.models import Department, Enterprise, Institution, Invite, Role, RoleGrant, User
+from bot.models import Department, Enterprise, Institution, Invite, Role, RoleGrant, User, utcnow
 from bot.storage.base import StorageBase
 
 # letters and digits only: a deep-link payload allows [A-Za-z0-9_-] up to 64 chars
@@ -35,6 +35,16 @@ class InviteView:
     expires_at: dt.datetime
     max_uses: int
     uses: int
+
+
+@dataclass(frozen=True)
+class GrantRow:
+    """One active grant of a user, with its row id (what /revoke's buttons name)."""
+
+    id: int
+    user_id: int
+    role: str
+    scope_name: str | None
 
 
 def scope_key(g: RoleGrant | Invite) -> str:
@@ -89,7 +99,8 @@ class RoleQueries(StorageBase):
             if await s.get(User, user_id) is None:
                 s.add(User(id=user_id))
                 await s.flush()
-            s.add(g)
+            if not await self._reactivate(s, user_id, g.role, g.scope_key, granted_by=granted_by, invite_id=None):
+                s.add(g)
             self.audit(s, granted_by, "grant_role", "user", str(user_id), None,
                        {"role": g.role, "scope": g.scope_key})
             return True
@@ -161,10 +172,86 @@ class RoleQueries(StorageBase):
                               .values(uses=Invite.uses + 1))
         return res.rowcount == 1
 
-    def grant_invited_role(self, s: AsyncSession, inv: Invite, user_id: int) -> None:
+    async def grant_invited_role(self, s: AsyncSession, inv: Invite, user_id: int) -> None:
         key = scope_key(inv)
-        s.add(RoleGrant(user_id=user_id, role=inv.role, institution_id=inv.institution_id,
-                        department_id=inv.department_id, enterprise_id=inv.enterprise_id,
-                        industry=inv.industry, scope_key=key, invite_id=inv.id, granted_by=inv.created_by))
+        if not await self._reactivate(s, user_id, inv.role, key, granted_by=inv.created_by, invite_id=inv.id):
+            s.add(RoleGrant(user_id=user_id, role=inv.role, institution_id=inv.institution_id,
+                            department_id=inv.department_id, enterprise_id=inv.enterprise_id,
+                            industry=inv.industry, scope_key=key, invite_id=inv.id, granted_by=inv.created_by))
         self.audit(s, user_id, "redeem_invite", "user", str(user_id), None,
                    {"role": inv.role, "scope": key, "invite": inv.id})
+
+    @staticmethod
+    async def _reactivate(s: AsyncSession, user_id: int, role: str, key: str, *, granted_by: int | None,
+                          invite_id: int | None) -> bool:
+        """Grant again a role that was revoked: the same row (one per user, role and scope) becomes
+        active again. False if there is no revoked row to reuse."""
+        res = await s.execute(update(RoleGrant).where(
+            RoleGrant.user_id == user_id, RoleGrant.role == role, RoleGrant.scope_key == key,
+            RoleGrant.revoked_at.is_not(None)).values(revoked_at=None, granted_by=granted_by, invite_id=invite_id,
+                                                      created_at=utcnow()))
+        return res.rowcount == 1
+
+    # -- revocation ---------------------------------------------------------------------------------
+    async def active_grants(self, user_id: int) -> list[GrantRow]:
+        """The user's active grants with their ids, oldest first."""
+        async with self.session() as s:
+            rows = await s.execute(
+                select(RoleGrant.id, RoleGrant.role, Institution.name, Department.name, Enterprise.name,
+                       RoleGrant.industry)
+                .select_from(RoleGrant)
+                .outerjoin(Institution, Institution.id == RoleGrant.institution_id)
+                .outerjoin(Department, Department.id == RoleGrant.department_id)
+                .outerjoin(Enterprise, Enterprise.id == RoleGrant.enterprise_id)
+                .where(RoleGrant.user_id == user_id, RoleGrant.revoked_at.is_(None))
+                .order_by(RoleGrant.id))
+            return [GrantRow(gid, user_id, role, inst or dept or ent or industry)
+                    for gid, role, inst, dept, ent, industry in rows]
+
+    async def grant_by_id(self, grant_id: int) -> GrantRow | None:
+        async with self.session() as s:
+            g = await s.get(RoleGrant, grant_id)
+            if g is None or g.revoked_at is not None:
+                return None
+        found = [r for r in await self.active_grants(g.user_id) if r.id == grant_id]
+        return found[0] if found else None
+
+    async def revoke_grant(self, grant_id: int, *, actor_id: int | None, now: dt.datetime) -> GrantRow | None:
+        """Revoke one active grant (the guarded UPDATE makes a second, concurrent revoke a no-op);
+        audit-logged. The revoked grant, or None if there was none active with this id."""
+        row = await self.grant_by_id(grant_id)
+        if row is None:
+            return None
+        async with self.session() as s:
+            res = await s.execute(update(RoleGrant).where(RoleGrant.id == grant_id, RoleGrant.revoked_at.is_(None))
+                                  .values(revoked_at=now))
+            if res.rowcount != 1:
+                return None
+            self.audit(s, actor_id, "revoke_role", "user", str(row.user_id), {"role": row.role, "grant": grant_id,
+                                                                              "scope": row.scope_name}, None)
+        return row
+
+    async def invite_view(self, code: str) -> tuple[int, InviteView, bool] | None:
+        """(id, what it grants, revoked) of the invite with this code."""
+        async with self.session() as s:
+            inv = await self.invite_by_code(s, code)
+            if inv is None:
+                return None
+            name = inv.industry
+            for model, key in ((Institution, inv.institution_id), (Department, inv.department_id),
+                               (Enterprise, inv.enterprise_id)):
+                if key is not None:
+                    name = await s.scalar(select(model.name).where(model.id == key))
+            return inv.id, InviteView(inv.code, inv.role, name, inv.expires_at, inv.max_uses, inv.uses), inv.revoked
+
+    async def revoke_invite(self, invite_id: int, *, actor_id: int | None) -> bool:
+        """Revoke an invite: its link grants nothing from now on (roles already granted through it stay;
+        revoke those one by one). False if it was revoked already or does not exist."""
+        async with self.session() as s:
+            res = await s.execute(update(Invite).where(Invite.id == invite_id, Invite.revoked.is_(False))
+                                  .values(revoked=True))
+            if res.rowcount != 1:
+                return False
+            self.audit(s, actor_id, "revoke_invite", "invite", str(invite_id), {"revoked": False},
+                       {"revoked": True})
+        return True

@@ -57,7 +57,7 @@ class UserQueries(StorageBase):
             if found is None:
                 row = {"id": user_id, "first_name": first_name, "username": username, "language": lang,
                        "language_chosen": False, "blocked_bot": False, "phone": None, "last_digest_at": None,
-                       "menu_key": None, "created_at": now, "last_seen_at": now}
+                       "menu_key": None, "privacy_notice_at": None, "created_at": now, "last_seen_at": now}
                 await c.execute(_INSERT_USER, row)
             else:
                 row = dict(found._mapping)

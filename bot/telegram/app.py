@@ -9,7 +9,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.context import BotContext, Services
 from bot.handlers import (browse, common, deadlines, dialogs, enterprise, events, export, flood, inline, inventor,
-                          membership, review, roles, search, start, stats, subscriptions)
+                          membership, privacy, review, roles, search, start, stats, subscriptions)
 from bot.telegram.processor import ChatOrderedUpdateProcessor
 from bot.telegram.http import AiohttpRequest
 
@@ -54,6 +54,7 @@ def register_handlers(app: Application) -> None:
     subscriptions.register(app)
     deadlines.register(app)
     membership.register(app)
+    privacy.register(app)
     search.register(app)
     start.register_fallbacks(app)  # must stay last
     app.add_error_handler(common.on_error)

@@ -410,3 +410,30 @@ class SubscriptionsPage(Callback):
 @kind("un")
 class Unsubscribe(Callback):
     subscription_id: int
+
+
+# -- revoking roles and invites (admins) -------------------------------------------------------------
+
+@kind("rk:g")
+class AskRevokeGrant(Callback):
+    """Asks once more before a role is taken away."""
+    grant_id: int
+
+
+@kind("rk:gy")
+class ConfirmRevokeGrant(Callback):
+    """Takes the role away."""
+    grant_id: int
+
+
+@kind("rk:iy")
+class ConfirmRevokeInvite(Callback):
+    """The invite's link grants nothing from now on."""
+    invite_id: int
+
+
+# -- personal data -----------------------------------------------------------------------------------
+
+@kind("pv:delyes")
+class ConfirmDeleteMe(Callback):
+    """/deleteme confirmed: the presser's own personal data is erased."""

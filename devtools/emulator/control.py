@@ -49,7 +49,44 @@ def _qfloat(request: web.Request, name: str, default: float, cap: float = 60.0) 
         raise ControlError(400, f"{name} must be a number") from None
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+# a browser marks its own page's requests "same-origin" and typed-in or bookmarked ones "none"
+SAME_SITE_FETCHES = ("same-origin", "none")
+
+
+def refusal(request: web.Request, bound_host: str, port: int) -> str | None:
+    """Why a control request must be refused, or None. The control API acts as every simulated user,
+    the admin included, so only this machine's own page and non-browser clients may use it: a Host
+    other than a loopback name or the bound address (DNS rebinding), a cross-site Origin or
+    Sec-Fetch-Site (a web page the developer visits), and a POST body other than JSON (the content
+    types a cross-site form may send without asking first) are refused."""
+    allowed = {f"{name}:{port}" for name in (*LOOPBACK_NAMES, bound_host) if name not in ("", "0.0.0.0", "::")}
+    host = request.headers.get("Host", "").lower()
+    if host not in allowed:
+        return "unexpected Host"
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() not in {f"http://{h}" for h in allowed}:
+        return "cross-origin request"
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site.lower() not in SAME_SITE_FETCHES:
+        return "cross-site request"
+    if request.method == "POST" and (request.can_read_body or "Content-Type" in request.headers):
+        allowed_types = ("application/json", "multipart/form-data") if request.path == "/_emu/upload" \
+            else ("application/json",)
+        if request.content_type not in allowed_types:
+            return "the control API takes JSON"
+    return None
+
+
 class ControlAPI:
+    @web.middleware
+    async def _control_guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/_emu/"):
+            why = refusal(request, self._host, self.port)
+            if why is not None:
+                return json_response({"ok": False, "error": why}, 403)
+        return await handler(request)
+
     def _add_control_routes(self, r: web.UrlDispatcher) -> None:
         r.add_get("/_emu/bot", self._c_bot)
         r.add_get("/_emu/users", self._c_users_get)

@@ -99,7 +99,7 @@ class BotAPIEmulator(ControlAPI, UserSimulation, UpdateMethods, MessageMethods, 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._closing = False
         app = web.Application(client_max_size=MAX_UPLOAD + 1024 * 1024,
-                              middlewares=[self._error_middleware])
+                              middlewares=[self._control_guard, self._error_middleware])
         r = app.router
         r.add_route("*", "/bot{token}/{method}", self._handle_api)
         r.add_get("/file/bot{token}/{path:.+}", self._handle_file_download)

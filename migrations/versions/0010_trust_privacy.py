@@ -6,8 +6,10 @@ Create Date: 2026-12-01 03:50:00
 """
 from __future__ import annotations
 
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
+
+import bot.models
 
 revision = '0010'
 down_revision = '0009'
@@ -16,8 +18,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # when the user was shown the privacy notice (the first /start); NULL: not yet
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('privacy_notice_at', bot.models.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('privacy_notice_at')
