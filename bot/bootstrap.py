@@ -46,6 +46,7 @@ from bot.clock import ShiftableClock, is_local_api, parse_clock_start
 from bot.config import SHIPPED_CORPUS, Settings
 from bot.context import Services
 from bot.services.digest import DigestJob
+from bot.services.expert_requests import start_expert_request_job
 from bot.i18n import Translator
 from bot.io.importer import import_file
 from bot.telegram.menus import set_default_menus
@@ -196,7 +197,7 @@ class RunningBot:
         if app.running:
             await app.stop()  # handles the updates already queued
         await stop_scheduler(app)
-        for job in (services.digests, services.weekly):
+        for job in (services.digests, services.weekly, services.expert_requests):
             if job is not None:
                 await job.stop()
         if services.outbox is not None:
@@ -248,6 +249,7 @@ async def start(settings: Settings, mode: Mode | None = None, *,
         services.weekly = WeeklyReportJob(services, interval=600)
         await services.weekly.start()
         await start_scheduler(app)  # deadline and event reminders, computed from the database
+        services.expert_requests = await start_expert_request_job(services)
         await set_default_menus(app.bot, services.i18n)
         await app.start()
         if mode is Mode.WEBHOOK:

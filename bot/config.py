@@ -43,6 +43,7 @@ class Settings:
     outbox_trace_file: str | None = None  # a JSON line per committed group of sent-marks (bot/delivery/sender.py)
     polling_timeout: int = 10  # seconds a getUpdates long poll may wait
     clock_start: str | None = None  # BOT_CLOCK_START: run on a shifted clock (local Bot API only, bot/clock.py)
+    expert_request_hours: float = 48.0  # an expert request unaccepted this long passes to the next experts
 
     @property
     def effective_file_url(self) -> str | None:
@@ -86,4 +87,5 @@ class Settings:
             outbox_trace_file=e.get("OUTBOX_TRACE_FILE") or None,
             polling_timeout=int(e.get("POLLING_TIMEOUT", "10")),
             clock_start=e.get("BOT_CLOCK_START") or None,
+            expert_request_hours=float(e.get("EXPERT_REQUEST_HOURS", "48")),
         )

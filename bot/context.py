@@ -27,6 +27,7 @@ class Services:
     digests: Any = None  # bot.services.digest.DigestJob
     weekly: Any = None  # bot.services.stats.WeeklyReportJob
     scheduler: Any = None  # bot.delivery.scheduler.Scheduler: deadline and event reminders
+    expert_requests: Any = None  # bot.services.expert_requests.ExpertRequestJob: rounds passed on, reminders
     clock: Clock = field(default_factory=SystemClock)  # the program's ShiftableClock; tests move it
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from openpyxl import Workbook
 
 from bot.io.importer import STANDARD_COLUMNS
+from bot.io.needs_sheet import needs_sheet
 
 ASSESSMENT_COLUMNS = ["sa_status", "sa_industry", "sa_maturity", "sa_scenarios", "sa_scenario_text", "sa_prospect",
                       "sa_intents", "sa_implemented", "sa_implemented_how", "sa_licence_kind", "sa_payment_kind",
@@ -87,7 +88,8 @@ def build_export(data: dict[str, list[dict[str, Any]]]) -> ExportFiles:
               ("ratings", RATING_SHEET_COLUMNS, [{c: _cell(r.get(c)) for c in RATING_SHEET_COLUMNS}
                                                  for r in data["ratings"]]),
               ("transactions", TRANSACTION_SHEET_COLUMNS, [{c: _cell(t.get(c)) for c in TRANSACTION_SHEET_COLUMNS}
-                                                           for t in data["transactions"]]))
+                                                           for t in data["transactions"]]),
+              needs_sheet(data.get("needs", [])))
     for name, columns, items in sheets:
         ws = wb.create_sheet(name)
         ws.append(columns)

@@ -52,7 +52,7 @@ class ExportQueries(StorageBase):
                 "implemented", "implemented_how", "licence_kind", "payment_kind", "open_licence", "price_range")}
             p["ratings"] = by_patent_r.get(p["id"], [])
             p["transactions"] = by_patent_t.get(p["id"], [])
-        return {"patents": patents,
+        return {"patents": patents, "needs": await self.needs_for_export(institution_ids),
                 "ratings": [{"patent_id": r.patent_id, "rater_id": r.rater_id, "is_expert": r.is_expert,
                              "prospect": r.prospect, "improvement_needs": r.improvement_needs,
                              "improvement_text": r.improvement_text, "cooperation_intents": r.cooperation_intents,
