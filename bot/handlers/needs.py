@@ -15,8 +15,7 @@ from bot.services import needs
 from bot.services.needs import AnswerResult, ConsentResult
 from bot.services.roles import RoleSet
 from bot.storage.needs import NeedView
-from bot.telegram.callbacks import (ACCEPT, HELP, AnswerNeed, CloseNeed, DecideNeedLead, EditNeed, NeedList,
-                                    NewNeed)
+from bot.telegram.callbacks import ACCEPT, HELP, AnswerNeed, CloseNeed, DecideNeedLead, EditNeed, NewNeed
 
 
 def _enterprise_ids(roles: RoleSet | None) -> set[int]:
@@ -57,13 +56,6 @@ async def _list(update: Update, context: BotContext) -> None:
             rows.append([InlineKeyboardButton(labels.btn_need_edit(n=i + 1), callback_data=EditNeed(n.id).pack()),
                          InlineKeyboardButton(labels.btn_need_close(n=i + 1), callback_data=CloseNeed(n.id).pack())])
     await show(update, context, "needs_list", InlineKeyboardMarkup(rows), needs=items, company=ent.scope_name)
-
-
-async def list_again(update: Update, context: BotContext) -> None:
-    if not await require(update, context, Role.ENTERPRISE):
-        return
-    await update.callback_query.answer()
-    await _list(update, context)
 
 
 async def new_need(update: Update, context: BotContext) -> None:
@@ -158,5 +150,5 @@ async def decide_lead(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("needs", needs_command))
-    app.add_handlers(button_handlers({NeedList: list_again, NewNeed: new_need, EditNeed: edit_need,
+    app.add_handlers(button_handlers({NewNeed: new_need, EditNeed: edit_need,
                                       CloseNeed: close_need, AnswerNeed: answer_need, DecideNeedLead: decide_lead}))

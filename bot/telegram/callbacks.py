@@ -400,11 +400,6 @@ class Unsubscribe(Callback):
 HELP, PASS = "h", "p"
 
 
-@kind("nd:l")
-class NeedList(Callback):
-    """/needs again."""
-
-
 @kind("nd:n")
 class NewNeed(Callback):
     """Starts the dialog that posts a need (enterprises)."""
