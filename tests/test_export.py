@@ -55,7 +55,7 @@ async def test_export_contents_and_round_trip(storage, tmp_path):
     assert (r["txn_kinds"], r["txn_dates"], r["txn_filed"]) == ("license", "2024-09-30", "1")
     assert rows["x-9"]["title_derived"] == "1" and rows["x-9"]["title"] == "茶叶杀青机"
     wb = load_workbook(io.BytesIO(files.xlsx), read_only=True)
-    assert wb.sheetnames == ["patents", "ratings", "transactions"]
+    assert wb.sheetnames == ["patents", "ratings", "transactions", "needs"]
     assert [c for c in next(wb["patents"].iter_rows(values_only=True))][:len(STANDARD_COLUMNS)] == STANDARD_COLUMNS
 
     before = await _hashes(storage)
