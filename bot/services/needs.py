@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.notify import push, wake
+from bot.models import User
 from bot.storage.needs import HELP, PASS, DeliveryView, NeedView
 from bot.storage.patents import PatentRow
 from bot.telegram.callbacks import ACCEPT, DECLINE, AnswerNeed, DecideNeedLead
@@ -86,8 +87,6 @@ async def match_and_deliver(services: Any, need_id: int) -> Matched:
 
 
 async def _answer_buttons(s: AsyncSession, services: Any, user_id: int, need_id: int) -> dict:
-    from bot.models import User
-
     user = await s.get(User, user_id)
     labels = services.i18n.label_module(user.language if user else None)
     return {"inline_keyboard": [[
