@@ -123,6 +123,18 @@ async def test_an_expert_late_with_the_rating_is_reminded_once(bot):
     assert len(got(s.experts[0], "⏰ 提醒")) == 1
 
 
+
+async def test_a_round_in_progress_survives_a_restart(bot):
+    s = await requested(bot)
+    await bot.restart()
+    await clock_jump(bot, NOW + dt.timedelta(hours=49), bot.services.expert_requests)
+    await s.experts[3].wait_for(INVITATION, timeout=10)
+    assert await bot.services.outbox.drain(timeout=20)
+    for e in s.experts[:3]:
+        await e.refresh()
+        assert len(got(e, INVITATION)) == 1  # the restart sent nobody anything twice
+
+
 # --- attacks ----------------------------------------------------------------------------------------------
 
 async def test_only_invited_experts_accept(bot):
