@@ -72,7 +72,7 @@ async def test_an_accepted_request_is_rated_and_fed_back_to_the_requester_and_th
     step = await s.experts[0].press("✅ 接受评估", message_id=s.invitations[0].message_id)
     assert "产业化前景" in step.last.text  # the existing rating dialog
     told = await s.ent.wait_for("已接受评估", timeout=10)
-    assert "专家1" in told.text
+    assert "新能源与储能领域的入库专家" in told.text and "专家1" not in told.text
     late = await s.experts[1].press("✅ 接受评估", message_id=s.invitations[1].message_id)
     assert "其他专家接受" in late.text
     reply = None
@@ -81,7 +81,7 @@ async def test_an_accepted_request_is_rated_and_fed_back_to_the_requester_and_th
     assert "已保存" in reply.text
     for who in (s.ent, s.office):
         result = await who.wait_for("专家评估完成", timeout=10)
-        assert "专家1" in result.text and "5 ⭐" in result.text
+        assert "5 ⭐" in result.text and ("专家1" in result.text) == (who is s.office)
     officer = await make_role(bot, 5201, "陈科长", "officer 科技局")
     text = " ".join(m.text for m in await officer.send("/stats"))
     assert "专家评估请求 1" in text and "已完成 1" in text

@@ -95,9 +95,8 @@ async def accept(services: Any, request_id: int, expert_id: int) -> tuple[Accept
             return AcceptResult.NOT_INVITED, None
         if not await st.accept_expert_request(s, request_id, expert_id, services.clock()):
             return AcceptResult.TAKEN, view
-        expert = await s.get(User, expert_id)
         await push(s, services, view.requester_id, "evaluation_accepted", key=f"exreq:{request_id}:accepted",
-                   request=view, expert=expert.first_name if expert else "")
+                   request=view)
     wake(services)
     return AcceptResult.ACCEPTED, view
 
@@ -149,6 +148,7 @@ async def after_rating(services: Any, expert_id: int, patent_id: str, answers: d
             done += 1
             view = await st.expert_request(rid, session=s)
             expert = await s.get(User, expert_id)
+            # the expert is named to the office (who sees the pool in /experts), not to the requester
             recipients = [view.requester_id] + [u for u in await st.institution_offices(s, view.institution_id)
                                                 if u not in (view.requester_id, expert_id)]
             for uid in recipients:
