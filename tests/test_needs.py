@@ -171,6 +171,17 @@ async def test_an_edit_rematches_without_telling_anyone_twice_and_closing_stops_
     assert "已关闭" in lst.text and "✏️ 修改 1" not in lst.labels
 
 
+
+async def test_a_holder_reads_the_need_and_answers_in_english(bot):
+    office = await make_role(bot, 5104, "Lin", "tto 福州大学", lang="en")
+    ent = await register_enterprise(bot)
+    await post_need(ent)
+    notice = await office.wait_for("technology need", timeout=10)
+    assert "Joint R&D" in notice.text and notice.labels == ["🙋 We can help", "🙅 Not for us"]
+    sent = await office.press("🙋 We can help", message_id=notice.message_id)
+    assert "The enterprise has been told" in sent.text
+
+
 # --- attacks ----------------------------------------------------------------------------------------------
 
 async def test_only_enterprises_post_needs(bot):
