@@ -167,3 +167,11 @@ async def test_who_may_ask_for_an_evaluation(bot):
     assert await bot.services.outbox.drain(timeout=20)
     await s.experts[0].refresh()
     assert not got(s.experts[0], INVITATION)
+
+
+async def test_forged_request_ids_no_key_can_hold_are_refused_politely(bot):
+    expert = await make_role(bot, 6001, "专家1", "expert new_energy")
+    anchor = expert.last_bot_message().message_id
+    for data in ("ex:a:99999999999", "ex:d:99999999999", "ex:r:NO-SUCH-PATENT"):
+        r = await expert.press(callback_data=data, message_id=anchor, stale=True)
+        assert "过期" in (r.toast or ""), data

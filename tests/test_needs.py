@@ -234,3 +234,11 @@ async def test_only_the_needs_enterprise_may_agree_to_the_lead(bot):
     assert not any("同意就需求" in m.text for m in s.fzu.bot_messages())  # no contact leaked
     agreed = await s.ent.press("✅ 同意对接", message_id=offer.message_id)
     assert "已同意对接" in agreed.text
+
+
+async def test_forged_ids_no_key_can_hold_are_refused_politely(bot):
+    ent = await register_enterprise(bot)
+    anchor = ent.last_bot_message().message_id
+    for data in ("nd:a:99999999999:h", "nd:e:99999999999", "nd:c:99999999999", "nd:d:a:99999999999"):
+        r = await ent.press(callback_data=data, message_id=anchor, stale=True)
+        assert "过期" in (r.toast or ""), data

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.models import (ExpertInvitation, ExpertRequest, ExpertRequestStatus, Patent, Role, RoleGrant,
                         SelfAssessment, User)
 from bot.storage.base import StorageBase
+from bot.storage.needs import ID_MAX
 
 INVITED, ACCEPTED, DECLINED, LAPSED = "invited", "accepted", "declined", "lapsed"
 _OPEN = (ExpertRequestStatus.REQUESTED.value, ExpertRequestStatus.ACCEPTED.value)
@@ -71,6 +72,8 @@ class ExpertRequestQueries(StorageBase):
 
     async def expert_request(self, request_id: int, *, session: AsyncSession | None = None
                              ) -> ExpertRequestView | None:
+        if not 0 < request_id <= ID_MAX:
+            return None
         if session is None:
             async with self.session() as s:
                 return await self.expert_request(request_id, session=s)
@@ -113,6 +116,8 @@ class ExpertRequestQueries(StorageBase):
 
     @staticmethod
     async def decline_invitation(s: AsyncSession, request_id: int, expert_id: int) -> bool:
+        if not 0 < request_id <= ID_MAX:
+            return False
         res = await s.execute(update(ExpertInvitation).where(
             ExpertInvitation.request_id == request_id, ExpertInvitation.expert_id == expert_id,
             ExpertInvitation.status == INVITED).values(status=DECLINED))

@@ -16,6 +16,9 @@ from bot.storage.base import StorageBase
 NEED_FIELDS = ("problem", "industry", "budget", "cooperation", "deadline")
 HELP, PASS = "help", "pass"
 LEAD_PENDING, LEAD_ACCEPTED, LEAD_DECLINED = "pending", "accepted", "declined"
+# ids come from buttons, which may be forged: one that no INTEGER key can hold is simply not found
+# (PostgreSQL would refuse to compare it)
+ID_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ class NeedQueries(StorageBase):
                         need.budget, need.cooperation, need.deadline, need.status, delivered, helping)
 
     async def need(self, need_id: int, *, session: AsyncSession | None = None) -> NeedView | None:
+        if not 0 < need_id <= ID_MAX:
+            return None
         if session is None:
             async with self.session() as s:
                 return await self.need(need_id, session=s)
@@ -179,6 +184,8 @@ class NeedQueries(StorageBase):
         return d.id
 
     async def delivery(self, delivery_id: int, *, session: AsyncSession | None = None) -> DeliveryView | None:
+        if not 0 < delivery_id <= ID_MAX:
+            return None
         if session is None:
             async with self.session() as s:
                 return await self.delivery(delivery_id, session=s)
@@ -194,6 +201,8 @@ class NeedQueries(StorageBase):
         return DeliveryView(d.id, need, d.user_id, name, username, d.patent_id, title, inst, d.answer, d.lead_status)
 
     async def delivery_to(self, need_id: int, user_id: int) -> DeliveryView | None:
+        if not 0 < need_id <= ID_MAX:
+            return None
         async with self.session() as s:
             did = await s.scalar(select(NeedDelivery.id).where(NeedDelivery.need_id == need_id,
                                                                NeedDelivery.user_id == user_id))
