@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from devtools.client import wait_until
 from tests.harness import clock_jump, user_with_role as make_role
 from tests.test_enterprise import EXPERT_RATING, register_enterprise
 from tests.test_needs import BATTERY, library_program
@@ -127,6 +128,8 @@ async def test_an_expert_late_with_the_rating_is_reminded_once(bot):
 async def test_a_round_in_progress_survives_a_restart(bot):
     s = await requested(bot)
     await bot.restart()
+    job = bot.services.expert_requests
+    assert await wait_until(lambda: job.runs > 0, timeout=10)  # its start-up pass, before the clock moves
     await clock_jump(bot, NOW + dt.timedelta(hours=49), bot.services.expert_requests)
     await s.experts[3].wait_for(INVITATION, timeout=10)
     assert await bot.services.outbox.drain(timeout=20)
