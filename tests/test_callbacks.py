@@ -39,7 +39,7 @@ SAMPLES: dict[type[cb.Callback], cb.Callback] = {c.__class__: c for c in (
     cb.Rate(LONGEST_PATENT_ID), cb.Interest(LONGEST_PATENT_ID), cb.DecideLead(cb.DECLINE, BIG, cb.FROM_LEADS),
     cb.RecordTransaction(LONGEST_PATENT_ID), cb.MarkIndustrialised(BIG), cb.FilingStatus(BIG, "certified"),
     cb.SubscriptionsPage("m", f"d{BIG}"), cb.Unsubscribe(BIG),
-    cb.NewNeed(), cb.EditNeed(BIG), cb.CloseNeed(BIG), cb.AnswerNeed(BIG, cb.HELP), cb.DecideNeedLead(cb.DECLINE, BIG),
+    cb.NewNeed(), cb.EditNeed(BIG), cb.CloseNeed(BIG), cb.AnswerNeed(BIG, cb.HELP), cb.DecideNeedLead(cb.DECLINE, BIG, cb.FROM_LEADS),
     cb.RequestEvaluation(LONGEST_PATENT_ID), cb.AcceptEvaluation(BIG), cb.DeclineEvaluation(BIG),
 )}
 

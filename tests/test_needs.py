@@ -122,6 +122,20 @@ async def test_we_can_help_opens_a_lead_only_when_the_enterprise_agrees(bot):
     assert "已经处理过" in again.text
 
 
+
+async def test_an_offer_missed_in_the_push_is_answered_from_needs(bot):
+    s = await posted(bot)
+    await s.fzu.press("🙋 我们能帮忙", message_id=s.notice.message_id)
+    await s.ent.wait_for("有专利持有方能帮忙", timeout=10)
+    (lst,) = await s.ent.send("/needs")
+    assert "等待您同意对接" in lst.text and "福州大学" in lst.text and "林主任" not in lst.text
+    pressed = await s.ent.press("✅ 同意 #1", message_id=lst.message_id)
+    page = next(m for m in pressed if m.message_id == lst.message_id)
+    assert "等待您同意对接" not in page.text and "✅ 同意 #1" not in page.labels and "✏️ 修改 1" in page.labels
+    assert "林主任" in pressed.last.text  # the contact, now that both agreed
+    await s.fzu.wait_for("同意就需求", timeout=10)
+
+
 async def test_not_for_us_is_recorded_and_the_enterprise_is_not_bothered(bot):
     s = await posted(bot)
     passed = await s.mju.press("🙅 不适合我们", message_id=(await s.mju.wait_for("企业技术需求", timeout=10)).message_id)

@@ -15,7 +15,8 @@ from bot.services import needs
 from bot.services.needs import AnswerResult, ConsentResult
 from bot.services.roles import RoleSet
 from bot.storage.needs import NeedView
-from bot.telegram.callbacks import ACCEPT, HELP, AnswerNeed, CloseNeed, DecideNeedLead, EditNeed, NewNeed
+from bot.telegram.callbacks import (ACCEPT, DECLINE, FROM_LEADS, HELP, AnswerNeed, CloseNeed, DecideNeedLead, EditNeed,
+                                    NewNeed)
 
 
 def _enterprise_ids(roles: RoleSet | None) -> set[int]:
@@ -55,7 +56,15 @@ async def _list(update: Update, context: BotContext) -> None:
         if n.open:
             rows.append([InlineKeyboardButton(labels.btn_need_edit(n=i + 1), callback_data=EditNeed(n.id).pack()),
                          InlineKeyboardButton(labels.btn_need_close(n=i + 1), callback_data=CloseNeed(n.id).pack())])
-    await show(update, context, "needs_list", InlineKeyboardMarkup(rows), needs=items, company=ent.scope_name)
+    # offers of help answered here as in their push (which may have been missed or deleted)
+    offers = await context.services.storage.pending_offers(ent.enterprise_id)
+    for i, d in enumerate(offers):
+        rows.append([InlineKeyboardButton(labels.btn_accept_n(n=f"#{i + 1}"),
+                                          callback_data=DecideNeedLead(ACCEPT, d.id, FROM_LEADS).pack()),
+                     InlineKeyboardButton(labels.btn_decline_n(n=f"#{i + 1}"),
+                                          callback_data=DecideNeedLead(DECLINE, d.id, FROM_LEADS).pack())])
+    await show(update, context, "needs_list", InlineKeyboardMarkup(rows), needs=items, offers=offers,
+               company=ent.scope_name)
 
 
 async def new_need(update: Update, context: BotContext) -> None:
@@ -135,13 +144,17 @@ async def decide_lead(update: Update, context: BotContext) -> None:
         await _toast(update, context, "expired_button")
         return
     accept = pressed.decision == ACCEPT
-    result, delivery = await needs.decide_lead(context.services, pressed.delivery_id, await current_user(update, context),
+    user = await current_user(update, context)
+    result, delivery = await needs.decide_lead(context.services, pressed.delivery_id, user,
                                                _enterprise_ids(await sender_roles(update, context)), accept)
     if result is ConsentResult.NOT_YOURS:
         await _toast(update, context, "expired_button")
         return
     await update.callback_query.answer()
-    await _drop_keyboard(update)
+    if pressed.source == FROM_LEADS:
+        await _list(update, context)  # /needs redrawn in place, the offer now decided
+    else:
+        await _drop_keyboard(update)
     if result is ConsentResult.ALREADY_DECIDED:
         await reply(update, context, "lead_gone")
         return

@@ -133,7 +133,8 @@ class NeedQueries(StorageBase):
                                                 .where(TechNeed.enterprise_id == enterprise_id,
                                                        NeedDelivery.answer == HELP)
                                                 .group_by(NeedDelivery.need_id))))
-            rows = await s.execute(select(TechNeed, Enterprise.name).join(Enterprise, Enterprise.id == TechNeed.enterprise_id)
+            rows = await s.execute(select(TechNeed, Enterprise.name)
+                                   .join(Enterprise, Enterprise.id == TechNeed.enterprise_id)
                                    .where(TechNeed.enterprise_id == enterprise_id)
                                    .order_by(TechNeed.status.desc(), TechNeed.id.desc()).limit(limit))
             return [self._view(n, name, counts.get(n.id, 0), helping.get(n.id, 0)) for n, name in rows]
@@ -207,6 +208,16 @@ class NeedQueries(StorageBase):
             did = await s.scalar(select(NeedDelivery.id).where(NeedDelivery.need_id == need_id,
                                                                NeedDelivery.user_id == user_id))
             return await self.delivery(did, session=s) if did is not None else None
+
+    async def pending_offers(self, enterprise_id: int, limit: int = 10) -> list[DeliveryView]:
+        """Holders' offers of help on this enterprise's open needs still waiting for its consent."""
+        async with self.session() as s:
+            ids = list(await s.scalars(select(NeedDelivery.id).join(TechNeed, TechNeed.id == NeedDelivery.need_id)
+                                       .where(TechNeed.enterprise_id == enterprise_id,
+                                              TechNeed.status == NeedStatus.OPEN.value,
+                                              NeedDelivery.lead_status == LEAD_PENDING)
+                                       .order_by(NeedDelivery.answered_at, NeedDelivery.id).limit(limit)))
+            return [v for i in ids if (v := await self.delivery(i, session=s)) is not None]
 
     async def answer_delivery(self, s: AsyncSession, need_id: int, user_id: int, answer: str,
                               now: dt.datetime) -> int | None:

@@ -431,6 +431,7 @@ class DecideNeedLead(Callback):
     """The enterprise agrees (a) or not (d) to exchange contacts with a holder who offered help."""
     decision: Literal["a", "d"]
     delivery_id: int
+    source: Literal["l"] | None = None  # pressed in /needs, which is redrawn; otherwise in the push
 
 
 @kind("ex:r")
