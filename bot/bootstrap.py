@@ -9,7 +9,7 @@ tests exercise is what users run. The order, and why:
 2. the search index: loaded from the cache or built now, so no user's first search waits for it;
 3. the playground only: the local Bot API emulator and the simulated users' roles;
 4. the python-telegram-bot ``Application`` (``initialize`` asks the Bot API who we are);
-5. background work: the outbox sender (every push), the digest and weekly-report jobs and the
+5. background work: the outbox sender (every push), the digest, weekly-report and expert-request jobs and the
    reminder scheduler — all computed from the database, so a restart resumes them;
 6. the default command menus (zh, and en for English clients);
 7. the transport: long polling, or the webhook listener (aiohttp) plus ``setWebhook``;
