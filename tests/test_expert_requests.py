@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from devtools.client import wait_until
-from tests.harness import clock_jump, user_with_role as make_role
+from tests.harness import ADMIN, clock_jump, invite_code, user_with_role as make_role
+from tests.test_assessment import link
 from tests.test_enterprise import EXPERT_RATING, register_enterprise
 from tests.test_needs import BATTERY, library_program
 
@@ -136,6 +137,18 @@ async def test_a_round_in_progress_survives_a_restart(bot):
     for e in s.experts[:3]:
         await e.refresh()
         assert len(got(e, INVITATION)) == 1  # the restart sent nobody anything twice
+
+
+
+async def test_nobody_is_asked_to_evaluate_their_own_patent(bot):
+    own = await make_role(bot, 6000, "张老师", "expert new_energy")  # first in the pool's order
+    admin = bot.users[ADMIN]
+    await own.send(f"/start {await invite_code(admin, 'inventor 福州大学')}")
+    await link(own, query=BATTERY, label=BATTERY)
+    s = await requested(bot)
+    assert "已请 3 位入库专家" in s.sent.text
+    await own.refresh()
+    assert not got(own, INVITATION)
 
 
 # --- attacks ----------------------------------------------------------------------------------------------

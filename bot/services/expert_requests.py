@@ -74,7 +74,7 @@ async def request_evaluation(services: Any, patent: PatentRow, requester_id: int
             return RequestResult.NO_FIELD, 0
         if await st.open_expert_request(s, patent.id, requester_id) is not None:
             return RequestResult.ALREADY_REQUESTED, 0
-        experts = await st.next_pool_experts(s, 0, industry, {requester_id}, EXPERTS_PER_ROUND)
+        experts = await st.next_pool_experts(s, 0, patent.id, industry, {requester_id}, EXPERTS_PER_ROUND)
         if not experts:
             return RequestResult.NO_EXPERTS, 0
         r = st.create_expert_request(s, patent.id, requester_id, industry, now)
@@ -118,7 +118,7 @@ async def decline(services: Any, request_id: int, expert_id: int) -> bool:
 async def _pass_on(s: AsyncSession, services: Any, r: ExpertRequest) -> None:
     st = services.storage
     now = services.clock()
-    experts = await st.next_pool_experts(s, r.id, r.industry, {r.requester_id}, EXPERTS_PER_ROUND)
+    experts = await st.next_pool_experts(s, r.id, r.patent_id, r.industry, {r.requester_id}, EXPERTS_PER_ROUND)
     view = await st.expert_request(r.id, session=s)
     if experts:
         await st.next_round(s, r, experts, now)

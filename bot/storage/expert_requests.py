@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import (ExpertInvitation, ExpertRequest, ExpertRequestStatus, Patent, Role, RoleGrant,
-                        SelfAssessment, User)
+from bot.models import (ExpertInvitation, ExpertRequest, ExpertRequestStatus, InventorPatent, Patent, Role,
+                        RoleGrant, SelfAssessment, User)
 from bot.storage.base import StorageBase
 from bot.storage.needs import ID_MAX
 
@@ -56,13 +56,16 @@ class ExpertRequestQueries(StorageBase):
         return r
 
     @staticmethod
-    async def next_pool_experts(s: AsyncSession, request_id: int, industry: str, exclude: set[int],
+    async def next_pool_experts(s: AsyncSession, request_id: int, patent_id: str, industry: str, exclude: set[int],
                                 limit: int) -> list[int]:
-        """Pool experts of the field not yet asked for this request (nor in ``exclude``), in a stable order."""
+        """Pool experts of the field not yet asked for this request, in a stable order; never the patent's
+        own registered inventors (nobody evaluates their own patent) nor those in ``exclude``."""
         asked = select(ExpertInvitation.expert_id).where(ExpertInvitation.request_id == request_id)
+        inventors = select(InventorPatent.user_id).where(InventorPatent.patent_id == patent_id)
         ids = await s.scalars(select(RoleGrant.user_id).distinct().join(User, User.id == RoleGrant.user_id).where(
             RoleGrant.role == Role.EXPERT.value, RoleGrant.industry == industry, RoleGrant.revoked_at.is_(None),
-            User.blocked_bot.is_(False), RoleGrant.user_id.not_in(asked)).order_by(RoleGrant.user_id))
+            User.blocked_bot.is_(False), RoleGrant.user_id.not_in(asked), RoleGrant.user_id.not_in(inventors))
+            .order_by(RoleGrant.user_id))
         return [uid for uid in ids if uid not in exclude][:limit]
 
     @staticmethod
