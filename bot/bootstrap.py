@@ -9,8 +9,9 @@ tests exercise is what users run. The order, and why:
 2. the search index: loaded from the cache or built now, so no user's first search waits for it;
 3. the playground only: the local Bot API emulator and the simulated users' roles;
 4. the python-telegram-bot ``Application`` (``initialize`` asks the Bot API who we are);
-5. background work: the outbox sender (every push), the digest, weekly-report and retention jobs and
-   the reminder scheduler — all computed from the database, so a restart resumes them;
+5. background work: the outbox sender (every push), the digest, weekly-report, retention and
+   expert-request jobs and the reminder scheduler — all computed from the database, so a restart
+   resumes them;
 6. the default command menus (zh, and en for English clients);
 7. the transport: long polling, or the webhook listener (aiohttp) plus ``setWebhook``;
 8. "ready": one line on stdout (``Bot ready: …`` / ``Playground ready: open …``).
@@ -47,6 +48,7 @@ from bot.config import SHIPPED_CORPUS, Settings
 from bot.context import Services
 from bot.services.digest import DigestJob
 from bot.services.privacy import RetentionJob
+from bot.services.expert_requests import start_expert_request_job
 from bot.i18n import Translator
 from bot.io.importer import import_file
 from bot.telegram.menus import set_default_menus
@@ -208,7 +210,7 @@ class RunningBot:
         if app.running:
             await app.stop()  # handles the updates already queued
         await stop_scheduler(app)
-        for job in (services.digests, services.weekly, services.retention):
+        for job in (services.digests, services.weekly, services.retention, services.expert_requests):
             if job is not None:
                 await job.stop()
         if services.outbox is not None:
@@ -263,6 +265,7 @@ async def start(settings: Settings, mode: Mode | None = None, *,
         services.retention = RetentionJob(services)
         await services.retention.start()
         await start_scheduler(app)  # deadline and event reminders, computed from the database
+        services.expert_requests = await start_expert_request_job(services)
         await set_default_menus(app.bot, services.i18n)
         await app.start()
         if mode is Mode.WEBHOOK:

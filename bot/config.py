@@ -47,6 +47,7 @@ class Settings:
     playground_database_ok: bool = False
     # pushes' texts and files, saved search texts and audit images older than this many days are pruned
     retention_days: int = 180
+    expert_request_hours: float = 48.0  # an expert request unaccepted this long passes to the next experts
 
     @property
     def effective_file_url(self) -> str | None:
@@ -92,4 +93,5 @@ class Settings:
             clock_start=e.get("BOT_CLOCK_START") or None,
             playground_database_ok=e.get("PLAYGROUND_DATABASE_URL_OK", "") in ("1", "true", "yes"),
             retention_days=max(1, int(e.get("RETENTION_DAYS", "180"))),
+            expert_request_hours=float(e.get("EXPERT_REQUEST_HOURS", "48")),
         )

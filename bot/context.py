@@ -28,6 +28,7 @@ class Services:
     weekly: Any = None  # bot.services.stats.WeeklyReportJob
     retention: Any = None  # bot.services.privacy.RetentionJob: prunes old personal data
     scheduler: Any = None  # bot.delivery.scheduler.Scheduler: deadline and event reminders
+    expert_requests: Any = None  # bot.services.expert_requests.ExpertRequestJob: rounds passed on, reminders
     clock: Clock = field(default_factory=SystemClock)  # the program's ShiftableClock; tests move it
 
 

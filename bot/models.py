@@ -448,3 +448,84 @@ class AuditLog(Base):
 
 
 Index("ix_audit_log_entity", AuditLog.entity_kind, AuditLog.entity_id)
+
+
+# -- technology needs (需求榜) and expert evaluations on request ------------------------------------------
+
+class NeedStatus(str, enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ExpertRequestStatus(str, enum.Enum):
+    REQUESTED = "requested"  # waiting for one of the invited experts to accept
+    ACCEPTED = "accepted"    # an expert took it; the rating is due
+    DONE = "done"            # rated; the requester and the office were told
+    EXPIRED = "expired"      # every pool expert of the field was asked and none accepted
+
+
+class TechNeed(Base):
+    """An enterprise's technology need: what problem, which field, budget, the cooperation wanted."""
+
+    __tablename__ = "tech_needs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    problem: Mapped[str] = mapped_column(Text)
+    industry: Mapped[str] = mapped_column(String(64))
+    budget: Mapped[str] = mapped_column(String(32))
+    cooperation: Mapped[str] = mapped_column(String(16))  # transfer/license/joint_rd/contract_rd
+    deadline: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default=NeedStatus.OPEN.value, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class NeedDelivery(Base):
+    """A need put to one holder (an office or an inventor of a matched patent), once, and what they
+    answered; "we can help" opens a lead that shares contacts only when the enterprise agrees too."""
+
+    __tablename__ = "need_deliveries"
+    __table_args__ = (UniqueConstraint("need_id", "user_id", name="uq_need_deliveries_need_user"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("tech_needs.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    patent_id: Mapped[str] = mapped_column(ForeignKey("patents.id", ondelete="CASCADE"))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    answer: Mapped[str | None] = mapped_column(String(8))  # help / pass
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    lead_status: Mapped[str | None] = mapped_column(String(16))  # pending/accepted/declined once offered
+    lead_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExpertRequest(Base):
+    """An evaluation of a patent asked of the expert pool of its industry field."""
+
+    __tablename__ = "expert_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patent_id: Mapped[str] = mapped_column(ForeignKey("patents.id", ondelete="CASCADE"), index=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    industry: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=ExpertRequestStatus.REQUESTED.value, index=True)
+    expert_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    round_started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExpertInvitation(Base):
+    """One pool expert asked to take a request, in one round."""
+
+    __tablename__ = "expert_invitations"
+    __table_args__ = (UniqueConstraint("request_id", "expert_id", name="uq_expert_invitations_request_expert"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("expert_requests.id", ondelete="CASCADE"), index=True)
+    expert_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="invited")  # invited/accepted/declined/lapsed
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -42,6 +42,8 @@ SAMPLES: dict[type[cb.Callback], cb.Callback] = {c.__class__: c for c in (
     cb.RecordTransaction(LONGEST_PATENT_ID), cb.MarkIndustrialised(BIG), cb.FilingStatus(BIG, "certified"),
     cb.SubscriptionsPage("m", f"d{BIG}"), cb.Unsubscribe(BIG),
     cb.AskRevokeGrant(BIG), cb.ConfirmRevokeGrant(BIG), cb.ConfirmRevokeInvite(BIG), cb.ConfirmDeleteMe(),
+    cb.NewNeed(), cb.EditNeed(BIG), cb.CloseNeed(BIG), cb.AnswerNeed(BIG, cb.HELP), cb.DecideNeedLead(cb.DECLINE, BIG, cb.FROM_LEADS),
+    cb.RequestEvaluation(LONGEST_PATENT_ID), cb.AcceptEvaluation(BIG), cb.DeclineEvaluation(BIG),
 )}
 
 # what buttons sent before the look-alike codes were renamed carry, and what they mean now

@@ -57,7 +57,7 @@ async def test_export_contents_and_round_trip(storage, tmp_path):
     assert (r["txn_kinds"], r["txn_dates"], r["txn_filed"]) == ("license", "2024-09-30", "1")
     assert rows["x-9"]["title_derived"] == "1" and rows["x-9"]["title"] == "茶叶杀青机"
     wb = load_workbook(io.BytesIO(files.xlsx), read_only=True)
-    assert wb.sheetnames == ["专利", "企业与专家评价", "转化交易"]
+    assert wb.sheetnames == ["专利", "企业与专家评价", "转化交易", "技术需求"]
     head = next(wb["专利"].iter_rows(values_only=True))
     assert head[:4] == ("编号", "公开号", "专利名称", "名称由摘要生成") and "转化意愿" in head
 

@@ -8,6 +8,7 @@ from bot.dialogs.enterprise_profile import ENTERPRISE_PROFILE
 from bot.dialogs.event import EVENT_DIALOG
 from bot.dialogs.event_edit import EVENT_EDIT_DIALOG
 from bot.dialogs.link_patent import LINK_PATENT
+from bot.dialogs.need import NEED_DIALOG
 from bot.dialogs.rating import RATING
 from bot.dialogs.review_note import REVIEW_NOTE
 from bot.dialogs.self_assessment import SELF_ASSESSMENT
@@ -17,7 +18,7 @@ from bot.dialogs.transaction import TRANSACTION
 __all__ = ["Dialog", "DialogEngine", "Invalid", "Step", "ALL_DIALOGS", "build_engine"]
 
 ALL_DIALOGS = (SELF_ASSESSMENT, LINK_PATENT, REVIEW_NOTE, RATING, ENTERPRISE_PROFILE, TRANSACTION, EVENT_DIALOG,
-               EVENT_EDIT_DIALOG, DEADLINE_DIALOG)
+               EVENT_EDIT_DIALOG, DEADLINE_DIALOG, NEED_DIALOG)
 
 
 def build_engine() -> DialogEngine:

@@ -14,6 +14,7 @@ from bot.dialogs.ports import DialogChat, DialogResult, Receiver, Reply
 from bot.handlers.common import reply, via_this_bot
 from bot.handlers.dialog_chat import TelegramDialogChat
 from bot.handlers.events import after_edit, after_publish
+from bot.handlers.expert_requests import rated
 from bot.handlers.review import apply_review
 from bot.services.events import EditOutcome
 
@@ -63,7 +64,8 @@ async def note_written(chat: DialogChat, result: DialogResult) -> Reply:
 
 
 #: dialog name → what receives its result
-RECEIVERS: dict[str, Receiver] = {"event": event_published, "event_edit": event_edited, "rnote": note_written}
+RECEIVERS: dict[str, Receiver] = {"event": event_published, "event_edit": event_edited, "rnote": note_written,
+                                  "rate": rated}
 
 
 def register(app: Application) -> None:

@@ -12,6 +12,7 @@ from bot.dialogs.rating import columns_to_answers
 from bot.dialogs.self_assessment import INDUSTRIES
 from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, show, user_lang
 from bot.handlers.dialog_chat import start_dialog
+from bot.handlers.expert_requests import evaluation_buttons
 from bot.models import LeadStatus, Role
 from bot.services import leads, transactions
 from bot.services.leads import InterestResult, LeadDecision
@@ -36,6 +37,7 @@ async def card_actions(update: Update, context: BotContext, card: PatentCardData
         row.append(InlineKeyboardButton(labels.btn_interest, callback_data=Interest(pid).pack()))
     if row:
         rows.append(row)
+    rows += evaluation_buttons(roles, card.patent, labels)
     if card.patent.institution_id in roles.institutions(Role.TECH_TRANSFER):
         rows.append([InlineKeyboardButton(labels.btn_record_txn, callback_data=RecordTransaction(pid).pack())])
         for t in card.transactions:

@@ -21,6 +21,7 @@ from openpyxl import Workbook
 from bot.io.cells import neutralise
 from bot.io.columns import labels as labels_of
 from bot.io.importer import STANDARD_COLUMNS
+from bot.io.needs_sheet import needs_sheet
 
 ASSESSMENT_COLUMNS = ["sa_status", "sa_industry", "sa_maturity", "sa_scenarios", "sa_scenario_text", "sa_prospect",
                       "sa_intents", "sa_implemented", "sa_implemented_how", "sa_licence_kind", "sa_payment_kind",
@@ -97,7 +98,8 @@ class _PeoplesForm:
             "sa_payment_kind": opt["payment_kind"], "sa_price_range": opt["price_range"],
             "ratings_cooperation": opt["coop"], "cooperation_intents": opt["coop"], "improvement_needs": opt["needs"],
             "price_expectation": opt["price_range"], "txn_kinds": opt["tx_kind"], "kind": opt["tx_kind"],
-            "product_filing_status": L.filing_status, "txn_filed": L.io_yes_no, "txn_industrialised": L.io_yes_no}
+            "product_filing_status": L.filing_status, "txn_filed": L.io_yes_no, "txn_industrialised": L.io_yes_no,
+            "industry": opt["industry"], "cooperation": opt.get("n_coop", {}), "budget": opt["price_range"]}
 
     def value(self, column: str, v: Any) -> Any:
         if v is None or v == "":
@@ -151,7 +153,8 @@ def build_export(data: dict[str, list[dict[str, Any]]], lang: str = "zh") -> Exp
     ratings = [{c: _cell(r.get(c)) for c in RATING_SHEET_COLUMNS} for r in data["ratings"]]
     txns = [{c: _cell(t.get(c)) for c in TRANSACTION_SHEET_COLUMNS} for t in data["transactions"]]
     xlsx = _xlsx([("patents", PATENT_SHEET_COLUMNS, rows), ("ratings", RATING_SHEET_COLUMNS, ratings),
-                  ("transactions", TRANSACTION_SHEET_COLUMNS, txns)], _PeoplesForm(labels_of(lang)))
+                  ("transactions", TRANSACTION_SHEET_COLUMNS, txns), needs_sheet(data.get("needs", []))],
+                 _PeoplesForm(labels_of(lang)))
     return ExportFiles(_csv(PATENT_SHEET_COLUMNS, rows), xlsx, len(rows), len(ratings), len(txns))
 
 

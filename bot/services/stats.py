@@ -44,6 +44,10 @@ class StatsReport:
     institutions: list[InstitutionStats]
     week_ago: dict[str, InstitutionStats]
     counties: list[CountyEvents]
+    # the needs board and expert evaluations on request: city-wide counts (bot/storage/needs.py NeedStats,
+    # and expert requests per state)
+    needs: Any = None
+    evaluations: dict[str, int] | None = None
 
     def total(self, attr: str, *, before: bool = False) -> int:
         rows = self.week_ago.values() if before else self.institutions
@@ -77,7 +81,8 @@ async def build_report(storage: Any, scope: StatsScope, now: dt.datetime) -> Sta
     held = await storage.events_held_per_county(now.year, now)
     names = (await storage.department_county_names() | set(held)) if scope.everything else set(scope.counties)
     counties = sorted((CountyEvents(c, held.get(c, 0)) for c in names), key=lambda x: (x.held >= x.target, x.county))
-    return StatsReport(now, scope, current, before, counties)
+    return StatsReport(now, scope, current, before, counties, await storage.need_stats(),
+                       await storage.expert_request_counts())
 
 
 @lru_cache(maxsize=1)

@@ -7,12 +7,14 @@ import asyncio
 from bot.storage.assessments import AssessmentQueries, AssessmentView, ReviewSubject
 from bot.storage.base import ALEMBIC_INI, StorageBase
 from bot.storage.exports import ExportQueries
+from bot.storage.expert_requests import ExpertRequestQueries
 from bot.storage.library import AssessedPatent, LibraryQueries, PatentCardData
 from bot.storage.dialogs import DialogQueries, DialogSnapshot, StaleDialog
 from bot.storage.outbox import OutboxQueries
 from bot.storage.ownership import LinkRequest, MyPatent, OwnershipQueries
 from bot.storage.privacy import PrivacyQueries
 from bot.storage.events import EventQueries
+from bot.storage.needs import NeedQueries
 from bot.storage.deadlines import DeadlineQueries
 from bot.storage.subscriptions import SubscriptionQueries
 from bot.storage.roles import Grant, RoleQueries
@@ -29,7 +31,8 @@ __all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "DialogSnapshot", 
 
 class Storage(PatentQueries, UserQueries, RoleQueries, AssessmentQueries, OwnershipQueries, LibraryQueries, RatingQueries,
               ExportQueries, DigestQueries, StatsQueries, DialogQueries, OutboxQueries,
-              EventQueries, DeadlineQueries, SubscriptionQueries, PrivacyQueries, StorageBase):
+              EventQueries, DeadlineQueries, SubscriptionQueries, PrivacyQueries, NeedQueries,
+              ExpertRequestQueries, StorageBase):
     pass
 
 

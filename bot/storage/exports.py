@@ -87,7 +87,8 @@ class ExportQueries(StorageBase):
                 return r.rater_id
             return None
 
-        return {"patents": patents,
+        needs_scope = None if scope.institution_ids is None else set(scope.institution_ids)
+        return {"patents": patents, "needs": await self.needs_for_export(needs_scope),
                 "ratings": [{"patent_id": r.patent_id, "rater_id": rater(r), "is_expert": r.is_expert,
                              "prospect": r.prospect, "improvement_needs": r.improvement_needs,
                              "improvement_text": r.improvement_text, "cooperation_intents": r.cooperation_intents,

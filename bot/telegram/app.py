@@ -8,8 +8,9 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.context import BotContext, Services
-from bot.handlers import (browse, common, deadlines, dialogs, enterprise, events, export, flood, inline, inventor,
-                          membership, privacy, review, roles, search, start, stats, subscriptions)
+from bot.handlers import (browse, common, deadlines, dialogs, enterprise, events, export, expert_requests, flood,
+                          inline, inventor, membership, needs, privacy, review, roles, search, start, stats,
+                          subscriptions)
 from bot.telegram.processor import ChatOrderedUpdateProcessor
 from bot.telegram.http import AiohttpRequest
 
@@ -55,6 +56,8 @@ def register_handlers(app: Application) -> None:
     deadlines.register(app)
     membership.register(app)
     privacy.register(app)
+    needs.register(app)
+    expert_requests.register(app)
     search.register(app)
     start.register_fallbacks(app)  # must stay last
     app.add_error_handler(common.on_error)

@@ -437,3 +437,60 @@ class ConfirmRevokeInvite(Callback):
 @kind("pv:delyes")
 class ConfirmDeleteMe(Callback):
     """/deleteme confirmed: the presser's own personal data is erased."""
+# -- technology needs (bot/handlers/needs.py) and expert evaluations on request (expert_requests.py) --
+
+HELP, PASS = "h", "p"
+
+
+@kind("nd:n")
+class NewNeed(Callback):
+    """Starts the dialog that posts a need (enterprises)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NeedButton(Callback):
+    need_id: int
+
+
+@kind("nd:e")
+class EditNeed(NeedButton):
+    """The need's owner changes it (the same dialog, at its review card)."""
+
+
+@kind("nd:c")
+class CloseNeed(NeedButton):
+    """The need's owner closes it."""
+
+
+@kind("nd:a")
+class AnswerNeed(NeedButton):
+    """A holder the need was put to: "we can help" (h) or "not for us" (p)."""
+    answer: Literal["h", "p"]
+
+
+@kind("nd:d")
+class DecideNeedLead(Callback):
+    """The enterprise agrees (a) or not (d) to exchange contacts with a holder who offered help."""
+    decision: Literal["a", "d"]
+    delivery_id: int
+    source: Literal["l"] | None = None  # pressed in /needs, which is redrawn; otherwise in the push
+
+
+@kind("ex:r")
+class RequestEvaluation(PatentButton):
+    """Asks the pool experts of the patent's field for an evaluation (from the patent card)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpertRequestButton(Callback):
+    request_id: int
+
+
+@kind("ex:a")
+class AcceptEvaluation(ExpertRequestButton):
+    """An invited expert takes the request and rates the patent."""
+
+
+@kind("ex:d")
+class DeclineEvaluation(ExpertRequestButton):
+    """An invited expert passes."""

@@ -48,6 +48,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("review", (TTO,), button=True),
     Command("profile", (ENTERPRISE,), button=True),
     Command("leads", (INVENTOR, ENTERPRISE, AGENCY), button=True),
+    Command("needs", (ENTERPRISE,), button=True),
     Command("browse", button=True),
     Command("events", button=True),
     Command("myevents"),
