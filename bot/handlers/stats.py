@@ -9,7 +9,8 @@ from telegram.ext import Application, CommandHandler
 from bot.context import BotContext
 from bot.handlers.common import button_handlers, reply, require, sender_roles, user_lang
 from bot.models import Role
-from bot.services.stats import build_report, chart_png, scope_of, text_table, xlsx_bytes
+from bot.services.stats import build_report, scope_of, text_table, xlsx_bytes
+from bot.services.stats_chart import chart_png
 from bot.telegram.callbacks import StatsXlsx
 
 AUDIT_LIMIT = 15
