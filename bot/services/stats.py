@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,13 +98,27 @@ def xlsx_bytes(report: StatsReport, labels: Any) -> bytes:
     return out.getvalue()
 
 
+NAME_CELLS = 20
+
+
+def _pad(text: str, cells: int = NAME_CELLS) -> str:
+    """Cut and left-align to ``cells`` monospace cells, where CJK characters take two."""
+    out, used = "", 0
+    for c in text:
+        w = 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        if used + w > cells:
+            break
+        out, used = out + c, used + w
+    return out + " " * (cells - used)
+
+
 def text_table(report: StatsReport, labels: Any) -> str:
     """A plain fixed-width table (terminal, and inside <pre> in Telegram)."""
-    lines = ["  ".join(labels.stats_short)]
+    lines = ["  ".join([_pad(labels.stats_short[0].strip()), *labels.stats_short[1:]])]
     for r in report.institutions:
         prev = report.week_ago.get(r.institution)
         wow = r.assessed - (prev.assessed if prev else 0)
-        lines.append(f"{(r.institution or labels.stats_unassigned)[:12]:<12}  {r.patents:>5}  {r.assessed:>5} {r.inventory_rate:>5.0%}  "
+        lines.append(f"{_pad(r.institution or labels.stats_unassigned)}  {r.patents:>5}  {r.assessed:>5} {r.inventory_rate:>5.0%}  "
                      f"{r.transferable:>5}  {r.rated:>5} {r.rating_rate:>5.0%}  {r.transactions:>4}  {wow:>+4}")
     return "\n".join(lines)
 
