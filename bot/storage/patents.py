@@ -36,12 +36,15 @@ class PatentRow:
     institution_id: int | None
     source: str
     content_hash: str
+    filing_date: dt.date | None = None
+    patent_type: str | None = None  # invention | utility_model | design
+    legal_status: str | None = None
 
     @classmethod
     def of(cls, p: Patent) -> "PatentRow":
         return cls(p.id, p.pub_no, p.title, p.title_derived, p.abstract or "", p.claims or "", p.applicant,
                    p.inventors, p.ipc, p.grant_date, p.industry_field, p.institution_id, p.source,
-                   p.content_hash)
+                   p.content_hash, p.filing_date, p.patent_type, p.legal_status)
 
 
 @dataclass
