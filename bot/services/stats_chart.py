@@ -123,11 +123,17 @@ def _short(name: str) -> str:
     return name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "…"
 
 
-def chart_png(report: Any, labels: Any) -> bytes:
+def draw_chart(report: Any, labels: Any) -> tuple[Any, bytes]:
+    """The drawn Figure and its PNG. Ticks are made while drawing, so the drawing happens under the
+    same font settings as the building."""
     import matplotlib
 
     out = io.BytesIO()
-    # ticks are made while drawing, so the drawing happens under the same font settings
     with matplotlib.rc_context(_rc()):
-        chart_figure(report, labels).savefig(out, format="png")
-    return out.getvalue()
+        fig = chart_figure(report, labels)
+        fig.savefig(out, format="png")
+    return fig, out.getvalue()
+
+
+def chart_png(report: Any, labels: Any) -> bytes:
+    return draw_chart(report, labels)[1]
