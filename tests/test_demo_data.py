@@ -89,3 +89,22 @@ async def test_a_bot_with_a_token_seeds_nothing_invented(seeded_db, tmp_path, te
         await admin.send("CN113914863A")
         card = await admin.press("1")
         assert "专利权人" not in card.text and "申请日" not in card.text and "尚无发明人自评" in card.text
+
+
+@pytest.mark.postgres
+async def test_the_demo_data_on_postgresql(pg_url, tmp_path):
+    """The same first start on PostgreSQL: the corpus, then the demo data, once."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"DATA_DIR": str(tmp_path), "PLAYGROUND_PORT": str(port), "DATABASE_URL": pg_url}
+    first = await ShippedBot(env, cwd=tmp_path).astart(timeout=400)  # loads and indexes the corpus first
+    try:
+        text = await stats_text(url)
+        assert "福州大学" in text and "未关联单位" not in text and "✅ 鼓楼区：1/1" in text
+        async with Phones(url) as phones:
+            (review,) = await (await phones.user(OFFICE, "林老师")).send("/review")
+            assert "待审核的自评（共 3 份）" in review.text
+    finally:
+        assert await first.aterminate() == 0, first.output
+    async with ShippedBot(env, cwd=tmp_path):  # applied once
+        assert await stats_text(url) == text
