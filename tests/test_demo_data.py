@@ -60,6 +60,14 @@ async def test_the_playground_opens_with_demo_data_in_every_view(seeded_db, tmp_
             card = await enterprise.press(step.labels[0])
             for field in ("专利权人：", "类型：", "法律状态：", "申请日：", "发明人：", "发明人自评（已审核）"):
                 assert field in card.text, card.text
+            # search results filtered by the patent type
+            await enterprise.send("电池")
+            await enterprise.press("🔎 筛选")
+            await enterprise.press("专利类型")
+            only = (await enterprise.press("实用新型")).last
+            assert "专利类型：实用新型" in only.text and re.search(r"共 <b>\d+</b> 件", only.html)
+            card = await enterprise.press("1")
+            assert "类型：实用新型" in card.text
             # the patent the playground's inventor 张老师 links belongs to his institution
             await enterprise.send("CN113914863A")
             card = await enterprise.press("1")

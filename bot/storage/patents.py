@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from bot.models import Institution, Patent
 from bot.storage.base import StorageBase
 
+PATENT_TYPES = ("invention", "utility_model", "design")  # 发明 / 实用新型 / 外观设计
 DISPLAY_CACHE_SECONDS = 30.0  # an import in another process shows up in dialog prompts within this
 DISPLAY_CACHE_SIZE = 4096
 
