@@ -144,8 +144,9 @@ async def test_an_event_signup_receives_its_calendar_file(playground):
         enterprise = await phones.user(1002, "王经理")
         start = (dt.datetime.now(BEIJING) + dt.timedelta(days=20)).strftime("%Y-%m-%d 14:30")
         await create_event(officer, title="首次启动对接会", start=start, capacity="5")
-        await enterprise.send("/events")
-        await enterprise.press("1")
+        (lst,) = await enterprise.send("/events")
+        number = re.search(r"(\d+)\. 首次启动对接会", lst.text).group(1)  # beside the demo data's events
+        await enterprise.press(number)
         await enterprise.press("✍️ 报名")
         ics = await enterprise.wait_for(lambda m: (m.document or {}).get("file_name", "").endswith(".ics"),
                                         timeout=15)
