@@ -13,6 +13,7 @@ from typing import Any
 from bot.config import Settings
 from bot.services.invites import resolve_scope
 from bot.models import Role
+from devtools.demo_data import apply_demo_data
 
 USERS_FILE = Path(__file__).parent / "playground_users.json"
 
@@ -36,7 +37,7 @@ async def start_emulator(settings: Settings, token: str) -> Any:
 
 async def grant_playground_roles(services: Any) -> None:
     """Give each simulated user the roles listed for it, so every side can be tried at once.
-    (Real users get roles only through invites.)"""
+    (Real users get roles only through invites.) Then the demo data, once (``devtools/demo_data.py``)."""
     st = services.storage
     for u in playground_users():
         await st.touch_user(u["id"], u["first_name"], u.get("username"), u.get("language_code"),
@@ -44,3 +45,4 @@ async def grant_playground_roles(services: Any) -> None:
         for role_name, scope in u.get("roles", []):
             role = Role(role_name)
             await st.grant_role(u["id"], role, **await resolve_scope(st, role, scope))
+    await apply_demo_data(services)

@@ -219,8 +219,12 @@ async def experts_command(update: Update, context: BotContext) -> None:
 async def candidates_command(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.TECH_TRANSFER, Role.AGENCY):
         return
-    patents = await context.services.storage.open_licence_candidates(context.services.clock().date())
-    await reply(update, context, "candidates", patents=patents)
+    roles = await sender_roles(update, context)
+    # an office sees its own institution's candidates; officers, agencies and admins see all
+    mine = None if roles is None or roles.is_admin or roles.has(Role.OFFICER, Role.AGENCY) \
+        else roles.institutions(Role.TECH_TRANSFER)
+    rows, total = await context.services.storage.open_licence_candidates(context.services.clock().date(), mine)
+    await reply(update, context, "candidates", rows=rows, total=total)
 
 
 def register(app: Application) -> None:

@@ -13,6 +13,7 @@ from bot.context import BotContext
 from bot.dialogs.self_assessment import INDUSTRIES, INTENTS
 from bot.handlers.common import button_handlers, current_user, reply, user_lang, via_this_bot
 from bot.storage import PatentCardData
+from bot.storage.patents import PATENT_TYPES
 from bot.telegram.callbacks import ClearFilters, PatentCard, SavedSearchButton, SearchFilters, SearchPage, SetFilter
 
 C = TypeVar("C", bound=SavedSearchButton)
@@ -25,6 +26,7 @@ FILTER_VALUES: dict[str, tuple[str, ...]] = {
     "maturity": tuple(str(i) for i in range(1, 10)),
     "implemented": ("yes", "no"),
     "assessed": ("yes",),
+    "ptype": PATENT_TYPES,
 }
 
 
@@ -45,7 +47,7 @@ async def show_page(update: Update, context: BotContext, qid: int, query: str, f
     services = context.services
     lang = await user_lang(update, context)
     labels = context.i18n.label_module(lang)
-    allowed = await services.storage.filter_ids(flt)  # every filter implies a visible self-assessment
+    allowed = await services.storage.filter_ids(flt)
     result_page = await services.catalog.search(query, limit=PAGE_SIZE, offset=page * PAGE_SIZE,
                                                 allowed_ids=allowed)
     total = result_page.result.total

@@ -9,7 +9,9 @@ from telegram.ext import Application, CommandHandler
 from bot.context import BotContext
 from bot.handlers.common import button_handlers, reply, require, sender_roles, user_lang
 from bot.models import Role
-from bot.services.stats import build_report, chart_png, scope_of, text_table, xlsx_bytes
+from bot.services.audit_view import describe, user_ids_in
+from bot.services.stats import build_report, scope_of, text_table, xlsx_bytes
+from bot.services.stats_chart import chart_png
 from bot.telegram.callbacks import StatsXlsx
 
 AUDIT_LIMIT = 15
@@ -69,7 +71,12 @@ async def audit_command(update: Update, context: BotContext) -> None:
         if kind == "patent":
             entries += await storage.audit_entries(mentions_patent=eid, limit=AUDIT_LIMIT)
     entries = sorted({e.id: e for e in entries}.values(), key=lambda e: e.id, reverse=True)[:AUDIT_LIMIT]
-    await reply(update, context, "audit", target=target, entries=entries)
+    ids = user_ids_in(entries) | ({int(target)} if target.isdigit() else set())
+    names = await storage.user_names(ids)
+    labels = context.i18n.label_module(await user_lang(update, context))
+    lines = describe(entries, names, labels.audit_yes, labels.audit_no)
+    target_name = " ".join(names.get(int(target), ("", None))[:1]) if target.isdigit() else ""
+    await reply(update, context, "audit", target=target, target_name=target_name, lines=lines)
 
 
 def register(app: Application) -> None:

@@ -1,4 +1,4 @@
-"""Progress statistics for officers: a message table, a PNG chart (matplotlib, CJK font) and XLSX.
+"""Progress statistics for officers: a message table and XLSX (the PNG chart: ``stats_chart``).
 
 Scope: admins and city-level officers see everything; a county officer sees the institutions and
 events of the county. Week-over-week figures are computed from timestamps as of seven days ago.
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from openpyxl import Workbook
@@ -85,47 +85,6 @@ async def build_report(storage: Any, scope: StatsScope, now: dt.datetime) -> Sta
                        await storage.expert_request_counts())
 
 
-@lru_cache(maxsize=1)
-def _cjk_font() -> str | None:
-    from matplotlib import font_manager
-
-    for f in font_manager.findSystemFonts():
-        name = f.lower()
-        if "notosanscjk" in name.replace("-", "") or "notoserifcjk" in name.replace("-", "") or "wqy" in name:
-            return f
-    return None
-
-
-def chart_png(report: StatsReport, labels: Any, top: int = 12) -> bytes:
-    """Grouped bars per institution: patents, assessed, transferable, rated."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import font_manager
-    from matplotlib import pyplot as plt
-
-    font = _cjk_font()
-    prop = font_manager.FontProperties(fname=font) if font else None
-    rows = report.institutions[:top]
-    series = [("patents", labels.stats_series["patents"]), ("assessed", labels.stats_series["assessed"]),
-              ("transferable", labels.stats_series["transferable"]), ("rated", labels.stats_series["rated"])]
-    fig, ax = plt.subplots(figsize=(9, 4.8), dpi=110)
-    width = 0.2
-    xs = range(len(rows))
-    for k, (attr, name) in enumerate(series):
-        ax.bar([x + (k - 1.5) * width for x in xs], [getattr(r, attr) for r in rows], width, label=name)
-    ax.set_xticks(list(xs))
-    ax.set_xticklabels([(r.institution or labels.stats_unassigned)[:10] for r in rows], rotation=20, ha="right", fontproperties=prop)
-    ax.set_title(labels.stats_chart_title.format(report.now.date().isoformat()), fontproperties=prop)
-    ax.legend(prop=prop)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png")
-    plt.close(fig)
-    return out.getvalue()
-
-
 def xlsx_bytes(report: StatsReport, labels: Any) -> bytes:
     wb = Workbook()
     ws = wb.active
@@ -146,13 +105,27 @@ def xlsx_bytes(report: StatsReport, labels: Any) -> bytes:
     return out.getvalue()
 
 
+NAME_CELLS = 20
+
+
+def _pad(text: str, cells: int = NAME_CELLS) -> str:
+    """Cut and left-align to ``cells`` monospace cells, where CJK characters take two."""
+    out, used = "", 0
+    for c in text:
+        w = 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        if used + w > cells:
+            break
+        out, used = out + c, used + w
+    return out + " " * (cells - used)
+
+
 def text_table(report: StatsReport, labels: Any) -> str:
     """A plain fixed-width table (terminal, and inside <pre> in Telegram)."""
-    lines = ["  ".join(labels.stats_short)]
+    lines = ["  ".join([_pad(labels.stats_short[0].strip()), *labels.stats_short[1:]])]
     for r in report.institutions:
         prev = report.week_ago.get(r.institution)
         wow = r.assessed - (prev.assessed if prev else 0)
-        lines.append(f"{(r.institution or labels.stats_unassigned)[:12]:<12}  {r.patents:>5}  {r.assessed:>5} {r.inventory_rate:>5.0%}  "
+        lines.append(f"{_pad(r.institution or labels.stats_unassigned)}  {r.patents:>5}  {r.assessed:>5} {r.inventory_rate:>5.0%}  "
                      f"{r.transferable:>5}  {r.rated:>5} {r.rating_rate:>5.0%}  {r.transactions:>4}  {wow:>+4}")
     return "\n".join(lines)
 

@@ -85,10 +85,19 @@ class LibraryQueries(StorageBase):
             return {pid: v[1] for pid, v in out.items()}
 
     async def filter_ids(self, filters: dict[str, Any]) -> set[str] | None:
-        """The patent ids allowed by the filters (None = no filter)."""
+        """The patent ids allowed by the filters (None = no filter). The patent type is the patent's
+        own; every other filter is about its self-assessment."""
         if not filters:
             return None
-        return {pid for pid, a in (await self.assessed_patents()).items() if matches(a, filters)}
+        allowed = None
+        if ptype := filters.get("ptype"):
+            async with self.session() as s:
+                allowed = set(await s.scalars(select(Patent.id).where(Patent.patent_type == ptype)))
+        rest = {k: v for k, v in filters.items() if k != "ptype"}
+        if rest:
+            assessed = {pid for pid, a in (await self.assessed_patents()).items() if matches(a, rest)}
+            allowed = assessed if allowed is None else allowed & assessed
+        return allowed
 
     async def library(self, path: dict[str, Any]) -> list[AssessedPatent]:
         """Library patents under a browse path (industry → maturity → prospect)."""

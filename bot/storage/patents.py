@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from bot.models import Institution, Patent
 from bot.storage.base import StorageBase
 
+PATENT_TYPES = ("invention", "utility_model", "design")  # 发明 / 实用新型 / 外观设计
 DISPLAY_CACHE_SECONDS = 30.0  # an import in another process shows up in dialog prompts within this
 DISPLAY_CACHE_SIZE = 4096
 
@@ -36,12 +37,15 @@ class PatentRow:
     institution_id: int | None
     source: str
     content_hash: str
+    filing_date: dt.date | None = None
+    patent_type: str | None = None  # invention | utility_model | design
+    legal_status: str | None = None
 
     @classmethod
     def of(cls, p: Patent) -> "PatentRow":
         return cls(p.id, p.pub_no, p.title, p.title_derived, p.abstract or "", p.claims or "", p.applicant,
                    p.inventors, p.ipc, p.grant_date, p.industry_field, p.institution_id, p.source,
-                   p.content_hash)
+                   p.content_hash, p.filing_date, p.patent_type, p.legal_status)
 
 
 @dataclass

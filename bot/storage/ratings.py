@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import (Enterprise, EnterpriseRating, InventorPatent, Lead, LeadStatus, LinkStatus, Patent, Role,
+from bot.models import (Enterprise, EnterpriseRating, Institution, InventorPatent, Lead, LeadStatus, LinkStatus, Patent,
+                        Role,
                         RoleGrant, SelfAssessment, Transaction, User, utcnow)
 from bot.storage.base import StorageBase
 from bot.storage.ownership import OwnershipQueries
@@ -204,17 +205,24 @@ class RatingQueries(StorageBase):
             RoleGrant.enterprise_id == enterprise_id, RoleGrant.role == Role.ENTERPRISE.value,
             RoleGrant.revoked_at.is_(None))))
 
-    async def open_licence_candidates(self, today: dt.date, limit: int = 50) -> list[PatentRow]:
+    async def open_licence_candidates(self, today: dt.date, institution_ids: set[int] | None = None,
+                                      limit: int = 20) -> tuple[list[tuple[PatentRow, str | None]], int]:
         """Granted more than five years ago and not implemented (per the self-assessment, or no
-        transaction): candidates for an open licence (开放许可)."""
+        transaction): candidates for an open licence (开放许可), oldest grant first, with the holding
+        institution's name; and how many there are in all. ``institution_ids``: only theirs."""
         cutoff = today.replace(year=today.year - OPEN_LICENCE_AGE_YEARS)
         async with self.session() as s:
             implemented = select(SelfAssessment.patent_id).where(SelfAssessment.implemented.is_(True))
             traded = select(Transaction.patent_id)
-            rows = await s.scalars(select(Patent).where(Patent.grant_date.is_not(None), Patent.grant_date <= cutoff,
-                                                        Patent.id.not_in(implemented), Patent.id.not_in(traded))
-                                   .order_by(Patent.grant_date).limit(limit))
-            return [PatentRow.of(p) for p in rows]
+            where = [Patent.grant_date.is_not(None), Patent.grant_date <= cutoff, Patent.id.not_in(implemented),
+                     Patent.id.not_in(traded)]
+            if institution_ids is not None:
+                where.append(Patent.institution_id.in_(sorted(institution_ids)))
+            total = int(await s.scalar(select(func.count()).select_from(Patent).where(*where)) or 0)
+            rows = await s.execute(select(Patent, Institution.name)
+                                   .outerjoin(Institution, Institution.id == Patent.institution_id)
+                                   .where(*where).order_by(Patent.grant_date, Patent.id).limit(limit))
+            return [(PatentRow.of(p), inst) for p, inst in rows], total
 
     # -- enterprises and experts ------------------------------------------------------------------
     async def enterprise_profile(self, enterprise_id: int) -> dict[str, Any] | None:

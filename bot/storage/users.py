@@ -100,6 +100,15 @@ class UserQueries(StorageBase):
         async with self.session() as s:
             return await s.get(User, user_id)
 
+    async def user_names(self, user_ids: set[int]) -> dict[int, tuple[str, str | None]]:
+        """id → (first name, username) of the users that exist among ``user_ids``."""
+        if not user_ids:
+            return {}
+        async with self.session() as s:
+            rows = await s.execute(select(User.id, User.first_name, User.username)
+                                   .where(User.id.in_(sorted(user_ids))))
+            return {uid: (name, username) for uid, name, username in rows}
+
     async def set_language(self, user_id: int, language: str) -> None:
         async with self.session() as s:
             user = await s.get(User, user_id)
