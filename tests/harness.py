@@ -212,7 +212,8 @@ async def office_confirms(office, patent_text: str, inventor) -> None:
     """``office`` taps "confirm" on the link request about ``patent_text`` (a pub_no or title) pushed to it,
     and the inventor hears that the patent is confirmed as theirs."""
     def request(m) -> bool:
-        return ("关联申请" in m.text or "link request" in m.text) and patent_text in m.text and bool(m.labels)
+        return (("关联申请" in m.text or "link request" in m.text) and patent_text in m.text
+                and f"ID {inventor.user_id}" in m.text and bool(m.labels))
 
     ask = await office.wait_for(request, timeout=10)
     done = await office.press(ask.labels[0], message_id=ask.message_id)

@@ -37,7 +37,7 @@ async def link(u, query="掘进机", label="CN113914863A", office=None):
         office = await office_of(bot, u.institution)
         patent_text = patent.pub_no or patent.title[:20]
     await u.send("/mypatents")
-    await u.press("➕ 关联一件专利")
+    await u.press(callback_data="mp:link")  # "➕ 关联一件专利", in any language
     replies = await u.send(query)
     assert label in " ".join(replies.last.labels)
     done = await u.press(label)

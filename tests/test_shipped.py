@@ -126,7 +126,7 @@ async def test_reviewed_assessment_reaches_the_inventor_as_a_push(playground):
     async with Phones(playground.url) as phones:
         inventor = await phones.user(1001, "张老师")  # the playground's inventor of 福州大学
         office = await phones.user(1005, "林老师")  # and its tech-transfer office
-        await link(inventor)
+        await link(inventor, office=office)  # needs the demo data's 福州大学 as CN113914863A's institution
         await full_assessment(inventor)
         submitted = await inventor.press("✅ 确认提交")
         assert "已提交" in submitted.text
