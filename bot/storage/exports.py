@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.models import AssessmentStatus, EnterpriseRating, Institution, Patent, SelfAssessment, Transaction
 from bot.storage.base import StorageBase
+from bot.storage.ownership import not_by_declined_claim
 from bot.storage.patents import UpsertCounts
 
 # an assessment is the inventor's own while a draft or back with them for changes; exports show only
@@ -61,7 +62,8 @@ class ExportQueries(StorageBase):
 
             assessments: dict[str, SelfAssessment] = {}
             shown = list(_SHOWN_STATUS_RANK)
-            for a in await s.scalars(scoped(select(SelfAssessment).where(SelfAssessment.status.in_(shown)))
+            for a in await s.scalars(scoped(select(SelfAssessment).where(SelfAssessment.status.in_(shown),
+                                                                        not_by_declined_claim()))
                                      .order_by(SelfAssessment.updated_at)):
                 prev = assessments.get(a.patent_id)
                 if prev is None or _SHOWN_STATUS_RANK[a.status] >= _SHOWN_STATUS_RANK[prev.status]:

@@ -42,6 +42,15 @@ def by_confirmed_inventor() -> ColumnElement[bool]:
                           InventorPatent.status == LinkStatus.CONFIRMED.value)
 
 
+def not_by_declined_claim() -> ColumnElement[bool]:
+    """A condition on SelfAssessment for counting (statistics, exports): leave out what an inventor whose
+    claim the office declined wrote. An assessment whose link row is gone (the inventor erased their
+    personal data) still counts, so the figures others rely on hold."""
+    return ~exists().where(InventorPatent.user_id == SelfAssessment.inventor_id,
+                           InventorPatent.patent_id == SelfAssessment.patent_id,
+                           InventorPatent.status == LinkStatus.DECLINED.value)
+
+
 def name_listed(first_name: str | None, inventors: str | None) -> bool:
     name = (first_name or "").strip()
     return len(name) >= 2 and bool(inventors) and name in inventors

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from bot.models import (AssessmentStatus, Department, EnterpriseRating, Event, Institution, Patent, SelfAssessment,
                         Transaction)
 from bot.storage.base import StorageBase
+from bot.storage.ownership import not_by_declined_claim
 
 TRANSFERABLE = ("transfer", "license", "equity")
 
@@ -48,7 +49,7 @@ class StatsQueries(StorageBase):
                                    .join(Patent, Patent.id == SelfAssessment.patent_id)
                                    .where(SelfAssessment.status.in_([AssessmentStatus.SUBMITTED.value,
                                                                      AssessmentStatus.REVIEWED.value]),
-                                          SelfAssessment.submitted_at <= as_of))
+                                          SelfAssessment.submitted_at <= as_of, not_by_declined_claim()))
             for inst, pid, intents in rows:
                 assessed.setdefault(inst, set()).add(pid)
                 if set(intents or []) & set(TRANSFERABLE):
