@@ -6,6 +6,7 @@ import asyncio
 
 from bot.storage.assessments import AssessmentQueries, AssessmentView, ReviewSubject
 from bot.storage.base import ALEMBIC_INI, StorageBase
+from bot.storage.changes import ChangeQueries
 from bot.storage.exports import ExportQueries
 from bot.storage.library import AssessedPatent, LibraryQueries, PatentCardData
 from bot.storage.dialogs import DialogQueries, DialogSnapshot, StaleDialog
@@ -27,7 +28,7 @@ __all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "DialogSnapshot", 
 
 class Storage(PatentQueries, UserQueries, RoleQueries, AssessmentQueries, LibraryQueries, RatingQueries,
               ExportQueries, DigestQueries, StatsQueries, DialogQueries, OutboxQueries,
-              EventQueries, DeadlineQueries, SubscriptionQueries, StorageBase):
+              EventQueries, DeadlineQueries, SubscriptionQueries, ChangeQueries, StorageBase):
     pass
 
 
