@@ -5,6 +5,7 @@ process: the phones talk to the emulator, the operator runs the CLI."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import subprocess
 import sys
@@ -84,6 +85,21 @@ async def test_a_cli_import_reaches_the_running_bots_search_within_seconds(bot_e
         assert "Traceback" not in bot.output
 
 
+def corpus_excerpt(seeded_db, path, *title_patterns: str, per_pattern: int = 20) -> None:
+    """Patents of the shipped corpus whose title or abstract matches, as an import file."""
+    import sqlite3
+
+    cols = ["id", "pub_no", "title", "abstract", "claims", "source"]
+    with contextlib.closing(sqlite3.connect(seeded_db / "patents.db")) as db:
+        rows = [r for pat in title_patterns for r in db.execute(
+            f"SELECT {', '.join(cols)} FROM patents WHERE title LIKE ? OR abstract LIKE ? ORDER BY id LIMIT ?",
+            (pat, pat, per_pattern))]
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        w.writerows(rows)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Two processes on one PostgreSQL: what one decides, the other's filters see
 # ---------------------------------------------------------------------------------------------------
@@ -96,10 +112,14 @@ async def test_an_assessment_decided_through_one_process_changes_the_others_filt
     # each process has its own Bot API endpoint (its own emulator), so each user talks to one process
     async with BotAPIEmulator(token=TOKEN) as emu_a, BotAPIEmulator(token=TOKEN) as emu_b, \
             Phones(emu_a.url) as phones_a, Phones(emu_b.url) as phones_b:
-        shared = {"DATABASE_URL": pg_url}
+        shared = {"DATABASE_URL": pg_url, "SEED_CORPUS": "0"}
         env_a = _polling_env(emu_a, tmp_path / "a", **shared)
         env_b = _polling_env(emu_b, tmp_path / "b", **shared)
-        async with ShippedBot(env_a) as bot_a:  # the first start seeds the shipped corpus
+        # a small library: the shipped corpus's tunnelling-machine patents and some batteries
+        path = tmp_path / "library.csv"
+        corpus_excerpt(seeded_db, path, "%掘进机%", "%锂电池%")
+        await asyncio.to_thread(cli_import, env_a, path)
+        async with ShippedBot(env_a) as bot_a:
             async with ShippedBot(env_b) as bot_b:
                 buyer = await phones_b.user(4201, "企业用户")
 
