@@ -89,11 +89,12 @@ class Deployment:
         self.workers: list[BotProcess] = []
 
     def env(self, i: int) -> dict[str, str]:
-        return program_env(TELEGRAM_BOT_TOKEN=TOKEN, BOT_API_BASE_URL=self.emu.base_url, DATABASE_URL=self.db_url,
-                           DATA_DIR=str(self.tmp / f"worker-{i}"), SEED_CORPUS="0", WEBHOOK_URL=self.nginx.url,
-                           WEBHOOK_SECRET=SECRET, WEBHOOK_LISTEN="127.0.0.1", WEBHOOK_PORT=str(self.ports[i]),
-                           OUTBOX_WORKER_ID=f"worker-{i}", LOG_LEVEL="WARNING", FLOOD_RATE="1000000",
-                           FLOOD_BURST="1000000", **self.extra)
+        settings = dict(TELEGRAM_BOT_TOKEN=TOKEN, BOT_API_BASE_URL=self.emu.base_url, DATABASE_URL=self.db_url,
+                        DATA_DIR=str(self.tmp / f"worker-{i}"), SEED_CORPUS="0", WEBHOOK_URL=self.nginx.url,
+                        WEBHOOK_SECRET=SECRET, WEBHOOK_LISTEN="127.0.0.1", WEBHOOK_PORT=str(self.ports[i]),
+                        OUTBOX_WORKER_ID=f"worker-{i}", LOG_LEVEL="WARNING", FLOOD_RATE="1000000",
+                        FLOOD_BURST="1000000")
+        return program_env(**{**settings, **self.extra})
 
     async def start(self) -> None:
         await asyncio.to_thread(self.nginx.start)
@@ -406,20 +407,26 @@ async def start_section(pg_server: str, times: int) -> dict:
             await asyncio.to_thread(dep.nginx.start)
             dep.workers = [BotProcess(dep.env(i), tmp / f"worker-{i}.log") for i in range(3)]
             await asyncio.gather(*(w.start() for w in dep.workers))
-            outcomes = await asyncio.gather(*(w.wait_ready() for w in dep.workers), return_exceptions=True)
-            ready = [w.ready_after is not None for w in dep.workers]
+            async def ready(w: BotProcess) -> str:
+                try:
+                    await w.wait_ready()
+                    return ""
+                except SystemExit as e:  # BotProcess's way of saying it never got ready (it was killed)
+                    return str(e)
+
+            outcomes = await asyncio.gather(*(ready(w) for w in dep.workers))
+            is_ready = [w.ready_after is not None for w in dep.workers]
             st = Storage(db_url)
             try:
                 n_patents = await st.count_patents()
             finally:
                 await st.close()
-            ok = all(ready) and n_patents > 0
+            ok = all(is_ready) and n_patents > 0
             if not ok:
-                bad = [w.tail()[-600:] for w, r in zip(dep.workers, ready) if not r]
-                details.append({"run": t, "ready": ready, "patents": n_patents, "errors": bad[:1],
-                                "exceptions": [str(o)[:200] for o in outcomes if isinstance(o, BaseException)]})
+                errors = [o.strip().splitlines()[-1][:200] for o in outcomes if o.strip()]
+                details.append({"run": t, "ready": is_ready, "patents": n_patents, "errors": errors[:2]})
             clean += ok
-            print(f"# start {t + 1}/{times}: ready {sum(ready)}/3, {n_patents} patents, "
+            print(f"# start {t + 1}/{times}: ready {sum(is_ready)}/3, {n_patents} patents, "
                   f"ready after {[round(w.ready_after or -1, 1) for w in dep.workers]} s", flush=True)
         finally:
             await dep.stop()
