@@ -49,7 +49,8 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from broadcast_bench import BotProcess, _bulk_users, program_env  # noqa: E402
+from broadcast_bench import _bulk_users  # noqa: E402
+from processes import BotProcess, program_env  # noqa: E402
 from dialog_bench import INSTITUTION, ROUND, pg_create_db, pg_drop_db, prepare_db  # noqa: E402
 
 from devtools.nginx import NginxFront  # noqa: E402
