@@ -43,6 +43,7 @@ from telegram.ext import Application
 from bot.telegram.app import build_application
 from bot.telegram.incoming import clean
 from bot.search.catalog import PatentCatalog
+from bot.search.freshness import IndexFollower
 from bot.clock import ShiftableClock, is_local_api, parse_clock_start
 from bot.config import SHIPPED_CORPUS, Settings
 from bot.context import Services
@@ -190,6 +191,7 @@ class RunningBot:
     emulator: Any = None  # the playground's BotAPIEmulator
     url: str = ""  # the playground page, or the webhook listener
     _runner: web.AppRunner | None = None
+    index_follower: IndexFollower | None = None  # this process's index follows every process's changes
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -216,6 +218,8 @@ class RunningBot:
         if services.outbox is not None:
             await services.outbox.stop()  # after the calls in flight: nothing left ambiguous
         await app.shutdown()
+        if self.index_follower is not None:
+            await self.index_follower.stop()
         await services.storage.close()
         if self.emulator is not None:
             await self.emulator.stop()
@@ -253,6 +257,8 @@ async def start(settings: Settings, mode: Mode | None = None, *,
             await emulator.stop()
         raise
     try:
+        running.index_follower = IndexFollower(services.catalog)
+        await running.index_follower.start()
         await app.initialize()
         # every push (notifications, broadcasts, reminders) goes through the durable, rate-limited outbox
         services.outbox = Outbox(services.storage, app.bot, clock=services.clock, i18n=services.i18n,

@@ -529,3 +529,15 @@ class ExpertInvitation(Base):
     round: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="invited")  # invited/accepted/declined/lapsed
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PatentChange(Base):
+    """One change to what search sees of a patent (its text, or an assessment status the filters use),
+    written in the changing transaction. Every bot process follows this log to keep its in-memory
+    index current (bot/search/freshness.py)."""
+
+    __tablename__ = "patent_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "patent" (text) | "assessment" (filter facts)
+    patent_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

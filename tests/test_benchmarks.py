@@ -52,3 +52,21 @@ def test_search_quality_and_latency_quick():
     text = run("search_quality.py", timeout=900)
     assert "keyphrase nDCG@10" in text and "0.38)" in text   # both topical sets were scored
     run("search_bench.py", "--quick", timeout=900)
+
+
+def test_replica_bench_quick_runs_nginx_in_front_of_workers_on_postgres():
+    """nginx (deploy/'s template) in front of 1, 2 and 3 ``run_bot.py`` webhook workers on one PostgreSQL:
+    every dialog step answered, a broadcast with its sender killed loses nothing and stays within
+    Telegram's limits, an import reaches every worker's search, simultaneous starts are clean."""
+    pg = os.environ.get("TEST_POSTGRES_URL")
+    if not pg:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set")
+        pytest.skip("several workers share one PostgreSQL: TEST_POSTGRES_URL not set")
+    from devtools.nginx import nginx_binary
+
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed") if os.environ.get("REQUIRE_POSTGRES") != "1" else \
+            pytest.fail("nginx is not installed (.ci/run installs nginx-light)")
+    text = run("replica_bench.py", "--quick", "--pg-url", pg, timeout=1500)
+    assert "steps/s" in text and "index freshness" in text and "# all checks passed" in text

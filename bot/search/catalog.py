@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.search import SearchDoc, SearchIndex, SearchResult
 from bot.storage import PatentRow, Storage
@@ -34,10 +35,15 @@ class PatentCatalog:
         self.cache_dir = cache_dir
         self.index: SearchIndex | None = None
         self._lock = asyncio.Lock()
+        # the patent change log's newest entry when the index was read from the database: changes after
+        # it are applied by the follower (bot/search/freshness.py); some may already be in the index
+        self.change_mark = 0
+        self.follower: Any = None  # bot.search.freshness.IndexFollower, when one runs in this process
 
     async def load(self) -> None:
         async with self._lock:
             t0 = time.perf_counter()
+            self.change_mark = await self.storage.last_change_id()
             fingerprint = await self.storage.patent_fingerprint()
             self.index = await asyncio.to_thread(self._load_cache, fingerprint)
             how = "cache"
@@ -81,18 +87,31 @@ class PatentCatalog:
         except Exception:
             log.warning("could not write the search index cache", exc_info=True)
 
-    async def refresh(self, ids: list[str]) -> None:
-        """Re-index the given patents after an import or edit (no full rebuild)."""
+    async def refresh(self, ids: list[str], *, save: bool = True, chunk: int = 50) -> None:
+        """Re-index the given patents after an import or edit (no full rebuild). ``save=False``: leave
+        the cache file alone (a process following another's change; the changing process writes it).
+        Searches go on between chunks: an upsert analyses the patent's text on the event loop."""
         if self.index is None or not ids:
             return
-        rows = await self.storage.get_patents(ids)
-        async with self._lock:
-            for pid in ids:
-                if pid in rows:
-                    self.index.upsert(doc_of(rows[pid]))
-                else:
-                    self.index.remove(pid)
-            await asyncio.to_thread(self._save_cache, await self.storage.patent_fingerprint())
+        for start in range(0, len(ids), chunk):
+            part = ids[start:start + chunk]
+            rows = await self.storage.get_patents(part)
+            async with self._lock:
+                for pid in part:
+                    if pid in rows:
+                        self.index.upsert(doc_of(rows[pid]))
+                    else:
+                        self.index.remove(pid)
+            await asyncio.sleep(0)
+        if save:
+            async with self._lock:
+                await asyncio.to_thread(self._save_cache, await self.storage.patent_fingerprint())
+
+    async def catch_up(self) -> None:
+        """Apply the change log now (not at the follower's next turn): for readers that must not miss
+        a change made moments ago by another process, such as the daily digest."""
+        if self.follower is not None:
+            await self.follower.sync_once()
 
     async def search(self, query: str, *, limit: int = 5, offset: int = 0,
                      allowed_ids: set[str] | None = None) -> CatalogPage:

@@ -389,6 +389,7 @@ class SearchIndex(QueryAnalysisMixin, ScoringMixin, FilterMixin, PersistenceMixi
 
     def _idf(self, df: int) -> float:
         n = max(self._n_alive, 1)
+        df = min(df, n)  # postings still hold replaced docs until compaction: never a negative idf
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     def _and_docs(self, tids: list[int]) -> np.ndarray:

@@ -42,6 +42,7 @@ class DigestJob(PeriodicJob):
         fresh = await services.storage.newly_transferable(oldest)
         if not fresh:
             return 0
+        await services.catalog.catch_up()  # patents another process imported moments ago match too
         queued = 0
         for uid, e in recipients.items():
             last = e["last"]

@@ -6,6 +6,7 @@ import asyncio
 
 from bot.storage.assessments import AssessmentQueries, AssessmentView, ReviewSubject
 from bot.storage.base import ALEMBIC_INI, StorageBase
+from bot.storage.changes import ChangeQueries
 from bot.storage.exports import ExportQueries
 from bot.storage.expert_requests import ExpertRequestQueries
 from bot.storage.library import AssessedPatent, LibraryQueries, PatentCardData
@@ -32,7 +33,7 @@ __all__ = ["ALEMBIC_INI", "AssessedPatent", "AssessmentView", "DialogSnapshot", 
 class Storage(PatentQueries, UserQueries, RoleQueries, AssessmentQueries, OwnershipQueries, LibraryQueries, RatingQueries,
               ExportQueries, DigestQueries, StatsQueries, DialogQueries, OutboxQueries,
               EventQueries, DeadlineQueries, SubscriptionQueries, PrivacyQueries, NeedQueries,
-              ExpertRequestQueries, StorageBase):
+              ExpertRequestQueries, ChangeQueries, StorageBase):
     pass
 
 

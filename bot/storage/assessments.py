@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import AssessmentStatus, InventorPatent, LinkStatus, Patent, SelfAssessment, User, utcnow
 from bot.storage.base import StorageBase
+from bot.storage.changes import KIND_ASSESSMENT, record_changes
 from bot.storage.patents import PatentRow
 
 ASSESSMENT_COLUMNS = ("industry_field", "maturity", "scenarios", "scenario_text", "prospect", "intents",
@@ -46,6 +47,7 @@ _L = InventorPatent.__table__
 _CONFIRMED = select(_L.c.user_id).where(_L.c.user_id == bindparam("b_user"), _L.c.patent_id == bindparam("b_patent"),
                                         _L.c.status == LinkStatus.CONFIRMED.value)
 _UPDATE_BY_ID = update(_T).where(_T.c.id == bindparam("b_id"))
+_VISIBLE = (AssessmentStatus.SUBMITTED.value, AssessmentStatus.REVIEWED.value)
 
 
 def _columns(a: SelfAssessment) -> dict[str, Any]:
@@ -100,6 +102,9 @@ class AssessmentQueries(StorageBase):
         else:
             await conn.execute(_UPDATE_BY_ID, {"b_id": row.id, **values})
             assessment_id = row.id
+        if submit or (before is not None and before["status"] in _VISIBLE):
+            # the search filters see submitted and reviewed assessments only: a draft's answers don't count
+            await record_changes(conn, KIND_ASSESSMENT, [patent_id])
         await self.audit_core(conn, user_id, "submit_assessment" if submit else "save_assessment", "assessment",
                               str(assessment_id), _jsonable(before),
                               _jsonable({**columns, "status": values["status"], "patent": patent_id}))
@@ -152,6 +157,8 @@ class AssessmentQueries(StorageBase):
             .values(status=decision.value, reviewer_id=reviewer_id, reviewer_note=note, reviewed_at=at))
         if res.rowcount != 1:
             return False
+        patent_id = await s.scalar(select(SelfAssessment.patent_id).where(SelfAssessment.id == assessment_id))
+        await record_changes(s, KIND_ASSESSMENT, [patent_id])
         self.audit(s, reviewer_id, "review_assessment", "assessment", str(assessment_id),
                    {"status": AssessmentStatus.SUBMITTED.value}, {"status": decision.value, "note": note})
         return True

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from bot.models import Institution, Patent
 from bot.storage.base import StorageBase
+from bot.storage.changes import KIND_PATENT, record_changes
 
 PATENT_TYPES = ("invention", "utility_model", "design")  # 发明 / 实用新型 / 外观设计
 DISPLAY_CACHE_SECONDS = 30.0  # an import in another process shows up in dialog prompts within this
@@ -144,6 +145,8 @@ class PatentQueries(StorageBase):
                     changed.append(p.id)
                 else:
                     counts.unchanged += 1
+            await s.flush()
+            await record_changes(s, KIND_PATENT, changed)  # every process's index follows this log
         self.display_cache.clear()
         return counts, changed
 
