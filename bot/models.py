@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -434,3 +435,24 @@ class AuditLog(Base):
 
 
 Index("ix_audit_log_entity", AuditLog.entity_kind, AuditLog.entity_id)
+
+
+class ChatTurn(Base):
+    """An update received by a webhook worker and not yet handled: with several workers behind a load
+    balancer, the updates of one chat are handled in the order they arrived (bot/storage/coordination.py)."""
+
+    __tablename__ = "chat_turns"
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FloodBucket(Base):
+    """One user's flood-control token bucket, shared by every bot process (bot/handlers/flood.py)."""
+
+    __tablename__ = "flood_buckets"
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    noticed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
