@@ -321,7 +321,7 @@ class Outbox:
         rec = await self.storage.recover_outbox(
             self.worker_id, self.clock.now(), stale_after=L.stale_after, resend=L.resend_ambiguous,
             max_attempts=L.max_attempts, own=not self._recovered_own, keep=list(self._inflight),
-            everyone=self.sole and not self._recovered_own)
+            everyone=self.sole and not self._recovered_own, speed=self.clock.speed)
         self._recovered_own = True
         self._next_recovery = m + max(L.stale_after / 4, L.poll_interval)
         if rec.total:

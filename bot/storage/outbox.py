@@ -375,7 +375,7 @@ class OutboxQueries(StorageBase):
 
     async def recover_outbox(self, worker_id: str, now: dt.datetime, *, stale_after: float, resend: bool,
                              max_attempts: int, own: bool = False, keep: Iterable[int] = (),
-                             everyone: bool = False) -> Recovery:
+                             everyone: bool = False, speed: float = 1.0) -> Recovery:
         """Take over rows left in 'sending': those claimed before ``now - stale_after`` (a dead or
         stuck sender) and, with ``own=True`` (at start-up), every row this ``worker_id`` held in a
         previous life. Rows in ``keep`` (still in flight here) are left alone.
@@ -384,10 +384,15 @@ class OutboxQueries(StorageBase):
         (at-least-once) puts it back to pending; ``resend=False`` (at-most-once) marks it failed —
         except edits, which are idempotent and always go back to pending. Rows out of attempts are
         failed under either policy. ``everyone=True`` (a newly elected only sender): every row in
-        'sending' not in ``keep``, whoever claimed it. Staleness is judged on the database's clock."""
+        'sending' not in ``keep``, whoever claimed it. Staleness is judged on the database's clock
+        (PostgreSQL), which runs at real speed: ``stale_after`` is in seconds of the caller's clock,
+        which runs ``speed`` times as fast (tests)."""
         keep = sorted(set(keep))
         async with self.session() as s:
-            stale = _T.c.claimed_at < _db_now(s, now) - dt.timedelta(seconds=stale_after)
+            db_now = _db_now(s, now)
+            if db_now is not now:
+                stale_after = stale_after / speed
+            stale = _T.c.claimed_at < db_now - dt.timedelta(seconds=stale_after)
             cond = or_(stale, _T.c.claimed_by == worker_id) if own else stale
             base = [_T.c.status == SENDING, true() if everyone else cond]
             if keep:
