@@ -272,12 +272,19 @@ async def start(settings: Settings, mode: Mode | None = None, *,
     secret = webhook_secret(settings) if mode is Mode.WEBHOOK else None
     coordination = await open_coordination(settings)
     try:
-        services = await open_services(settings, clock=clock, say=say, coordination=coordination)
+        # the index too is loaded under the start-up lock: it is built from the complete corpus, and
+        # workers sharing a DATA_DIR (one machine) build it once and load it from the cache after that
+        async with coordination.startup():
+            services = await open_services(settings, clock=clock, say=say, coordination=coordination)
+            try:
+                await load_index(services, say)
+            except BaseException:
+                await services.storage.close()
+                raise
     except BaseException:
         await coordination.close()
         raise
     try:
-        await load_index(services, say)
         token, base_url, file_url = settings.bot_token or "", settings.bot_api_base_url, settings.effective_file_url
         if mode is Mode.PLAYGROUND:
             from devtools.playground import grant_playground_roles, start_emulator

@@ -41,6 +41,7 @@ class RoundRobin:
         self.backends: list[str] = []
         self.served: collections.Counter[int] = collections.Counter()
         self.pin: int | None = None  # route everything to one worker (to ask a given worker)
+        self.forwarded: list[tuple[float, bytes]] = []  # (wall-clock time, update) as they came in
         self._next = 0
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -51,6 +52,7 @@ class RoundRobin:
 
     async def _forward(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.forwarded.append((time.time(), body))
         headers = {k: v for k, v in request.headers.items()
                    if k.lower() in ("content-type", "x-telegram-bot-api-secret-token")}
         i = self.pin if self.pin is not None else self._next % len(self.backends)
@@ -83,14 +85,14 @@ def worker(emu: BotAPIEmulator, lb: RoundRobin, db_url: str, folder: Path, n: in
     """Worker ``n``: its own port and DATA_DIR (as on its own machine), the shared database."""
     port = free_port()
     lb.backends.append(f"http://127.0.0.1:{port}/hook")
-    data = folder / f"worker{n}"
+    data = folder / "data"  # the workers of one machine share DATA_DIR (the index cache)
     data.mkdir(parents=True, exist_ok=True)
+    trace = folder / f"sent-marks-{n}.jsonl"
     env = {"TELEGRAM_BOT_TOKEN": TOKEN, "BOT_API_BASE_URL": emu.base_url, "DATABASE_URL": db_url,
            "DATA_DIR": str(data), "WEBHOOK_URL": lb.url, "WEBHOOK_PORT": str(port), "WEBHOOK_LISTEN": "127.0.0.1",
-           "WEBHOOK_SECRET": SECRET, "OUTBOX_WORKER_ID": f"worker-{n}",
-           "OUTBOX_TRACE_FILE": str(data / "sent-marks.jsonl"), **extra}
-    bot = ShippedBot(env, cwd=data)
-    bot.trace = data / "sent-marks.jsonl"
+           "WEBHOOK_SECRET": SECRET, "OUTBOX_WORKER_ID": f"worker-{n}", "OUTBOX_TRACE_FILE": str(trace), **extra}
+    bot = ShippedBot(env, cwd=folder)
+    bot.trace = trace
     return bot
 
 
@@ -102,7 +104,7 @@ async def emulator():
 
 async def start_all(bots: list[ShippedBot]) -> None:
     try:
-        await asyncio.gather(*(b.astart(timeout=300) for b in bots))
+        await asyncio.gather(*(b.astart(timeout=600) for b in bots))
     except BaseException:
         for b in bots:
             b.kill()
@@ -132,14 +134,13 @@ async def test_three_workers_started_together_on_an_empty_database_all_come_up_w
             assert all(b.ready_line.startswith("Bot ready: webhook") for b in bots)
             loaded = [line for b in bots for line in b.lines if "patents loaded" in line]
             assert len(loaded) == 1, loaded  # one worker seeded, the others found it done
-            u = SimUser(emulator.url, 7001, "检索者", reply_timeout=20, quiet=0.5)
+            u = SimUser(emulator.url, 7001, "检索者", reply_timeout=120, quiet=0.5)
             await u.register()
             try:
                 for n in range(3):  # ask each worker: the last patent of the shipped corpus is in its index
                     lb.pin = n
-                    results = await u.inline("机动车的致动设备", wait=20)
-                    assert results, f"worker {n} found nothing:\n{bots[n].output}"
-                    assert any("致动" in json.dumps(r, ensure_ascii=False) for r in results)
+                    (found,) = await u.send("机动车的致动设备")
+                    assert "致动" in found.text and "没有找到" not in found.text, bots[n].output
             finally:
                 lb.pin = None
                 await u.close()
@@ -298,14 +299,15 @@ async def test_flood_control_counts_a_user_once_over_two_workers(pg_url, tmp_pat
                 emulator.user_send(7201, f"fl{i:02d}")
             await asyncio.sleep(4)
             await u.refresh()
-            msgs = [m for m in u.bot_messages() if m.date is None or True]
+            msgs = u.bot_messages()
             answers = [m for m in msgs if "没有找到" in (m.text or "") and "fl" in (m.text or "")]
             sends = replies(emulator, 7201, since)
             elapsed = max(c["ts"] for c in sends) - min(c["ts"] for c in sends)
             allowed = 8 + 3.0 * elapsed + 1
             print(f"{len(answers)} of 40 answered in {elapsed:.2f}s (allowed {allowed:.1f}); served {dict(lb.served)}")
             assert 8 <= len(answers) <= allowed
-            assert any("太快" in (m.text or "") or "slow" in (m.text or "").lower() for m in msgs)
+            assert any("太快" in (m.text or "") for m in msgs), (
+                [c["status"] for c in emulator.calls("sendMessage", chat_id=7201)], bots[0].output, bots[1].output)
             await u.close()
         finally:
             await stop_all(bots)
@@ -324,13 +326,17 @@ async def test_an_inline_query_flood_is_throttled_and_others_are_answered_at_onc
             t0 = time.monotonic()
             for i in range(300):
                 emulator.inline_query(7301, f"掘进机{i}")
-            help_sent = time.monotonic()
-            assert await other.send("/help")
-            help_took = time.monotonic() - help_sent
+            asked = emulator.user_send(7302, "/help")
+            assert await other.wait_for(lambda m: "使用帮助" in (m.text or ""), timeout=60)
+            # the bot's own time for /help amid the flood: from the balancer handing it to a worker (the
+            # emulator, like one Telegram connection, delivers the 300 queries before it one by one)
+            handed = next(t for t, body in lb.forwarded if json.loads(body)["update_id"] == asked["update_id"])
+            help_took = replies(emulator, 7302, handed)[0]["ts"] - handed
             await asyncio.sleep(2)
             answered = [c for c in emulator.calls("answerInlineQuery") if c["status"] == 200]
             elapsed = time.monotonic() - t0
-            print(f"{len(answered)} of 300 inline queries answered; /help took {help_took:.2f}s")
+            print(f"{len(answered)} of 300 inline queries answered in {elapsed:.1f}s; /help answered "
+                  f"{help_took:.2f}s after it reached a worker")
             assert len(answered) <= 8 + 3.0 * elapsed + 1
             assert help_took < 3.0
             await other.close()
