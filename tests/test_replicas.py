@@ -235,13 +235,19 @@ async def test_a_broadcast_survives_the_leader_killed_midway_within_telegrams_li
             per_chat = collections.Counter(c["chat_id"] for c in sends)
             duplicates = sum(n - 1 for n in per_chat.values())
             times = sorted(c["ts"] for c in sends)
-            rate = (len(times) - 1) / (times[-1] - times[0] - take_over)
-            print(f"take-over {take_over:.2f}s, {duplicates} duplicates, {rate:.1f} msg/s sustained, "
-                  f"{emu.throttled_count} throttled")
+
+            def sustained(start: float, end: float) -> float:  # after a leader's first second (its burst)
+                return sum(start + 1 <= t < end for t in times) / (end - start - 1)
+
+            first_leader = sustained(times[0], killed_at)
+            second_leader = sustained(killed_at + take_over, times[-1])
+            print(f"take-over {take_over:.2f}s, {duplicates} duplicates, sustained {first_leader:.1f} / "
+                  f"{second_leader:.1f} msg/s (first / second leader), {emu.throttled_count} throttled")
             assert take_over < 5.0
             assert duplicates <= 32  # at most the killed leader's one burst in flight (at-least-once)
             assert emu.throttled_count == 0 and emu.stats["by_status"].get(429, 0) == 0  # no self-caused 429
-            assert rate <= 30.5
+            # 29.6/s by design (98.5 % of 30); a burst claimed at a window's edge moves a short window's count
+            assert first_leader <= 31 and second_leader <= 31
             assert standby.trace.exists() and standby.trace.stat().st_size > 0  # the standby sent the rest
         finally:
             await stop_all(bots)
