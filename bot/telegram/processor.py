@@ -32,6 +32,11 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
 
     @staticmethod
     def _key(update: object) -> Any:
+        if isinstance(update, Update) and update.inline_query is not None:
+            # each inline query stands alone (the client keeps only the newest answer): no turn to wait
+            # for, so a user's flood of them is throttled at once, each holding a processing slot
+            # only for the flood check, and other users' updates are not starved of slots
+            return ("other", id(update))
         if isinstance(update, Update):
             if update.effective_chat is not None:
                 return ("chat", update.effective_chat.id)
