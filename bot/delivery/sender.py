@@ -15,8 +15,9 @@ A rolled-back change leaves no push; the idempotency key makes enqueuing twice a
 
 Sending
 =======
-``Outbox`` is one asyncio task per bot process. It claims due rows (``status='sending'``,
-``claimed_by``/``claimed_at``, committed) *immediately before* the API calls, makes them through PTB
+``Outbox`` is one asyncio task, in the leading bot process (``bot.delivery.leader``). It claims due
+rows (``status='sending'``, ``claimed_by``/``claimed_at``, committed) *immediately before* the API
+calls, makes them through PTB
 (``send_message`` / ``send_document`` / ``edit_message_text``), and records each outcome right after the
 call returns, in short transactions (sent-marks are group-committed: the first one at once, those that
 arrive meanwhile in the next commit).
