@@ -237,19 +237,15 @@ async def test_a_broadcast_survives_the_leader_killed_midway_within_telegrams_li
             per_chat = collections.Counter(c["chat_id"] for c in sends)
             duplicates = sum(n - 1 for n in per_chat.values())
             times = sorted(c["ts"] for c in sends)
-
-            def sustained(start: float, end: float) -> float:  # after a leader's first second (its burst)
-                return sum(start + 1 <= t < end for t in times) / (end - start - 1)
-
-            first_leader = sustained(times[0], killed_at)
-            second_leader = sustained(killed_at + take_over, times[-1])
-            print(f"take-over {take_over:.2f}s, {duplicates} duplicates, sustained {first_leader:.1f} / "
-                  f"{second_leader:.1f} msg/s (first / second leader), {emu.throttled_count} throttled")
+            # the sender's bucket lets each leader start with one burst of 20, then refills at 29.6/s
+            sustained = (len(times) - 2 * 20) / (times[-1] - times[0] - take_over)
+            print(f"take-over {take_over:.2f}s, {duplicates} duplicates, {len(times)} sends in "
+                  f"{times[-1] - times[0]:.1f}s, sustained {sustained:.1f} msg/s, {emu.throttled_count} throttled")
             assert take_over < 5.0
             assert duplicates <= 32  # at most the killed leader's one burst in flight (at-least-once)
-            assert emu.throttled_count == 0 and emu.stats["by_status"].get(429, 0) == 0  # no self-caused 429
-            # 29.6/s by design (98.5 % of 30); a burst claimed at a window's edge moves a short window's count
-            assert first_leader <= 31 and second_leader <= 31
+            # Telegram's limits as the emulator enforces them (30/s overall, per chat): not one 429
+            assert emu.throttled_count == 0 and emu.stats["by_status"].get(429, 0) == 0
+            assert sustained <= 30
             assert standby.trace.exists() and standby.trace.stat().st_size > 0  # the standby sent the rest
         finally:
             await stop_all(bots)
