@@ -5,13 +5,18 @@ bring the program up with :func:`start` and take it down with :meth:`RunningBot.
 tests exercise is what users run. The order, and why:
 
 1. storage: migrate the schema, seed an empty database from the shipped corpus (progress on the
-   console: this is the slow part of a first start);
-2. the search index: loaded from the cache or built now, so no user's first search waits for it;
+   console: this is the slow part of a first start). On PostgreSQL both run under an advisory lock
+   (``bot.storage.coordination``), so processes started together take turns and all come up; a
+   second live process with the same ``OUTBOX_WORKER_ID`` is refused here;
+2. the search index: loaded from the cache or built now (after the seeding is complete), so no
+   user's first search waits for it;
 3. the playground only: the local Bot API emulator and the simulated users' roles;
 4. the python-telegram-bot ``Application`` (``initialize`` asks the Bot API who we are);
 5. background work: the outbox sender (every push), the digest, weekly-report, retention and
    expert-request jobs and the reminder scheduler — all computed from the database, so a restart
-   resumes them;
+   resumes them. They run in the leading process only (``bot.delivery.leader``: a PostgreSQL session
+   advisory lock; on SQLite the one process leads); a standby takes them over within seconds when
+   the leader dies;
 6. the default command menus (zh, and en for English clients);
 7. the transport: long polling, or the webhook listener (aiohttp) plus ``setWebhook``;
 8. "ready": one line on stdout (``Bot ready: …`` / ``Playground ready: open …``).
@@ -49,15 +54,17 @@ from bot.config import SHIPPED_CORPUS, Settings
 from bot.context import Services
 from bot.services.digest import DigestJob
 from bot.services.privacy import RetentionJob
-from bot.services.expert_requests import start_expert_request_job
+from bot.services.expert_requests import EXPERT_REQUEST_INTERVAL, ExpertRequestJob
 from bot.i18n import Translator
 from bot.io.importer import import_file
 from bot.telegram.menus import set_default_menus
 from bot.telegram.redact import install_log_redaction
+from bot.delivery.leader import Leadership
 from bot.delivery.sender import Outbox
 from bot.delivery.scheduler import start_scheduler, stop_scheduler
 from bot.services.stats import WeeklyReportJob
 from bot.storage import Storage, open_storage
+from bot.storage.coordination import Coordination, coordination_for
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +102,27 @@ async def ensure_seeded(storage: Storage, settings: Settings, say: Callable[[str
 
 
 async def open_services(settings: Settings, *, clock: Callable | None = None,
-                        say: Callable[[str], None] = log.info) -> Services:
-    """Storage (migrated and seeded), translator and catalog; the index is not loaded yet."""
-    storage = await open_storage(settings.effective_database_url)
-    await ensure_seeded(storage, settings, say)
+                        say: Callable[[str], None] = log.info,
+                        coordination: Coordination | None = None) -> Services:
+    """Storage (migrated and seeded), translator and catalog; the index is not loaded yet.
+
+    Migrating and seeding hold the start-up lock (PostgreSQL: an advisory lock), so several processes
+    started together on an empty database take turns: one migrates and seeds, the others find it done."""
+    own = coordination is None
+    if own:
+        coordination = coordination_for(settings.effective_database_url)
+        await coordination.open()
+    try:
+        async with coordination.startup():
+            storage = await open_storage(settings.effective_database_url)
+            try:
+                await ensure_seeded(storage, settings, say)
+            except BaseException:
+                await storage.close()
+                raise
+    finally:
+        if own:
+            await coordination.close()
     catalog = PatentCatalog(storage, cache_dir=settings.data_dir / "cache")
     services = Services(settings=settings, storage=storage, i18n=Translator(default=settings.default_language),
                         catalog=catalog)
@@ -111,6 +135,18 @@ async def load_index(services: Services, say: Callable[[str], None] = log.info) 
     if not services.catalog.has_cache():
         say("Building the search index (first start only; later starts load it from the cache) …")
     await services.catalog.load()
+
+
+async def open_coordination(settings: Settings) -> Coordination:
+    """The link to the other processes on the same database; refuses a worker id already in use."""
+    coordination = coordination_for(settings.effective_database_url)
+    await coordination.open()
+    worker_id = settings.outbox_worker_id
+    if worker_id and not await coordination.claim_worker_id(worker_id):
+        await coordination.close()
+        raise StartupError(f"OUTBOX_WORKER_ID={worker_id!r} is used by another running bot process on this "
+                           "database; give every process its own id (e.g. the host name and a slot number).")
+    return coordination
 
 
 def program_clock(settings: Settings, mode: Mode) -> ShiftableClock:
@@ -153,9 +189,13 @@ def webhook_secret(settings: Settings) -> str:
     return value
 
 
-def webhook_app(app: Application, path: str, secret: str) -> web.Application:
-    """An aiohttp app that feeds Telegram's webhook POSTs into the PTB update queue."""
+def webhook_app(app: Application, path: str, secret: str,
+                coordination: Coordination | None = None) -> web.Application:
+    """An aiohttp app that feeds Telegram's webhook POSTs into the PTB update queue. With several
+    workers on PostgreSQL, each update of a chat is recorded before Telegram gets its 200, so the
+    workers handle a chat's updates in the order Telegram delivered them (``chat_turn``)."""
     expected = secret.encode()
+    shared = coordination is not None and coordination.shared
 
     async def receive(request: web.Request) -> web.Response:
         got = request.headers.get(SECRET_HEADER, "").encode()
@@ -168,6 +208,12 @@ def webhook_app(app: Application, path: str, secret: str) -> web.Application:
         update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
         if update is None:
             return web.Response(status=400)
+        if shared and update.effective_chat is not None:
+            try:
+                await coordination.register_arrival(update.effective_chat.id, update.update_id)
+            except Exception:  # noqa: BLE001 - Telegram delivers it again; nothing is lost
+                log.warning("webhook: could not record update %s; asking Telegram to resend", update.update_id)
+                return web.Response(status=503)
         await app.update_queue.put(update)
         return web.Response(text="ok")
 
@@ -189,6 +235,8 @@ class RunningBot:
     app: Application
     clock: ShiftableClock
     emulator: Any = None  # the playground's BotAPIEmulator
+    coordination: Coordination = field(default_factory=Coordination)  # the processes sharing the database
+    leadership: Leadership | None = None  # runs the sender, scheduler and jobs while this process leads
     url: str = ""  # the playground page, or the webhook listener
     _runner: web.AppRunner | None = None
     index_follower: IndexFollower | None = None  # this process's index follows every process's changes
@@ -211,6 +259,8 @@ class RunningBot:
             await self._runner.cleanup()
         if app.running:
             await app.stop()  # handles the updates already queued
+        if self.leadership is not None:
+            await self.leadership.stop()
         await stop_scheduler(app)
         for job in (services.digests, services.weekly, services.retention, services.expert_requests):
             if job is not None:
@@ -221,6 +271,7 @@ class RunningBot:
         if self.index_follower is not None:
             await self.index_follower.stop()
         await services.storage.close()
+        await self.coordination.close()  # a standby may lead from now on
         if self.emulator is not None:
             await self.emulator.stop()
 
@@ -238,9 +289,21 @@ async def start(settings: Settings, mode: Mode | None = None, *,
 
         settings = replace(settings, admin_ids=settings.admin_ids | playground_admins())
     secret = webhook_secret(settings) if mode is Mode.WEBHOOK else None
-    services = await open_services(settings, clock=clock, say=say)
+    coordination = await open_coordination(settings)
     try:
-        await load_index(services, say)
+        # the index too is loaded under the start-up lock: it is built from the complete corpus, and
+        # workers sharing a DATA_DIR (one machine) build it once and load it from the cache after that
+        async with coordination.startup():
+            services = await open_services(settings, clock=clock, say=say, coordination=coordination)
+            try:
+                await load_index(services, say)
+            except BaseException:
+                await services.storage.close()
+                raise
+    except BaseException:
+        await coordination.close()
+        raise
+    try:
         token, base_url, file_url = settings.bot_token or "", settings.bot_api_base_url, settings.effective_file_url
         if mode is Mode.PLAYGROUND:
             from devtools.playground import grant_playground_roles, start_emulator
@@ -250,9 +313,14 @@ async def start(settings: Settings, mode: Mode | None = None, *,
             token, base_url, file_url = PLAYGROUND_TOKEN, emulator.base_url, emulator.base_file_url
         app = build_application(services, token=token, base_url=base_url, base_file_url=file_url,
                                 updater=mode is not Mode.WEBHOOK)
-        running = RunningBot(settings, mode, services, app, clock, emulator=emulator)
+        running = RunningBot(settings, mode, services, app, clock, emulator=emulator, coordination=coordination)
+        if coordination.shared:  # flood control for the bot as a whole, not per process
+            app.bot_data["flood"].shared = coordination
+        # webhook workers behind a load balancer: a chat's updates in arrival order across processes
+        app.update_processor.coordination = coordination if mode is Mode.WEBHOOK and coordination.shared else None
     except BaseException:
         await services.storage.close()
+        await coordination.close()
         if emulator is not None:
             await emulator.stop()
         raise
@@ -263,21 +331,21 @@ async def start(settings: Settings, mode: Mode | None = None, *,
         # every push (notifications, broadcasts, reminders) goes through the durable, rate-limited outbox
         services.outbox = Outbox(services.storage, app.bot, clock=services.clock, i18n=services.i18n,
                                  worker_id=settings.outbox_worker_id, trace_file=settings.outbox_trace_file)
-        await services.outbox.start()
         services.digests = DigestJob(services)
-        await services.digests.start()
         services.weekly = WeeklyReportJob(services, interval=600)
-        await services.weekly.start()
         services.retention = RetentionJob(services)
-        await services.retention.start()
-        await start_scheduler(app)  # deadline and event reminders, computed from the database
-        services.expert_requests = await start_expert_request_job(services)
+        services.expert_requests = ExpertRequestJob(services, interval=EXPERT_REQUEST_INTERVAL)
+        await start_scheduler(app, run=False)  # deadline and event reminders, computed from the database
+        # the sender, the jobs and the scheduler run in the leading process only (at once when no other
+        # process leads); every process may enqueue
+        running.leadership = Leadership(services, coordination)
+        await running.leadership.start()
         await set_default_menus(app.bot, services.i18n)
         await app.start()
         if mode is Mode.WEBHOOK:
             assert settings.webhook_url and secret
             path = urlparse(settings.webhook_url).path or "/"
-            running._runner = web.AppRunner(webhook_app(app, path, secret))
+            running._runner = web.AppRunner(webhook_app(app, path, secret, coordination))
             await running._runner.setup()
             await web.TCPSite(running._runner, settings.webhook_listen, settings.webhook_port).start()
             await app.bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -452,6 +453,7 @@ Index("ix_audit_log_entity", AuditLog.entity_kind, AuditLog.entity_id)
 
 # -- technology needs (需求榜) and expert evaluations on request ------------------------------------------
 
+
 class NeedStatus(str, enum.Enum):
     OPEN = "open"
     CLOSED = "closed"
@@ -541,3 +543,24 @@ class PatentChange(Base):
     kind: Mapped[str] = mapped_column(String(16))  # "patent" (text) | "assessment" (filter facts)
     patent_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ChatTurn(Base):
+    """An update received by a webhook worker and not yet handled: with several workers behind a load
+    balancer, the updates of one chat are handled in the order they arrived (bot/storage/coordination.py)."""
+
+    __tablename__ = "chat_turns"
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FloodBucket(Base):
+    """One user's flood-control token bucket, shared by every bot process (bot/handlers/flood.py)."""
+
+    __tablename__ = "flood_buckets"
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    noticed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -131,3 +131,33 @@ async def test_without_a_receiver_the_dialogs_own_finish_speaks(storage):
     chat.text = "ok"
     await engine.on_text(chat)
     assert chat.replies == [Reply("dialog_cancelled", {"note": "ok"})]
+
+
+async def test_an_answer_that_meets_a_concurrent_change_is_applied_again_not_dropped(storage):
+    """Another update of the user (handled by another process) moves the dialog between this answer's
+    read and its save: the save is stale, and the answer is applied again to the state now stored."""
+    await storage.load_actor(USER, USER, "Tester", None, "en", "zh")
+    services = SimpleNamespace(storage=storage, i18n=Translator(), catalog=None, outbox=None,
+                               clock=lambda: dt.datetime.now(dt.timezone.utc))
+    engine = DialogEngine()
+    engine.register(TOY)
+    chat = FakeChat(services, FakeBot())
+    await engine.start(chat, "toy", {"subject": "a7"})
+    before = await storage.get_dialog(USER, USER)
+    reads = 0
+
+    async def take_dialog() -> Any:
+        nonlocal reads
+        reads += 1
+        if reads == 1:  # this update read the state; then the concurrent change commits
+            await storage.save_dialog(before, "note", {**before.data, "ctx": {"subject": "a7", "touched": True}})
+            return before
+        return await storage.get_dialog(USER, USER)
+
+    chat.take_dialog = take_dialog
+    chat.text = "typed place"
+    assert await engine.on_text(chat)
+    snap = await storage.get_dialog(USER, USER)
+    assert reads == 2  # read again after the stale save
+    assert snap.step == "tx_kind" and snap.data["answers"] == {"note": "typed place"}
+    assert snap.data["ctx"].get("touched")  # the concurrent change is kept too

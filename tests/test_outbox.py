@@ -230,13 +230,15 @@ async def test_recovery_of_rows_left_sending(storage, resend):
                                 {"chat_id": 4, "text": "fresh", "key": "fresh"}])
     t0 = utcnow()
     old = await storage.claim_outbox("dead", t0, 3)  # msg, edit, tired
+    # claims are stamped on the database's clock (PostgreSQL's now()): the dead sender's are made old
     async with storage.session() as s:
         await s.execute(OutboxMessage.__table__.update().where(OutboxMessage.idempotency_key == "tired")
                         .values(attempts=6))
-    fresh = await storage.claim_outbox("alive", t0 + dt.timedelta(seconds=50), 3)
+        await s.execute(OutboxMessage.__table__.update().where(OutboxMessage.claimed_by == "dead")
+                        .values(claimed_at=t0 - dt.timedelta(seconds=61)))
+    fresh = await storage.claim_outbox("alive", t0, 3)
     assert len(old) == 3 and [j.idempotency_key for j in fresh] == ["fresh"]
-    rec = await storage.recover_outbox("me", t0 + dt.timedelta(seconds=61), stale_after=60, resend=resend,
-                                       max_attempts=6)
+    rec = await storage.recover_outbox("me", utcnow(), stale_after=60, resend=resend, max_attempts=6)
     by_key = {r.idempotency_key: r for r in await rows(storage)}
     assert by_key["fresh"].status == "sending"  # a live sender's recent claim is left alone
     assert by_key["edit"].status == "pending"  # idempotent: always done again
@@ -248,8 +250,7 @@ async def test_recovery_of_rows_left_sending(storage, resend):
         assert by_key["msg"].status == "failed" and "unknown whether delivered" in by_key["msg"].last_error
         assert (rec.resent, rec.failed) == (1, 2)
     # own=True (start-up with the same worker id) takes over even recent claims of that id
-    rec = await storage.recover_outbox("alive", t0 + dt.timedelta(seconds=51), stale_after=60, resend=True,
-                                       max_attempts=6, own=True)
+    rec = await storage.recover_outbox("alive", utcnow(), stale_after=60, resend=True, max_attempts=6, own=True)
     assert rec.resent == 1 and (await rows(storage, key="fresh"))[0].status == "pending"
 
 

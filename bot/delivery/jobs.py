@@ -2,7 +2,9 @@
 program's clock jumps, while the program runs.
 
 Jobs keep no state of their own worth saving: each tick reads what is due from the database and
-writes pushes with idempotency keys, so a restart or a double tick sends nothing twice.
+writes pushes with idempotency keys, so a restart or a double tick sends nothing twice. With several
+processes only the leader runs the jobs (``bot.delivery.leader``), so a pass is made once, by one
+process, on the index that process keeps fresh.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class PeriodicJob:
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self.runs = 0  # passes completed (read by tests and benchmarks to know a pass happened)
+        self.remote_wake: Any = None  # set by bot.delivery.leader; jobs are only woken by their clock
 
     async def tick(self) -> int:
         raise NotImplementedError

@@ -10,7 +10,8 @@ The loop runs everything due, asks the database for the next due moment, and wai
 ``services.clock()`` reaches it (checked every ``tick`` seconds, so a test that jumps the clock is
 noticed at once; a jump of the clock also makes it recompute), until it is woken (a deadline or event
 was created or moved: ``bot.delivery.notify.wake(services, scheduler=True)``), or at most
-``fallback`` seconds (a change made by another process).
+``fallback`` seconds (a change made by another process). With several processes only the leader
+runs it (``bot.delivery.leader``); a standby's ``wake()`` reaches the leader through the database.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class Scheduler:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._lock = asyncio.Lock()
+        self.remote_wake: Any = None  # tells the leading process when this one's loop is not running
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -58,8 +60,10 @@ class Scheduler:
         self._task = None
 
     def wake(self) -> None:
-        """Something changed (a new deadline or event): recompute now."""
+        """Something changed (a new deadline or event): recompute now (in the leading process)."""
         self._wake.set()
+        if (self._task is None or self._task.done()) and self.remote_wake is not None:
+            self.remote_wake("scheduler")
 
     # -- one run -----------------------------------------------------------------------------------
     async def run_due(self) -> int:
@@ -94,13 +98,16 @@ class Scheduler:
                               tick=self.tick, jump=self.JUMP)
 
 
-async def start_scheduler(app: Any) -> None:
+async def start_scheduler(app: Any, *, run: bool = True) -> None:
     """From the start-up: compute what is due from the database and keep doing so
-    (``services.scheduler``, woken through ``bot.delivery.notify.wake(services, scheduler=True)``)."""
+    (``services.scheduler``, woken through ``bot.delivery.notify.wake(services, scheduler=True)``).
+    With ``run=False`` the scheduler is only created: the leading process runs it
+    (``bot.delivery.leader``)."""
     services = app.bot_data["services"]
     if services.scheduler is None:
         services.scheduler = Scheduler(services)
-    await services.scheduler.start()
+    if run:
+        await services.scheduler.start()
 
 
 async def stop_scheduler(app: Any) -> None:

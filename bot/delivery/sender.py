@@ -15,8 +15,9 @@ A rolled-back change leaves no push; the idempotency key makes enqueuing twice a
 
 Sending
 =======
-``Outbox`` is one asyncio task per bot process. It claims due rows (``status='sending'``,
-``claimed_by``/``claimed_at``, committed) *immediately before* the API calls, makes them through PTB
+``Outbox`` is one asyncio task, in the leading bot process (``bot.delivery.leader``). It claims due
+rows (``status='sending'``, ``claimed_by``/``claimed_at``, committed) *immediately before* the API
+calls, makes them through PTB
 (``send_message`` / ``send_document`` / ``edit_message_text``), and records each outcome right after the
 call returns, in short transactions (sent-marks are group-committed: the first one at once, those that
 arrive meanwhile in the next commit).
@@ -38,10 +39,10 @@ arrive meanwhile in the next commit).
 * The loop never dies: every exception is logged and the loop goes on (a sent-mark that cannot be
   written is retried until it is, so a delivered row is never sent again by this process).
 
-Several bot processes may share one outbox on PostgreSQL: the claim is ``FOR UPDATE SKIP LOCKED``,
-and a row is only claimable when no earlier due row of its chat is pending or in flight, so a chat's
-messages stay in order and one at a time across processes. (Token buckets are per process: with N
-senders give each ``OutboxLimits(global_per_sec=30 / N)``.) On SQLite run a single sender.
+Every bot process may enqueue; one sender runs at a time (the elected leader, see below), so the
+token buckets hold for the whole bot. The claim is still ``FOR UPDATE SKIP LOCKED``, and a row is
+only claimable when no earlier due row of its chat is pending or in flight, so a chat's messages stay
+in order even while an old leader's last calls are finishing.
 
 Exactly once, and the honest remaining window
 =============================================
@@ -82,7 +83,12 @@ ambiguous.
 
 Rows in 'sending' are taken over by a restarted process with the same ``worker_id`` at once (give
 each process slot a stable id, e.g. the host/pod name + slot number) and by any process once
-``claimed_at`` is older than ``stale_after`` (60 s, well above the HTTP timeouts).
+``claimed_at`` is older than ``stale_after`` (60 s, well above the HTTP timeouts). Claims are stamped
+and judged stale on the database's clock (``now()`` on PostgreSQL), never on a process's own.
+
+Several processes on PostgreSQL elect one leader (``bot.delivery.leader``) and only its sender runs
+(``sole``): a new leader takes every row left in 'sending' over at once, since the sender that
+claimed it is gone (its session, and with it the leader lock, has ended).
 
 Measuring the window: ``OUTBOX_TRACE_FILE``
 -------------------------------------------
@@ -168,6 +174,11 @@ class Outbox:
         self._next_recovery = 0.0
         self.last_recovery: Recovery | None = None
         self.stats: collections.Counter[str] = collections.Counter()
+        # several processes (bot.delivery.leader): only the leader sends; ``sole`` while it does (every
+        # row another sender left in 'sending' is a dead one's); ``remote_wake`` tells the leader from
+        # a process whose own sender is not running
+        self.sole = False
+        self.remote_wake: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property
@@ -232,6 +243,8 @@ class Outbox:
     def wake(self) -> None:
         """Look for due rows now (call after committing an enqueue)."""
         self._wake.set()
+        if not self.running and self.remote_wake is not None:
+            self.remote_wake("outbox")
 
     # -- waiting (tests, scripts) --------------------------------------------------------------------
     async def drain(self, timeout: float = 10.0) -> bool:
@@ -308,7 +321,8 @@ class Outbox:
             return
         rec = await self.storage.recover_outbox(
             self.worker_id, self.clock.now(), stale_after=L.stale_after, resend=L.resend_ambiguous,
-            max_attempts=L.max_attempts, own=not self._recovered_own, keep=list(self._inflight))
+            max_attempts=L.max_attempts, own=not self._recovered_own, keep=list(self._inflight),
+            everyone=self.sole and not self._recovered_own, speed=self.clock.speed)
         self._recovered_own = True
         self._next_recovery = m + max(L.stale_after / 4, L.poll_interval)
         if rec.total:

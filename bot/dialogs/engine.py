@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "dlg"
+STALE_RETRIES = 5  # applying an answer again after a concurrent change of the dialog; each retry reads anew
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,14 @@ class DialogEngine:
         await self._show(chat, dialog, snap, new_message=True)
 
     async def on_callback(self, chat: DialogChat) -> None:
+        # a concurrent change of the dialog (another update of the user, handled elsewhere) makes the
+        # save stale: run the tap again on the state now stored (it then meets the version check)
+        for _ in range(STALE_RETRIES):
+            if await self._on_callback(chat):
+                return
+        log.warning("dialog: tap of user %s kept meeting concurrent changes; not applied", chat.user_id)
+
+    async def _on_callback(self, chat: DialogChat) -> bool:
         query = chat.query
         assert query is not None  # routed for dialog buttons only
         lang = await chat.lang()
@@ -163,7 +172,7 @@ class DialogEngine:
         if snap is None or snap.dialog not in self.dialogs:
             await _answer(query, i18n.render(lang, "expired_button"))
             await _drop_keyboard(query)
-            return
+            return True
         if version != snap.version:
             if query.message is not None and query.message.message_id == snap.message_id:
                 # same message, already acted on. Re-render it too: if the earlier edit failed (5xx,
@@ -175,29 +184,35 @@ class DialogEngine:
                 await _answer(query, i18n.render(lang, "expired_button"))
                 await _drop_keyboard(query)
                 await self._show(chat, self.dialogs[snap.dialog], snap, new_message=True)
-            return
-        dialog = self.dialogs[snap.dialog]
-        if not await self._allowed(chat, dialog, snap):
-            return
-        step = dialog.step(snap.step)
-        extra = await self._extra(chat, dialog, snap)
-        turn = self.apply_callback(dialog, snap.data, step, op, arg, extra)
-        await _answer(query, i18n.render(lang, turn.error.template, **turn.error.ctx)
-                      if turn.error and turn.step == step.name else None)
-        await self._commit(chat, dialog, snap, turn, edit=True, extra=extra)
-
-    async def on_text(self, chat: DialogChat) -> bool:
-        """Feed typed text to the active dialog; False if there is none (the text is a search then)."""
-        snap = await chat.take_dialog()
-        if snap is None or snap.dialog not in self.dialogs:
-            return False
+            return True
         dialog = self.dialogs[snap.dialog]
         if not await self._allowed(chat, dialog, snap):
             return True
         step = dialog.step(snap.step)
         extra = await self._extra(chat, dialog, snap)
-        turn = self.apply_text(dialog, snap.data, step, chat.text, extra)
-        await self._commit(chat, dialog, snap, turn, edit=False, extra=extra)
+        turn = self.apply_callback(dialog, snap.data, step, op, arg, extra)
+        await _answer(query, i18n.render(lang, turn.error.template, **turn.error.ctx)
+                      if turn.error and turn.step == step.name else None)
+        return await self._commit(chat, dialog, snap, turn, edit=True, extra=extra)
+
+    async def on_text(self, chat: DialogChat) -> bool:
+        """Feed typed text to the active dialog; False if there is none (the text is a search then).
+        An answer that meets a concurrent change of the dialog is applied again to the state now
+        stored, never dropped."""
+        for _ in range(STALE_RETRIES):
+            snap = await chat.take_dialog()
+            if snap is None or snap.dialog not in self.dialogs:
+                return False
+            dialog = self.dialogs[snap.dialog]
+            if not await self._allowed(chat, dialog, snap):
+                return True
+            step = dialog.step(snap.step)
+            extra = await self._extra(chat, dialog, snap)
+            turn = self.apply_text(dialog, snap.data, step, chat.text, extra)
+            if await self._commit(chat, dialog, snap, turn, edit=False, extra=extra):
+                return True
+        log.warning("dialog: answer of user %s kept meeting concurrent changes; not applied", chat.user_id)
+        await chat.reply("dialog_busy", {})
         return True
 
     async def cancel(self, chat: DialogChat) -> Reply | None:
@@ -240,28 +255,29 @@ class DialogEngine:
         return await dialog.cancelled(DialogRun(**self._run(chat, dialog, snap.user_id, snap.data or {})))
 
     async def _commit(self, chat: DialogChat, dialog: Dialog, snap: DialogSnapshot, turn: Turn,
-                      *, edit: bool, extra: Extra | None = None) -> None:
+                      *, edit: bool, extra: Extra | None = None) -> bool:
+        """Apply ``turn``; False (nothing written or said) if the dialog changed since ``snap``."""
         storage = chat.services.storage
         if turn.cancelled:
             await storage.end_dialog(snap.user_id, snap.chat_id)
             await _drop_keyboard(chat.query)
             await chat.reply(dialog.cancel_template, await self._cancelled_ctx(chat, dialog, snap))
-            return
+            return True
         if turn.finished:
             run = self._run(chat, dialog, snap.user_id, turn.data)
             write = _Write(dialog.persist, run, final=True) if dialog.persist else None
             try:
                 await storage.save_dialog(snap, None, turn.data, persist=write)
             except StaleDialog:
-                return
+                return False
             await _drop_keyboard(chat.query)
             result = DialogResult(**run, value=write.value if write else None)
             await chat.reply(*await self._result(chat, dialog, result))
-            return
-        if turn.error is not None and not edit:
-            await chat.reply(turn.error.template, turn.error.ctx)
+            return True
         if not turn.changed:
-            return
+            if turn.error is not None and not edit:
+                await chat.reply(turn.error.template, turn.error.ctx)
+            return True
         # a multi-select tick or a navigation changes only the dialog state: no domain write needed
         answers_changed = turn.data.get("answers") != snap.data.get("answers")
         try:
@@ -270,11 +286,14 @@ class DialogEngine:
                 persist=_Write(dialog.persist, self._run(chat, dialog, snap.user_id, turn.data), final=False)
                 if answers_changed and dialog.persist else None)
         except StaleDialog:
-            return
+            return False
+        if turn.error is not None and not edit:
+            await chat.reply(turn.error.template, turn.error.ctx)
         # the loaded context depends on the answers (e.g. search hits for a typed query): reuse it only
         # when the answers did not change
         same = extra is not None and new.data.get("answers") == snap.data.get("answers")
         await self._show(chat, dialog, new, new_message=not edit, extra=extra if same else None)
+        return True
 
     async def _result(self, chat: DialogChat, dialog: Dialog, result: DialogResult) -> Reply:
         receiver = self.receivers.get(dialog.name)

@@ -180,6 +180,9 @@ async def run_due(services: Any) -> int:
     return n
 
 
+EXPERT_REQUEST_INTERVAL = 300.0  # seconds between passes (and at every jump of the program's clock)
+
+
 class ExpertRequestJob(PeriodicJob):
     """Runs ``run_due`` every few minutes and whenever the program's clock jumps."""
 
@@ -187,9 +190,3 @@ class ExpertRequestJob(PeriodicJob):
 
     async def tick(self) -> int:
         return await run_due(self.services)
-
-
-async def start_expert_request_job(services: Any) -> ExpertRequestJob:
-    job = ExpertRequestJob(services, interval=300)
-    await job.start()
-    return job

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, text, true, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -112,6 +112,12 @@ class Recovery:
     @property
     def total(self) -> int:
         return self.resent + self.failed
+
+
+def _db_now(session: AsyncSession, now: dt.datetime) -> Any:
+    """The moment to stamp claims with: the database's clock where several processes share the
+    outbox (PostgreSQL), so no process's own clock decides whose claim is stale; ``now`` on SQLite."""
+    return func.now() if session.bind.dialect.name == "postgresql" else now
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -245,7 +251,8 @@ class OutboxQueries(StorageBase):
             # update more than n rows); UPDATE … FROM works on both backends
             picked = sub.cte("picked")
             stmt = (update(_T).where(_T.c.id == picked.c.id, _T.c.status == PENDING)
-                    .values(status=SENDING, claimed_by=worker_id, claimed_at=now, attempts=_T.c.attempts + 1)
+                    .values(status=SENDING, claimed_by=worker_id, claimed_at=_db_now(s, now),
+                            attempts=_T.c.attempts + 1)
                     .returning(*_T.c))
             rows = (await s.execute(stmt)).all()
         return sorted((OutboxJob.of(r) for r in rows), key=lambda j: (j.broadcast_id is not None, j.id))
@@ -367,7 +374,8 @@ class OutboxQueries(StorageBase):
             return res.rowcount == 1
 
     async def recover_outbox(self, worker_id: str, now: dt.datetime, *, stale_after: float, resend: bool,
-                             max_attempts: int, own: bool = False, keep: Iterable[int] = ()) -> Recovery:
+                             max_attempts: int, own: bool = False, keep: Iterable[int] = (),
+                             everyone: bool = False, speed: float = 1.0) -> Recovery:
         """Take over rows left in 'sending': those claimed before ``now - stale_after`` (a dead or
         stuck sender) and, with ``own=True`` (at start-up), every row this ``worker_id`` held in a
         previous life. Rows in ``keep`` (still in flight here) are left alone.
@@ -375,15 +383,20 @@ class OutboxQueries(StorageBase):
         Such a row is *ambiguous*: the API call may or may not have reached Telegram. ``resend=True``
         (at-least-once) puts it back to pending; ``resend=False`` (at-most-once) marks it failed —
         except edits, which are idempotent and always go back to pending. Rows out of attempts are
-        failed under either policy."""
-        cutoff = now - dt.timedelta(seconds=stale_after)
-        stale = _T.c.claimed_at < cutoff
-        cond = or_(stale, _T.c.claimed_by == worker_id) if own else stale
-        base = [_T.c.status == SENDING, cond]
+        failed under either policy. ``everyone=True`` (a newly elected only sender): every row in
+        'sending' not in ``keep``, whoever claimed it. Staleness is judged on the database's clock
+        (PostgreSQL), which runs at real speed: ``stale_after`` is in seconds of the caller's clock,
+        which runs ``speed`` times as fast (tests)."""
         keep = sorted(set(keep))
-        if keep:
-            base.append(_T.c.id.not_in(keep))
         async with self.session() as s:
+            db_now = _db_now(s, now)
+            if db_now is not now:
+                stale_after = stale_after / speed
+            stale = _T.c.claimed_at < db_now - dt.timedelta(seconds=stale_after)
+            cond = or_(stale, _T.c.claimed_by == worker_id) if own else stale
+            base = [_T.c.status == SENDING, true() if everyone else cond]
+            if keep:
+                base.append(_T.c.id.not_in(keep))
             if not resend:
                 # an edit is idempotent: doing it twice shows the same, so it is never ambiguous
                 edits = await s.execute(update(_T).where(*base, _T.c.kind == "edit").values(

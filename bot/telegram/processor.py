@@ -1,7 +1,11 @@
 """Update processing policy: concurrent across chats, strictly ordered within one chat.
 
 Ordering per chat matters for guided dialogs (a double tap must see the state the first tap left),
-while different users must not wait for each other. The processor also lets callers await the end of
+while different users must not wait for each other. Within this process a chat's updates take turns
+on an asyncio lock (first come, first served). With several webhook workers on PostgreSQL
+(``coordination`` set by the start-up) a chat's updates are also handled one at a time and in the
+order Telegram delivered them across the processes: ``chat_turn`` waits for the chat's earlier
+updates and holds a transaction-level advisory lock on the chat while the update is handled. The processor also lets callers await the end of
 processing of a given update id — the test harness and the playground use that to know when the
 bot has finished answering.
 """
@@ -24,9 +28,15 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         self._done: OrderedDict[int, None] = OrderedDict()
         self._remember = remember
         self._waiters: dict[int, list[asyncio.Future]] = {}
+        self.coordination: Any = None  # bot.storage.coordination.PgCoordination for webhook workers
 
     @staticmethod
     def _key(update: object) -> Any:
+        if isinstance(update, Update) and update.inline_query is not None:
+            # each inline query stands alone (the client keeps only the newest answer): no turn to wait
+            # for, so a user's flood of them is throttled at once, each holding a processing slot
+            # only for the flood check, and other users' updates are not starved of slots
+            return ("other", id(update))
         if isinstance(update, Update):
             if update.effective_chat is not None:
                 return ("chat", update.effective_chat.id)
@@ -40,7 +50,12 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                coordination = self.coordination
+                if coordination is not None and key[0] == "chat" and isinstance(update, Update):
+                    async with coordination.chat_turn(key[1], update.update_id):
+                        await coroutine
+                else:
+                    await coroutine
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:  # keep the lock table small
