@@ -1,4 +1,4 @@
-"""revocation and personal-data columns (filled in by the trust work)
+"""users.privacy_notice_at: when the user was shown the privacy notice (once, at the first /start)
 
 Revision ID: 0010
 Revises: 0009
