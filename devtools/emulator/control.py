@@ -54,6 +54,10 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 SAME_SITE_FETCHES = ("same-origin", "none")
 
 
+# the content types a page on another site may POST without a CORS preflight
+CROSS_SITE_FORM_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def refusal(request: web.Request, bound_host: str, port: int) -> str | None:
     """Why a control request must be refused, or None. The control API acts as every simulated user,
     the admin included, so only this machine's own page and non-browser clients may use it: a Host
@@ -73,7 +77,10 @@ def refusal(request: web.Request, bound_host: str, port: int) -> str | None:
     if request.method == "POST" and (request.can_read_body or "Content-Type" in request.headers):
         allowed_types = ("application/json", "multipart/form-data") if request.path == "/_emu/upload" \
             else ("application/json",)
-        if request.content_type not in allowed_types:
+        # an empty POST of a type no cross-site form can send (aiohttp's client says octet-stream) is a
+        # plain command such as reset_stats; the types a form sends without a preflight stay refused
+        bodiless = request.content_length == 0 and request.content_type not in CROSS_SITE_FORM_TYPES
+        if request.content_type not in allowed_types and not bodiless:
             return "the control API takes JSON"
     return None
 
