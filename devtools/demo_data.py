@@ -25,7 +25,7 @@ from bot.dialogs.enterprise_profile import ENTERPRISE_KINDS
 from bot.dialogs.rating import COOPERATION, NEEDS
 from bot.dialogs.self_assessment import PAYMENT_KINDS, PRICE_RANGES, LICENCE_KINDS, suggest_industry
 from bot.models import (AssessmentStatus, AuditLog, Department, Enterprise, EnterpriseRating, Event, Institution,
-                        InventorPatent, Lead, Patent, Role, RoleGrant, SelfAssessment, Transaction, User)
+                        InventorPatent, Lead, LinkStatus, Patent, Role, RoleGrant, SelfAssessment, Transaction, User)
 
 DATA_FILE = Path(__file__).with_name("demo_data.json")
 SEED = 20240701
@@ -244,7 +244,9 @@ async def _assessments(s: Any, rng: random.Random, now: dt.datetime, patents: li
         reviewed = None
         if status in (AssessmentStatus.REVIEWED, AssessmentStatus.RETURNED):
             reviewed = min(submitted + dt.timedelta(days=rng.randint(1, 9), hours=rng.randint(0, 8)), now)
-        s.add(InventorPatent(user_id=inventor, patent_id=p.id, created_at=created))
+        # the office confirmed the inventor's claim before the assessment (docs/OWNERSHIP.md)
+        s.add(InventorPatent(user_id=inventor, patent_id=p.id, created_at=created, status=LinkStatus.CONFIRMED.value,
+                             decided_by=people["offices"][inst_id], decided_at=created))
         a = SelfAssessment(patent_id=p.id, inventor_id=inventor, status=status.value, created_at=created,
                            updated_at=reviewed or submitted or created, submitted_at=submitted, reviewed_at=reviewed,
                            reviewer_id=people["offices"][inst_id] if reviewed else None, **_answers(p, rng))
