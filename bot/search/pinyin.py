@@ -30,13 +30,33 @@ _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("n", "l"), ("f", "h")
 _FUZZY_FINALS = (("ang", "an"), ("eng", "en"), ("ing", "in"))
 
 
+_TONELESS = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ", "aaaaeeeeiiiioooouuuuvvvvvnnnm")
+
+
+@lru_cache(maxsize=1)
+def _phrase_readings() -> frozenset[tuple[str, str]]:
+    """(character, toneless reading) pairs that words use (pypinyin's phrase table): a heteronym's
+    second reading counts only when some word reads it so (行 hang in 银行, not 路 luo)."""
+    import sys
+    from pypinyin.phrases_dict import phrases_dict
+    out = set()
+    for phrase, pys in phrases_dict.items():
+        if len(phrase) == len(pys):
+            for ch, r in zip(phrase, pys):
+                out.add((ch, r[0].translate(_TONELESS)))
+    sys.modules.pop("pypinyin.phrases_dict", None)      # the table is big; only this set is kept
+    return frozenset(out)
+
+
 @lru_cache(maxsize=100_000)
 def readings(ch: str) -> tuple[str, ...]:
-    """Toneless readings of one CJK character (all of them: heteronyms too), ``ü`` spelled ``v``."""
+    """Toneless readings of one CJK character, ``ü`` spelled ``v``: its first reading, and its other
+    readings that some word uses (巷: xiang, hang)."""
     from pypinyin import Style, pinyin
     got = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")
-    out = tuple(dict.fromkeys(r for r in (got[0] if got else []) if r.isascii() and r.isalpha()))
-    return out
+    rs = [r for r in (got[0] if got else []) if r.isascii() and r.isalpha()]
+    used = _phrase_readings()
+    return tuple(dict.fromkeys(r for i, r in enumerate(rs) if i == 0 or (ch, r) in used))
 
 
 def fuzzy_key(syllable: str) -> str:
@@ -58,10 +78,10 @@ def syllables() -> frozenset[str]:
     """Every toneless syllable of Mandarin (from pypinyin's character table)."""
     from pypinyin.pinyin_dict import pinyin_dict
     out: set[str] = set()
-    for cp in pinyin_dict:
+    for cp, rs in pinyin_dict.items():
         if 0x4E00 <= cp <= 0x9FFF:
-            out.update(readings(chr(cp)))
-    return frozenset(out)
+            out.update(r.translate(_TONELESS) for r in rs.split(","))
+    return frozenset(r for r in out if r.isascii() and r.isalpha())
 
 
 @lru_cache(maxsize=20_000)
@@ -172,10 +192,10 @@ class PinyinMixin:
         return list(out)
 
     # ------------------------------------------------------------------ typos by sound and order
-    def _sound_order_variants(self, s: str) -> list[tuple[str, int, float]]:
+    def _sound_order_variants(self, s: str, df: int = 0) -> list[tuple[str, int, float]]:
         """(corpus string, its doc freq, how much it is trusted) for a CJK term: homophone (1.0),
         near-sound (0.85) substitutions of one character, adjacent transpositions (0.95); when none
-        exists, what the whole term's pinyin spells (0.8)."""
+        exists and the term is absent (``df`` 0), what its whole pinyin spells (0.8)."""
         self._pinyin_sync()
         p = self.params
         if not st.is_cjk(s) or len(s) < 2 or len(s) > 12:
@@ -203,7 +223,7 @@ class PinyinMixin:
                             cands.append((ub, v))
                             kind[v] = trust
         found = self._most_frequent(cands, p.py_tries, p.py_max_variants)
-        if not found and len(s) >= 3:
+        if not found and not df and len(s) >= 3:
             spelled = self._decode([self._spellings(ch) for ch in s])
             found = [(v, d) for v, d in spelled if v != s]
             for v, _ in found:
@@ -217,7 +237,7 @@ class PinyinMixin:
         """``ch`` and the corpus characters read like it."""
         return [ch] + self._homophones(ch, False)
 
-    def _decode(self, positions: list[list[str]]) -> list[tuple[str, int]]:
+    def _decode(self, positions: list[list[str]], keep: int = 0) -> list[tuple[str, int]]:
         """The corpus strings with one of ``positions[i]``'s characters at each place, best first
         (a beam over the bigram vocabulary, ranked by the smallest bigram doc freq), as (string,
         doc freq), counted for the best few."""
@@ -238,7 +258,9 @@ class PinyinMixin:
             beam = nxt[: p.py_beam]
             if not beam:
                 return []
-        return self._most_frequent(beam, p.py_tries, p.py_max_variants)
+        if len(positions) == 2:             # a bigram's doc freq is exact: nothing to count
+            return [(v, d) for d, v in beam[: keep or p.py_max_variants]]
+        return self._most_frequent(beam, p.py_tries, keep or p.py_max_variants)
 
     # ------------------------------------------------------------------ pinyin input
     def _pinyin_decode(self, syls: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -246,4 +268,34 @@ class PinyinMixin:
         self._pinyin_sync()
         if len(syls) < 2 or len(syls) > 12:
             return []
-        return self._decode([self._py_exact.get(sy, []) for sy in syls])
+        got = self._decode([self._py_exact.get(sy, []) for sy in syls],
+                           keep=self.params.py_beam if len(syls) == 2 else self.params.py_tries)
+        # two syllables spell a word of the vocabulary (液体), not two characters that only meet
+        # across words (的技)
+        got = [(v, d if len(v) > 2 or ("w" + v) in self._vocab else d // 10) for v, d in got]
+        got.sort(key=lambda x: (-x[1], x[0]))
+        return [(v, d) for v, d in got if d][: self.params.py_max_variants]
+
+    def _pinyin_words(self, syls: tuple[str, ...]) -> list[tuple[tuple[str, ...], list[tuple[str, int]]]]:
+        """The syllables as one corpus string, or else cut into the longest spans that spell one
+        (``yetixidiji`` -> 液体 + 洗涤剂), each with its spellings."""
+        whole = self._pinyin_decode(syls)
+        if whole or len(syls) <= 2:
+            return [(syls, whole)]
+        out = []
+        i, budget = 0, 16
+        while i < len(syls) - 1 and budget > 0:
+            for j in range(min(len(syls), i + 6), i + 1, -1):
+                if len(syls) - j == 1 and j - i > 2:
+                    continue                    # would leave one syllable alone: take a shorter span
+                budget -= 1
+                got = self._pinyin_decode(syls[i:j])
+                if got:
+                    out.append((syls[i:j], got))
+                    i = j
+                    break
+                if budget <= 0:
+                    break
+            else:
+                i += 1
+        return out or [(syls, [])]

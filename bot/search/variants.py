@@ -138,7 +138,11 @@ class QueryAnalysisMixin:
             group = self._pinyin_group(raw, i) if self.params.pinyin else None
             if group is not None:
                 i, syls, surface = group
-                terms.append(self._analyse_pinyin(surface, syls))
+                words = self._pinyin_words(syls)
+                if len(words) == 1:
+                    terms.append(self._analyse_pinyin(surface, words[0][1]))
+                else:
+                    terms.extend(self._analyse_pinyin("".join(sy), sp) for sy, sp in words)
                 continue
             s = raw[i]
             i += 1
@@ -178,7 +182,7 @@ class QueryAnalysisMixin:
                 t.alts.append((v, w))
         if p.pinyin and st.is_cjk(s) and len(s) >= 2 and df <= p.py_rare_df:
             have = {a for a, _ in t.alts}
-            for v, vdf, trust in self._sound_order_variants(s):
+            for v, vdf, trust in self._sound_order_variants(s, df):
                 w = trust * vdf / (vdf + df + 0.5)
                 if v not in have and w > 0.05:
                     t.alts.append((v, w))
@@ -212,15 +216,14 @@ class QueryAnalysisMixin:
             return None
         return j, tuple(out), " ".join(raw[i:j])
 
-    def _analyse_pinyin(self, surface: str, syls: tuple[str, ...]) -> QueryTerm:
-        """A term typed as pinyin: its corpus spellings, weighted below the ASCII term itself when
-        that is a word of the corpus too."""
+    def _analyse_pinyin(self, surface: str, spelled: list[tuple[str, int]]) -> QueryTerm:
+        """A term typed as pinyin: its corpus spellings (``spelled``, best first), weighted below
+        the ASCII term itself when that is a word of the corpus too."""
         p = self.params
         t = self._analyse_term(surface) if " " not in surface else QueryTerm(surface)
         if " " in surface:
             t.alts.append((surface, 0.0))
         df = self._df(self._vocab.get("w" + surface)) if " " not in surface else 0
-        spelled = self._pinyin_decode(syls)
         if spelled:
             top = spelled[0][1]
             for v, vdf in spelled:
