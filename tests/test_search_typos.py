@@ -90,7 +90,7 @@ async def test_inline_query_with_a_typo_offers_the_correction(bot):
 
 
 async def test_experts_accepts_industry_names_in_chinese(bot):
-    await user_with_role(bot, 6201, "李专家", "expert new_energy")
+    await user_with_role(bot, 6201, "李专家", "expert 新能源")          # the admin types the name too
     await user_with_role(bot, 6202, "赵专家", "expert equipment")
     officer = await user_with_role(bot, 6203, "陈科长", "officer 科技局")
     for typed in ("新能源", "储能", "new_energy", "xinnengyuan"):
@@ -104,3 +104,9 @@ async def test_experts_accepts_industry_names_in_chinese(bot):
     nobody = await bot.user(6204)
     (msg,) = await nobody.send("/experts 新能源")
     assert "🔒" in msg.text and "李专家" not in msg.text
+
+
+async def test_invite_takes_a_county_by_its_short_name(bot):
+    officer = await user_with_role(bot, 6301, "林科长", "officer 科技局@长乐")
+    (me,) = await officer.send("/me")
+    assert "长乐区" in me.text

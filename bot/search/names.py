@@ -96,3 +96,11 @@ def resolver_of_counties(counties: Iterable[str]) -> NameResolver:
 
 def resolver_of_department_kinds(fragments: Mapping[str, Iterable[str]]) -> NameResolver:
     return NameResolver(fragments)
+
+
+def canonical_officer_scope(scope: str, counties: NameResolver) -> str:
+    """``科技局@长乐`` -> ``科技局@长乐区``: the county part of an officer's scope by its stored name."""
+    name, at, county = scope.partition("@")
+    if not at:
+        return scope
+    return f"{name.strip()}@{counties.resolve(county) or county.strip()}"
