@@ -192,7 +192,8 @@ class QueryAnalysisMixin:
                 if v not in have:
                     t.alts.append((v, self.params.abbrev_weight))
         best = max(t.alts[1:], key=lambda a: a[1], default=None)
-        if best is not None and best[1] >= p.correct_min_weight:
+        # offered when the typed term is not in the corpus at all, or far rarer than the variant
+        if best is not None and (best[1] >= p.correct_min_weight or (df == 0 and best[1] > 0.3)):
             t.correction = best[0]
         return t
 
@@ -229,7 +230,7 @@ class QueryAnalysisMixin:
             for v, vdf in spelled:
                 t.alts.append((v, p.py_input_trust * vdf / (top + df + 0.5)))
             t.from_pinyin = True
-            if t.alts[-len(spelled)][1] >= p.correct_min_weight:
+            if t.alts[-len(spelled)][1] >= p.correct_min_weight or df == 0:
                 t.correction = spelled[0][0]
         if all(w == 0.0 for _, w in t.alts):
             t.alts[0] = (surface, 1.0)
@@ -265,7 +266,7 @@ class QueryAnalysisMixin:
             t = terms[k]
             top = max(a[1] for a in t.alts)
             t.alts = [(a, top if a == v else aw * 0.3) for a, aw in t.alts]
-            if top >= self.params.correct_min_weight:
+            if t.correction is not None:
                 t.correction = v
 
     def _correction(self, terms: list[QueryTerm]) -> str | None:
