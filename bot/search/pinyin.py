@@ -128,6 +128,7 @@ class PinyinMixin:
         self._py_upto = 0
         syllables()                 # loaded once, here rather than by the first pinyin query
         self._py_next: dict = {}
+        self._py_homophones: dict[tuple[str, bool], list[str]] = {}
         if known:
             for ch, rs in known.items():
                 self._py_add(ch, tuple(r for r in rs.split(",") if r))
@@ -151,6 +152,7 @@ class PinyinMixin:
             if len(t) == 2 and t[0] == "u" and t[1] not in self._py_readings:
                 self._py_add(t[1], readings(t[1]))
         self._py_upto = len(terms)
+        self._py_homophones = {}
 
     def _pinyin_cache_meta(self) -> dict[str, str]:
         self._pinyin_sync()
@@ -177,6 +179,12 @@ class PinyinMixin:
     def _homophones(self, ch: str, near: bool) -> list[str]:
         """Corpus characters read like ``ch`` (any of its readings); ``near``: like a near syllable,
         excluding the exact ones."""
+        got = self._py_homophones.get((ch, near))
+        if got is None:
+            got = self._py_homophones[(ch, near)] = self._homophones_of(ch, near)
+        return got
+
+    def _homophones_of(self, ch: str, near: bool) -> list[str]:
         out: dict[str, None] = {}
         for r in readings(ch):
             if near:
@@ -222,7 +230,11 @@ class PinyinMixin:
                         if v not in kind:
                             cands.append((ub, v))
                             kind[v] = trust
-        found = self._most_frequent(cands, p.py_tries, p.py_max_variants)
+        if len(s) == 2:             # a bigram's doc freq is exact: nothing to count
+            cands.sort(key=lambda x: (-x[0], x[1]))
+            found = [(v, d) for d, v in cands[: p.py_max_variants]]
+        else:
+            found = self._most_frequent(cands, p.py_tries, p.py_max_variants)
         if not found and not df and len(s) >= 3:
             spelled = self._decode([self._spellings(ch) for ch in s])
             found = [(v, d) for v, d in spelled if v != s]
