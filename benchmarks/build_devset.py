@@ -25,6 +25,18 @@ held-out set (38 %), so this part measures what lexical matching cannot reach.  
 used for evaluation only; nothing in bot/ reads them.  (benchmarks/data/kppatent_keywords.jsonl.gz,
 MIT licence in benchmarks/data/KPPATENT_LICENSE.)
 
+Pinyin-IME queries (kind "ime", one relevant doc, made with their own seed IME_SEED): known-item
+queries built as above, then typed the way a pinyin input method goes wrong:
+    homophone   one character of one term replaced by a frequent corpus character with the same
+                toneless reading in that word (pypinyin, in context: 巷道 is hang dao) -- or, for a
+                quarter of them, a near reading (z/zh, c/ch, s/sh, n/l, h/f, an/ang, en/eng, in/ing);
+                the replacement is drawn weighted by corpus frequency, as an IME lists frequent
+                characters first
+    transposed  two adjacent different characters of one term swapped (细纱机 -> 细机纱)
+    pinyin      one or every term typed as toneless pinyin, joined (juejinji) or one syllable per
+                word (jue jin ji)
+Each keeps the query as it was meant ("correct") so the same queries typed correctly are measured too.
+
 The split (dev/test) is by hash of the target / topic, so tuning on "dev" never sees "test".
 """
 from __future__ import annotations
@@ -46,6 +58,9 @@ from bot.search import text as st  # noqa: E402
 OUT = Path(__file__).resolve().parent / "devset.json"
 KEYWORDS = Path(__file__).resolve().parent / "data" / "kppatent_keywords.jsonl.gz"
 SEED = 20240601
+IME_SEED = 20261201
+N_IME = {"homophone": 300, "transposed": 150, "pinyin": 150}
+NEAR_RATE = 0.25
 N_KNOWN = 600
 N_TOPICAL = 240
 N_KEYPHRASE = (500, 250)    # single-keyword and keyword-pair queries (before the dev/test split)
@@ -231,7 +246,117 @@ def build() -> dict:
         topical.append({"query": key, "relevant": rel, "kind": "topical", "typo": False,
                         "source": f"field{len(q_terms)}", "split": split_of(key)})
 
-    return {"seed": SEED, "known": known, "topical": topical, "keyphrase": keyphrase_queries(rng)}
+    return {"seed": SEED, "known": known, "topical": topical, "keyphrase": keyphrase_queries(rng),
+            "ime_seed": IME_SEED, "ime": ime_queries(docs, full_texts, raw_title)}
+
+
+def _frequent_chars(docs, top: int = 3500) -> dict[str, dict[str, int]]:
+    """Toneless reading -> {frequent corpus character: count} (a character under each reading)."""
+    from bot.search.pinyin import readings
+    cnt = Counter()
+    for d in docs:
+        cnt.update(ch for ch in st.normalize((d.title or "") + (d.abstract or "")) if st.is_cjk(ch))
+    by: dict[str, dict[str, int]] = {}
+    for ch, c in cnt.most_common(top):
+        for r in readings(ch):
+            by.setdefault(r, {})[ch] = c
+    return by
+
+
+def _context_readings(term: str) -> list[str]:
+    from pypinyin import Style, lazy_pinyin
+    r = lazy_pinyin(term, style=Style.NORMAL, errors=lambda x: ["?"] * len(x))
+    return r if len(r) == len(term) else ["?"] * len(term)
+
+
+def homophone_typo(term: str, rng: random.Random, by_reading, near: bool) -> str | None:
+    from bot.search.pinyin import fuzzy_key
+    rs = _context_readings(term)
+    spots = list(range(len(term)))
+    rng.shuffle(spots)
+    for i in spots:
+        r = rs[i]
+        if r == "?":
+            continue
+        if near:
+            keys = [k for k in by_reading if k != r and fuzzy_key(k) == fuzzy_key(r)]
+            pool = {ch: c for k in keys for ch, c in by_reading[k].items()}
+        else:
+            pool = dict(by_reading.get(r, {}))
+        pool.pop(term[i], None)
+        if not pool:
+            continue
+        chars = sorted(pool)
+        ch = rng.choices(chars, weights=[pool[c] for c in chars])[0]
+        return term[:i] + ch + term[i + 1:]
+    return None
+
+
+def transposed_typo(term: str, rng: random.Random) -> str | None:
+    spots = [i for i in range(len(term) - 1) if term[i] != term[i + 1]]
+    if not spots:
+        return None
+    i = rng.choice(spots)
+    return term[:i] + term[i + 1] + term[i] + term[i + 2:]
+
+
+def pinyin_typed(terms: list[str], rng: random.Random) -> list[str] | None:
+    which = range(len(terms)) if rng.random() < 0.5 else [rng.randrange(len(terms))]
+    out = list(terms)
+    for k in which:
+        rs = _context_readings(terms[k])
+        if "?" in rs:
+            return None
+        out[k] = " ".join(rs) if rng.random() < 0.3 else "".join(rs)
+    return out
+
+
+def ime_queries(docs, full_texts, raw_title) -> list[dict]:
+    """Known-item queries typed through a pinyin IME (see the module docstring)."""
+    rng = random.Random(IME_SEED)
+    by_reading = _frequent_chars(docs)
+    order = list(docs)
+    rng.shuffle(order)
+    out: list[dict] = []
+    want = dict(N_IME)
+    for d in order:
+        if not any(want.values()):
+            break
+        kind = rng.choice([k for k, n in want.items() if n > 0])
+        from_title = bool(raw_title[d.id]) and rng.random() < 0.6
+        src = d.title if from_title else (d.abstract or "")[:160]
+        terms = candidate_terms(src, rng)
+        if not terms:
+            continue
+        k = min(len(terms), rng.choice([1, 2, 2, 3]))
+        pool = list(terms)
+        picked = []
+        for _ in range(k):
+            t = rng.choices(pool, weights=[len(x) ** 2 for x in pool])[0]
+            picked.append(t)
+            pool.remove(t)
+        if sum(1 for tx in full_texts.values() if all(t in tx for t in picked)) > MAX_MATCHES:
+            continue
+        typed = list(picked)
+        if kind == "pinyin":
+            typed = pinyin_typed(picked, rng)
+            if typed is None:
+                continue
+            sub = "pinyin"
+        else:
+            i = rng.randrange(len(picked))
+            near = kind == "homophone" and rng.random() < NEAR_RATE
+            v = (homophone_typo(picked[i], rng, by_reading, near) if kind == "homophone"
+                 else transposed_typo(picked[i], rng))
+            if v is None or v == picked[i]:
+                continue
+            typed[i] = v
+            sub = "near" if near else kind
+        want[kind] -= 1
+        out.append({"query": " ".join(typed), "correct": " ".join(picked), "relevant": {d.id: 1},
+                    "kind": "ime", "typo_kind": kind, "sub": sub, "typo": True,
+                    "source": "title" if from_title else "abstract", "split": split_of(d.id)})
+    return out
 
 
 def annotated_keywords() -> dict[str, list[str]]:
@@ -288,7 +413,9 @@ def main() -> None:
           f"topical: {len(t)} (avg {sum(len(q['relevant']) for q in t) / max(1, len(t)):.1f} relevant)")
     for s in ("dev", "test"):
         print(s, sum(q['split'] == s for q in k), sum(q['split'] == s for q in t))
-    for q in k[:8] + t[:6]:
+    ime = ds["ime"]
+    print(f"pinyin-IME: {len(ime)} " + str(Counter(q["sub"] for q in ime)))
+    for q in k[:8] + t[:6] + ime[:12]:
         print(q["query"], q["source"], q["typo"], list(q["relevant"].items())[:3])
 
 

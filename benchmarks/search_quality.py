@@ -4,7 +4,9 @@
     python benchmarks/search_quality.py [--split dev|test|all] [--only ours] [--breakdown]
 
 Metrics: known-item MRR@10 and Recall@10 (one relevant doc per query), topical nDCG@10
-(graded labels), mean ms/query (single thread, after warm-up).
+(graded labels), mean ms/query (single thread, after warm-up). Pinyin-IME columns: the known-item
+queries of kind "ime" typed with a homophone / near-sound character or two characters swapped
+("IME typo"), the same queries typed correctly, and queries typed as pinyin.
 """
 from __future__ import annotations
 
@@ -185,6 +187,17 @@ def evaluate(method, queries: list[dict]) -> dict:
     typo = [q for q in known if q["typo"]]
     out["mrr_typo"] = float(np.mean([rr_at_k(runs[id(q)], q["relevant"]) for q in typo])) if typo else float("nan")
     out["ndcg"] = float(np.mean([ndcg_at_k(runs[id(q)], q["relevant"]) for q in topical])) if topical else float("nan")
+    ime = [q for q in queries if q["kind"] == "ime" and q["typo_kind"] != "pinyin"]
+    pyq = [q for q in queries if q["kind"] == "ime" and q["typo_kind"] == "pinyin"]
+    for name, qs in (("ime", ime), ("pinyin", pyq)):
+        out[f"mrr_{name}"] = float(np.mean([rr_at_k(runs[id(q)], q["relevant"]) for q in qs])) if qs else float("nan")
+        out[f"r10_{name}"] = float(np.mean([recall_at_k(runs[id(q)], q["relevant"]) for q in qs])) if qs else float("nan")
+    if ime and isinstance(method, Ours):        # the baselines' correctly typed figure: the known-item column
+        out["mrr_ime_correct"] = float(np.mean([rr_at_k(method.search(q["correct"]), q["relevant"]) for q in ime]))
+    else:
+        out["mrr_ime_correct"] = float("nan")
+    out["by_sub"] = {sub: float(np.mean([rr_at_k(runs[id(q)], q["relevant"]) for q in ime + pyq if q["sub"] == sub]))
+                     for sub in sorted({q["sub"] for q in ime + pyq})}
     kp = [q for q in queries if q["kind"] == "keyphrase"]
     out["ndcg_kp"] = float(np.mean([ndcg_at_k(runs[id(q)], q["relevant"]) for q in kp])) if kp else float("nan")
     out["runs"] = runs
@@ -204,7 +217,7 @@ def main(argv=None) -> None:
         from benchmarks import build_devset
         build_devset.main()
     ds = json.loads(DEVSET.read_text())
-    allq = ds["known"] + ds["topical"] + ds["keyphrase"]
+    allq = ds["known"] + ds["topical"] + ds["keyphrase"] + ds.get("ime", [])
     splits = ["dev", "test"] if args.split == "both" else [args.split]
 
     from benchmarks.build_devset import field_stripped_docs
@@ -220,7 +233,8 @@ def main(argv=None) -> None:
 
     print(f"corpus: {len(docs)} patents; known-item queries: {len(ds['known'])} "
           f"({sum(q['typo'] for q in ds['known'])} with one char dropped); topical: {len(ds['topical'])}; "
-          f"keyphrase: {len(ds['keyphrase'])}; "
+          f"keyphrase: {len(ds['keyphrase'])}; pinyin-IME: {len(ds.get('ime', []))} "
+          f"({dict(Counter(q['sub'] for q in ds.get('ime', [])))}); "
           f"our index build: {build_ours:.1f} s\n")
     # how lexical each topical set's labels are (the held-out set's: 38 % of its relevant patents
     # contain every query term): field labels are lexical, keyphrase labels are like the held-out's
@@ -234,16 +248,17 @@ def main(argv=None) -> None:
             print(f"{kind} {sp}: {verbatim}/{len(pairs)} = {verbatim / max(1, len(pairs)):.2f} of the relevant "
                   f"patents contain every query term (held-out set: 0.38)")
     print()
-    print("| split | method | known-item MRR@10 | R@10 | MRR@10 (dropped char) | topical nDCG@10 "
+    print("| split | method | known-item MRR@10 | R@10 | MRR@10 (dropped char) | IME typo MRR@10 | IME typo R@10 "
+          "| same, typed correctly MRR@10 | pinyin input MRR@10 | pinyin R@10 | topical nDCG@10 "
           "| keyphrase nDCG@10 | ms/query |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     results = {}
     for sp in splits:
         qs = [q for q in allq if sp == "all" or q["split"] == sp]
         for mk, mt in methods:
             # known-item and keyphrase queries run on the real corpus, field-class ones on the
             # field-stripped corpus
-            r = evaluate(mk, [q for q in qs if q["kind"] in ("known", "keyphrase")])
+            r = evaluate(mk, [q for q in qs if q["kind"] in ("known", "keyphrase", "ime")])
             r2 = evaluate(mt, [q for q in qs if q["kind"] == "topical"])
             nk, nt = sum(q["kind"] != "topical" for q in qs), sum(q["kind"] == "topical" for q in qs)
             r["ms"] = (r["ms"] * nk + r2["ms"] * nt) / max(1, nk + nt)
@@ -252,6 +267,8 @@ def main(argv=None) -> None:
             m = mk
             results[(sp, m.name)] = r
             print(f"| {sp} | {m.name} | {r['mrr']:.3f} | {r['r10']:.3f} | {r['mrr_typo']:.3f} | "
+                  f"{r['mrr_ime']:.3f} | {r['r10_ime']:.3f} | {r['mrr_ime_correct']:.3f} | "
+                  f"{r['mrr_pinyin']:.3f} | {r['r10_pinyin']:.3f} | "
                   f"{r['ndcg']:.3f} | {r['ndcg_kp']:.3f} | {r['ms']:.1f} |")
     if args.breakdown:
         ours = methods[0][0]
@@ -259,12 +276,14 @@ def main(argv=None) -> None:
             qs = [q for q in allq if sp == "all" or q["split"] == sp]
             r = results[(sp, ours.name)]
             print(f"\n## misses of ours ({sp})")
+            print("pinyin-IME MRR@10 by kind:", {k: round(v, 3) for k, v in r["by_sub"].items()})
             for q in qs:
-                if q["kind"] == "known" and rr_at_k(r["runs"][id(q)], q["relevant"]) < 1:
+                if q["kind"] in ("known", "ime") and rr_at_k(r["runs"][id(q)], q["relevant"]) < 1:
                     tgt = next(iter(q["relevant"]))
                     ranked = r["runs"][id(q)]
                     pos = ranked.index(tgt) + 1 if tgt in ranked else None
-                    print(f"- {q['query']!r} typo={q['typo']} src={q['source']} target={tgt} rank={pos}")
+                    print(f"- {q['query']!r} typo={q.get('sub', q['typo'])} meant={q.get('correct')!r} "
+                          f"src={q['source']} target={tgt} rank={pos}")
             for q in qs:
                 if q["kind"] == "topical":
                     print(f"- topical {q['query']!r} nDCG={ndcg_at_k(r['runs'][id(q)], q['relevant']):.2f} "

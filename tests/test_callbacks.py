@@ -34,6 +34,7 @@ SAMPLES: dict[type[cb.Callback], cb.Callback] = {c.__class__: c for c in (
     cb.DecideLink(cb.DECLINE, BIG, LONGEST_PATENT_ID),
     cb.SearchPage(BIG, BIG), cb.SearchFilters(BIG, LONGEST_FILTER), cb.SetFilter(BIG, LONGEST_FILTER, 99),
     cb.ClearFilters(BIG),
+    cb.RunCorrection(BIG),
     # a result page's card button: the longest id with a back link to result page 999 of saved search
     # 99,999,999 is the most that fits (a patent id from the shipped corpus is 12 characters)
     cb.PatentCard(LONGEST_PATENT_ID, 10**8 - 1, 999),

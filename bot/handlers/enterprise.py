@@ -13,6 +13,8 @@ from bot.dialogs.self_assessment import INDUSTRIES
 from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, show, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.handlers.expert_requests import evaluation_buttons
+from bot.i18n import LANGUAGES
+from bot.search.names import NameResolver, resolver_of_industries
 from bot.models import LeadStatus, Role
 from bot.services import leads, transactions
 from bot.services.leads import InterestResult, LeadDecision
@@ -209,11 +211,17 @@ async def profile_command(update: Update, context: BotContext) -> None:
 async def experts_command(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.AGENCY, Role.TECH_TRANSFER):
         return
-    field = (context.args or [None])[0]
-    if field is not None and field not in INDUSTRIES:
+    typed = " ".join(context.args or []).strip()[:64]
+    field = industry_resolver(context).resolve(typed) if typed else None
+    if field not in INDUSTRIES:
         field = None
     experts = await context.services.storage.experts(field)
-    await reply(update, context, "experts", experts=experts, field=field)
+    await reply(update, context, "experts", experts=experts, field=field, unknown=typed if typed and not field else "")
+
+
+def industry_resolver(context: BotContext) -> NameResolver:
+    """What users type for an industry (新能源, new_energy, "New energy", xinnengyuan) -> its code."""
+    return resolver_of_industries(context.i18n.label_module(lang) for lang in LANGUAGES)
 
 
 async def candidates_command(update: Update, context: BotContext) -> None:

@@ -11,6 +11,7 @@ from bot.handlers.dialog_chat import start_dialog
 from bot.handlers.privacy import first_notice
 from bot.telegram.menus import refresh_chat_menu
 from bot.models import Role
+from bot.search.names import canonical_officer_scope, resolver_of_counties
 from bot.services.roles import Revoked, invite_code_of, revoke_grant, revoke_invite, roles_of
 from bot.services import invites
 from bot.services.invites import InviteArgsError, RedeemResult, create_invite, invite_link, parse_invite_args
@@ -23,10 +24,23 @@ async def invite_command(update: Update, context: BotContext) -> None:
     except InviteArgsError as e:
         await reply(update, context, e.template, **e.ctx)
         return
+    scope = typed_scope(context, role, scope)
     code = await create_invite(context.services.storage, context.services.clock(), update.effective_user.id, role,
                                scope, uses, days)
     await reply(update, context, "invite_created", role=role.value, scope=scope, uses=uses, days=days,
                 link=invite_link(context.bot.username, code))
+
+
+def typed_scope(context: BotContext, role: Role, scope: str) -> str:
+    """An expert's field and an officer's county as typed (新能源, 长乐) -> the names they are kept by."""
+    from bot.handlers.enterprise import industry_resolver
+    from bot.services.events import COUNTIES
+
+    if role == Role.EXPERT:
+        return industry_resolver(context).resolve(scope) or scope
+    if role == Role.OFFICER:
+        return canonical_officer_scope(scope, resolver_of_counties(COUNTIES))
+    return scope
 
 
 async def redeem(update: Update, context: BotContext, code: str) -> None:

@@ -14,7 +14,9 @@ from bot.dialogs.self_assessment import INDUSTRIES, INTENTS
 from bot.handlers.common import button_handlers, current_user, reply, user_lang, via_this_bot
 from bot.storage import PatentCardData
 from bot.storage.patents import PATENT_TYPES
-from bot.telegram.callbacks import ClearFilters, PatentCard, SavedSearchButton, SearchFilters, SearchPage, SetFilter
+from bot.search import text as search_text_analysis
+from bot.telegram.callbacks import (ClearFilters, PatentCard, RunCorrection, SavedSearchButton, SearchFilters,
+                                    SearchPage, SetFilter)
 
 C = TypeVar("C", bound=SavedSearchButton)
 
@@ -42,6 +44,13 @@ async def search_text(update: Update, context: BotContext) -> None:
     await show_page(update, context, qid, query, {}, 0, edit=False)
 
 
+async def run_search(update: Update, context: BotContext, query: str) -> None:
+    """A search started by a link (the inline mode's "did you mean"): as if the user typed it."""
+    user = await current_user(update, context)
+    qid = await context.services.storage.save_query(user.id, query, {})
+    await show_page(update, context, qid, query, {}, 0, edit=False)
+
+
 async def show_page(update: Update, context: BotContext, qid: int, query: str, flt: dict, page: int, *,
                     edit: bool) -> None:
     services = context.services
@@ -57,17 +66,19 @@ async def show_page(update: Update, context: BotContext, qid: int, query: str, f
                                                     allowed_ids=allowed)
     pages_total = max(1, -(-total // PAGE_SIZE))
     patents = result_page.patents
+    correction, fixes = await _corrections(update, context, query, flt, result_page.result, labels,
+                                           first_page=page == 0)
     if not patents:
         text = context.i18n.render(lang, "search_empty", query=query, suggestions=result_page.result.suggestions,
-                                   filters=flt, opt=labels.opt)
-        rows = ([[InlineKeyboardButton(labels.btn_clear_filters, callback_data=ClearFilters(qid).pack())]]
-                if flt else [])
+                                   correction=correction, filters=flt, opt=labels.opt)
+        rows = fixes + ([[InlineKeyboardButton(labels.btn_clear_filters, callback_data=ClearFilters(qid).pack())]]
+                        if flt else [])
     else:
         assessed = await services.storage.assessed_patents()
         terms = sorted({t for h in result_page.result.hits for t in h.matched_terms} | set(result_page.result.terms))
         text = context.i18n.render(lang, "search_results", query=query, total=total, patents=patents, terms=terms,
                                    offset=page * PAGE_SIZE, page=page + 1, pages=pages_total,
-                                   assessed=assessed, filters=flt, opt=labels.opt)
+                                   assessed=assessed, filters=flt, opt=labels.opt, correction=correction)
         rows = [[InlineKeyboardButton(str(page * PAGE_SIZE + i + 1), callback_data=PatentCard(p.id, qid, page).pack())
                  for i, p in enumerate(patents)]]
         nav = []
@@ -81,7 +92,30 @@ async def show_page(update: Update, context: BotContext, qid: int, query: str, f
         if flt:
             frow.append(InlineKeyboardButton(labels.btn_clear_filters, callback_data=ClearFilters(qid).pack()))
         rows.append(frow)
+        rows += fixes
     await _put(update, context, text, InlineKeyboardMarkup(rows), edit=edit)
+
+
+MAX_FIX_BUTTONS = 3
+
+
+async def _corrections(update: Update, context: BotContext, query: str, flt: dict, result, labels, *,
+                       first_page: bool) -> tuple[str | None, list[list[InlineKeyboardButton]]]:
+    """"Did you mean": the corrected query (when the engine found one that explains the results
+    much better than what was typed) with a button that runs it; with no results, buttons for the
+    nearest corrections too. Each button's query is a saved search of this user."""
+    if not first_page:
+        return None, []
+    typed = search_text_analysis.normalize(query)
+    correction = result.correction if result.correction and result.correction != typed else None
+    wanted = [correction] if correction else []
+    if not result.total:
+        wanted += [s for s in result.suggestions if s not in wanted]
+    rows = []
+    for q in wanted[:MAX_FIX_BUTTONS]:
+        qid = await context.services.storage.save_query(update.effective_user.id, q, flt)
+        rows.append([InlineKeyboardButton(labels.btn_did_you_mean + q[:40], callback_data=RunCorrection(qid).pack())])
+    return correction, rows
 
 
 async def _put(update: Update, context: BotContext, text: str, markup: InlineKeyboardMarkup | None, *,
@@ -125,6 +159,15 @@ async def page_button(update: Update, context: BotContext) -> None:
     pressed, query, flt = got
     await update.callback_query.answer()
     await show_page(update, context, pressed.query_id, query, flt, pressed.page, edit=True)
+
+
+async def correction_button(update: Update, context: BotContext) -> None:
+    got = await _saved(update, context, RunCorrection)
+    if got is None:
+        return
+    pressed, query, flt = got
+    await update.callback_query.answer()
+    await show_page(update, context, pressed.query_id, query, flt, 0, edit=True)
 
 
 async def filter_button(update: Update, context: BotContext) -> None:
@@ -227,4 +270,5 @@ async def card_button(update: Update, context: BotContext) -> None:
 def register(app: Application) -> None:
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, search_text))
     app.add_handlers(button_handlers({SearchPage: page_button, SearchFilters: filter_button, SetFilter: set_filter,
-                                      ClearFilters: clear_filters, PatentCard: card_button}))
+                                      ClearFilters: clear_filters, PatentCard: card_button,
+                                      RunCorrection: correction_button}))

@@ -14,7 +14,7 @@ from bot.context import BotContext
 from bot.handlers.common import button_handlers, current_user, reply, sender_roles, user_lang
 from bot.handlers import privacy, roles
 from bot.i18n import LANGUAGES
-from bot.handlers.inline import PATENT_PREFIX
+from bot.handlers.inline import PATENT_PREFIX, SEARCH_PREFIX, query_of_start_parameter
 from bot.telegram.callbacks import ChooseLanguage, MenuCommand
 from bot.services.roles import INVITE_PREFIX
 
@@ -27,6 +27,11 @@ async def start(update: Update, context: BotContext) -> None:
     payload = context.args[0] if context.args else ""
     if payload.startswith(INVITE_PREFIX):
         await roles.redeem(update, context, payload[len(INVITE_PREFIX):])
+        return
+    if payload.startswith(SEARCH_PREFIX) and (wanted := query_of_start_parameter(payload)) is not None:
+        from bot.handlers.search import run_search
+
+        await run_search(update, context, wanted)
         return
     if payload.startswith(PATENT_PREFIX):
         from bot.handlers.search import show_card

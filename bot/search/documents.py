@@ -32,6 +32,7 @@ class SearchResult:
     total: int
     terms: tuple[str, ...]
     suggestions: tuple[str, ...]
+    correction: str | None = None   # the query as it was probably meant ("did you mean")
 
 
 def fingerprint_doc(d: SearchDoc) -> bytes:

@@ -21,6 +21,7 @@ from bot.search.documents import FIELDS, SearchDoc, SearchHit, SearchResult, fin
 from bot.search.filters import FilterMixin
 from bot.search.params import Params
 from bot.search.persistence import PersistenceMixin
+from bot.search.pinyin import PinyinMixin
 from bot.search.scoring import ScoringMixin
 from bot.search.semantic import Semantic
 from bot.search.variants import QueryAnalysisMixin, trigram_array, trigram_codes
@@ -28,7 +29,7 @@ from bot.search.variants import QueryAnalysisMixin, trigram_array, trigram_codes
 __all__ = ["SearchIndex"]
 
 
-class SearchIndex(QueryAnalysisMixin, ScoringMixin, FilterMixin, PersistenceMixin):
+class SearchIndex(QueryAnalysisMixin, PinyinMixin, ScoringMixin, FilterMixin, PersistenceMixin):
     """The search engine. All of its state is set up in ``__init__``: documents are numbered in the
     order they came in (``_ids``); a removed or replaced one stays a tombstone (``_alive``) and an
     upsert goes to the delta segment until ``compact`` rewrites the main segment."""
@@ -61,6 +62,7 @@ class SearchIndex(QueryAnalysisMixin, ScoringMixin, FilterMixin, PersistenceMixi
         self._sem: Semantic | None = None
         self._fwd = None            # lazily built doc -> word-feature matrix (RM3 feedback)
         self._exhaustive = False    # True: score every doc even when postings suffice (tests)
+        self._pinyin_reset()        # toneless readings of the vocabulary's CJK characters
 
     def __len__(self) -> int:
         return self._n_alive
@@ -211,6 +213,7 @@ class SearchIndex(QueryAnalysisMixin, ScoringMixin, FilterMixin, PersistenceMixi
         if n <= p.sem_max_docs:
             self._fit_semantic()
         self._char_maps()
+        self._pinyin_reset()
 
     def _fit_semantic(self) -> None:
         self._sem = None
@@ -266,6 +269,7 @@ class SearchIndex(QueryAnalysisMixin, ScoringMixin, FilterMixin, PersistenceMixi
         self._delta_docs += 1
         for code in trigram_codes(norms[:2]):
             self._tri_delta.setdefault(code >> 21, set()).add(code & ((1 << 21) - 1))
+        self._pinyin_sync()
         if self._delta_docs > max(2000, len(self._ids) // 10):
             self.compact()
 
@@ -460,7 +464,8 @@ class SearchIndex(QueryAnalysisMixin, ScoringMixin, FilterMixin, PersistenceMixi
         total = len(local)
         k = offset + limit
         if k == 0 or offset >= total:
-            return SearchResult([], total, term_strings, self._suggest(terms) if total == 0 else ())
+            return SearchResult([], total, term_strings, self._suggest(terms) if total == 0 else (),
+                                self._correction(terms))
         sc = total_score[local]
         if total > k and total > 2048:
             kth = np.partition(-sc, k - 1)[k - 1]
@@ -481,4 +486,4 @@ class SearchIndex(QueryAnalysisMixin, ScoringMixin, FilterMixin, PersistenceMixi
                 matched.insert(0, pub_surface[num])
             hits.append(SearchHit(self._ids[num], float(sc[i]), tuple(dict.fromkeys(matched))))
         suggestions = self._suggest(terms) if not any(h.matched_terms for h in hits) else ()
-        return SearchResult(hits, total, term_strings, suggestions)
+        return SearchResult(hits, total, term_strings, suggestions, self._correction(terms))

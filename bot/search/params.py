@@ -20,6 +20,17 @@ class Params:
     typo_big_min_weight: float = 0.15  # ... is dropped when its weight is below this
     abbrev_weight: float = 0.0   # compound variants (锂电池 <-> 锂离子电池): same first/last char,
     abbrev_max_variants: int = 4 # query chars in order, 2 chars more or fewer; 0 = off
+    pinyin: bool = True          # typos by sound / order and pinyin input (bot/search/pinyin.py)
+    py_rare_df: int = 2          # a CJK term found in at most this many docs gets sound/order variants
+    py_max_variants: int = 3
+    py_tries: int = 8            # candidates counted in the postings, best bigram bound first
+    py_beam: int = 32            # beam width when decoding a whole term's pinyin
+    py_swap_trust: float = 0.95  # weight factors of the variants (exact term: 1.0)
+    py_near_trust: float = 0.85
+    py_spell_trust: float = 0.8
+    py_input_trust: float = 0.95 # an ASCII term read as pinyin
+    py_nonword_factor: float = 0.8  # a two-character variant that is no word of the vocabulary
+    correct_min_weight: float = 0.8  # a variant this strong is offered as "did you mean"
     max_terms: int = 8
     max_query_chars: int = 200
     semantic: bool = True        # corpus-trained LSA space + pseudo-relevance feedback

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # part of every fingerprint: a new version makes every cache stale (change it with the format or
 # with anything that changes what a build stores)
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 
 class StaleIndexError(ValueError):
@@ -62,6 +62,7 @@ class PersistenceMixin:
             "pubkeys": self._doc_pubkeys,
             "terms": self._terms,
             "avglen": self._avglen.tolist(),
+            "pinyin": self._pinyin_cache_meta(),
         }
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
@@ -114,6 +115,7 @@ class PersistenceMixin:
         if self.fingerprint != meta.get("fingerprint"):
             raise StaleIndexError("index cache is corrupt (fingerprint mismatch)")
         self._char_maps()
+        self._pinyin_reset(meta.get("pinyin"))
         return self
 
     @classmethod

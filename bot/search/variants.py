@@ -9,6 +9,7 @@ import numpy as np
 
 from bot.search import text as st
 from bot.search.params import Params
+from bot.search.pinyin import parse_pinyin
 
 
 def trigram_array(text: str) -> np.ndarray:
@@ -38,11 +39,13 @@ def trigram_codes(norm_texts: Iterable[str]) -> set[int]:
 class QueryTerm:
     """One analysed user term with its alternatives (the term itself + typo variants)."""
 
-    __slots__ = ("surface", "alts")
+    __slots__ = ("surface", "alts", "correction", "from_pinyin")
 
     def __init__(self, surface: str):
         self.surface = surface
         self.alts: list[tuple[str, float]] = []   # (string, weight)
+        self.correction: str | None = None        # the variant strong enough to offer as "did you mean"
+        self.from_pinyin = False                  # an ASCII term (or run of them) read as pinyin
 
 
 class QueryAnalysisMixin:
@@ -129,7 +132,20 @@ class QueryAnalysisMixin:
 
     def _analyse(self, q: str) -> list[QueryTerm]:
         terms: list[QueryTerm] = []
-        for s in self._split_query(q):
+        raw = self._split_query(q)
+        i = 0
+        while i < len(raw):
+            group = self._pinyin_group(raw, i) if self.params.pinyin else None
+            if group is not None:
+                i, syls, surface = group
+                words = self._pinyin_words(syls)
+                if len(words) == 1:
+                    terms.append(self._analyse_pinyin(surface, words[0][1]))
+                else:
+                    terms.extend(self._analyse_pinyin("".join(sy), sp) for sy, sp in words)
+                continue
+            s = raw[i]
+            i += 1
             t = self._analyse_term(s)
             # a long CJK run typed without spaces ("锂电池的正极材料") that matches nothing verbatim
             # (even with one char inserted) is split into its jieba words, each its own term
@@ -142,7 +158,10 @@ class QueryAnalysisMixin:
             if t.alts[0][1] == 0.0 and len(t.alts) == 1:
                 t.alts[0] = (s, 1.0)       # unknown term: keep it (partial bigram matches still count)
             terms.append(t)
-        return terms[: self.params.max_terms]
+        terms = terms[: self.params.max_terms]
+        if any(t.from_pinyin for t in terms):
+            self._pick_jointly(terms)
+        return terms
 
     def _analyse_term(self, s: str) -> QueryTerm:
         t = QueryTerm(s)
@@ -161,12 +180,100 @@ class QueryAnalysisMixin:
                 if w < p.typo_big_min_weight and self._alt_postings(v) > p.typo_big_postings:
                     continue
                 t.alts.append((v, w))
+        if p.pinyin and st.is_cjk(s) and len(s) >= 2 and df <= p.py_rare_df:
+            have = {a for a, _ in t.alts}
+            for v, vdf, trust in self._sound_order_variants(s, df):
+                w = trust * vdf / (vdf + df + 0.5)
+                if v not in have and w > 0.05:
+                    t.alts.append((v, w))
         if self.params.abbrev_weight > 0:
             have = {a for a, _ in t.alts}
             for v in self._compound_variants(s):
                 if v not in have:
                     t.alts.append((v, self.params.abbrev_weight))
+        best = max(t.alts[1:], key=lambda a: a[1], default=None)
+        # offered when the typed term is not in the corpus at all, or far rarer than the variant
+        if best is not None and (best[1] >= p.correct_min_weight or (df == 0 and best[1] > 0.3)):
+            t.correction = best[0]
         return t
+
+    def _pinyin_group(self, raw: list[str], i: int) -> tuple[int, tuple[str, ...], str] | None:
+        """(next index, syllables, surface) when ``raw[i]`` starts pinyin input: one ASCII term of
+        two or more syllables, or a run of one-syllable terms (``jue jin ji``); else None."""
+        syls = parse_pinyin(raw[i])
+        if syls is None:
+            return None
+        if len(syls) >= 2:
+            return i + 1, syls, raw[i]
+        j = i + 1
+        out = list(syls)
+        while j < len(raw):
+            more = parse_pinyin(raw[j])
+            if more is None or len(more) != 1:
+                break
+            out.extend(more)
+            j += 1
+        if len(out) < 2:
+            return None
+        return j, tuple(out), " ".join(raw[i:j])
+
+    def _analyse_pinyin(self, surface: str, spelled: list[tuple[str, int]]) -> QueryTerm:
+        """A term typed as pinyin: its corpus spellings (``spelled``, best first), weighted below
+        the ASCII term itself when that is a word of the corpus too."""
+        p = self.params
+        t = self._analyse_term(surface) if " " not in surface else QueryTerm(surface)
+        if " " in surface:
+            t.alts.append((surface, 0.0))
+        df = self._df(self._vocab.get("w" + surface)) if " " not in surface else 0
+        if spelled:
+            top = spelled[0][1]
+            for v, vdf in spelled:
+                t.alts.append((v, p.py_input_trust * vdf / (top + df + 0.5)))
+            t.from_pinyin = True
+            if t.alts[-len(spelled)][1] >= p.correct_min_weight or df == 0:
+                t.correction = spelled[0][0]
+        if all(w == 0.0 for _, w in t.alts):
+            t.alts[0] = (surface, 1.0)
+        return t
+
+    def _pick_jointly(self, terms: list[QueryTerm]) -> None:
+        """A pinyin term spells several corpus strings (zhengji: 正极, 整机); keep the combination of
+        spellings that occur together most often, the others weighted down."""
+        choices = [[a for a in t.alts if a[1] > 0 and st.is_cjk(a[0])] if t.from_pinyin else [] for t in terms]
+        fixed = [max(t.alts, key=lambda a: a[1])[0] for t in terms]
+        ambiguous = [k for k, c in enumerate(choices) if len(c) > 1][:3]
+        if not ambiguous or len(terms) < 2:
+            return
+        import itertools
+        best, best_n = None, 0
+        for combo in itertools.product(*(choices[k] for k in ambiguous)):
+            strings = list(fixed)
+            for k, (v, _) in zip(ambiguous, combo):
+                strings[k] = v
+            tids = []
+            for v in strings:
+                feats = self._term_features(v)
+                tids += [tid for tid, _, req in feats if req]
+            if any(tid < 0 for tid in tids) or not tids:
+                continue
+            docs = self._and_docs(tids)
+            n = int(self._alive[docs].sum()) if len(docs) else 0
+            if n > best_n:
+                best, best_n = combo, n
+        if best is None:
+            return
+        for k, (v, w) in zip(ambiguous, best):
+            t = terms[k]
+            top = max(a[1] for a in t.alts)
+            t.alts = [(a, top if a == v else aw * 0.3) for a, aw in t.alts]
+            if t.correction is not None:
+                t.correction = v
+
+    def _correction(self, terms: list[QueryTerm]) -> str | None:
+        """The query with each term replaced by its strong variant, when any term has one."""
+        if not any(t.correction for t in terms):
+            return None
+        return " ".join(t.correction or t.surface for t in terms)
 
     def _alt_postings(self, s: str) -> int:
         """Number of postings scoring alternative ``s`` walks."""

@@ -342,6 +342,11 @@ class ClearFilters(SavedSearchButton):
     """The same query without filters."""
 
 
+@kind("sc")
+class RunCorrection(SavedSearchButton):
+    """Run the corrected query ("did you mean"), itself a saved search."""
+
+
 @kind("pc")
 class PatentCard(PatentButton):
     query_id: int | None = None  # with page: the result page to go back to
