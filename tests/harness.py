@@ -26,9 +26,11 @@ class BotHarness:
                  flood_rate: float = 1000.0, flood_burst: int = 1000):
         self.data_dir = data_dir
         # scripted users tap far faster than people; flood control is tested on its own with the defaults
+        # the stories run on clocks set years ahead of the wall clock that stamps rows: a long retention
+        # (RETENTION_DAYS) keeps the pushes they inspect; the retention tests jump past whatever it is
         self.settings = Settings(data_dir=data_dir, database_url=db_url, admin_ids=admin_ids, seed_corpus=False,
                                  flood_rate=flood_rate, flood_burst=flood_burst, bot_token=E2E_TOKEN,
-                                 polling_timeout=1)
+                                 polling_timeout=1, retention_days=3650)
         self.emulator = None
         self.running = None
         self.http: aiohttp.ClientSession | None = None

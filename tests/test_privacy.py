@@ -40,7 +40,7 @@ async def test_the_first_start_carries_the_privacy_notice_once(bot):
     (second,) = await u.send("/start")
     assert "个人信息说明" not in second.text
     (notice,) = await u.send("/privacy")
-    assert "180 天" in notice.text and "谁能看到" in notice.text
+    assert f"{bot.services.settings.retention_days} 天" in notice.text and "谁能看到" in notice.text
     # an invite link as the very first contact carries it too
     invited = await user_with_role(bot, 7702, "受邀者", "expert new_energy")
     assert "个人信息说明" in invited.bot_messages()[-1].text
