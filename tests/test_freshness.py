@@ -15,7 +15,7 @@ import pytest
 
 from bot.config import PROJECT_ROOT
 from devtools.emulator import BotAPIEmulator
-from tests.harness import ADMIN
+from tests.harness import ADMIN, user_with_role
 from tests.shipped import ShippedBot, seeded_data_dir
 from tests.test_shipped import TOKEN, Phones, _polling_env
 
@@ -85,8 +85,10 @@ async def test_a_cli_import_reaches_the_running_bots_search_within_seconds(bot_e
         assert "Traceback" not in bot.output
 
 
-def corpus_excerpt(seeded_db, path, *title_patterns: str, per_pattern: int = 20) -> None:
-    """Patents of the shipped corpus whose title or abstract matches, as an import file."""
+def corpus_excerpt(seeded_db, path, *title_patterns: str, per_pattern: int = 20,
+                   institution: str = "福州大学") -> None:
+    """Patents of the shipped corpus whose title or abstract matches, as an import file naming
+    ``institution`` as their holder (as the base library does)."""
     import sqlite3
 
     cols = ["id", "pub_no", "title", "abstract", "claims", "source"]
@@ -96,8 +98,8 @@ def corpus_excerpt(seeded_db, path, *title_patterns: str, per_pattern: int = 20)
             (pat, pat, per_pattern))]
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
-        w.writerow(cols)
-        w.writerows(rows)
+        w.writerow([*cols, "institution"])
+        w.writerows([*r, institution] for r in rows)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -131,7 +133,8 @@ async def test_an_assessment_decided_through_one_process_changes_the_others_filt
 
                 assert "没有找到" in await filtered_search()
                 inventor = await make_inventor(phones_a)
-                await link(inventor)
+                office = await user_with_role(phones_a, 4202, "林老师", "tto 福州大学")
+                await link(inventor, office=office)
                 await full_assessment(inventor)
                 await inventor.press("✅ 确认提交")
                 # submitted through A: B's filtered search has the patent

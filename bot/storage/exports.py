@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.models import AssessmentStatus, EnterpriseRating, Institution, Patent, SelfAssessment, Transaction
 from bot.storage.base import StorageBase
+from bot.storage.changes import KIND_PATENT, record_changes
 from bot.storage.ownership import not_by_declined_claim
 from bot.storage.patents import UpsertCounts
 
@@ -147,5 +148,6 @@ class ExportQueries(StorageBase):
                     counts.unchanged += 1
                 if n % 1000 == 999:
                     await s.flush()
+            await record_changes(s, KIND_PATENT, changed)  # every running process's index follows this log
         self.display_cache.clear()
         return counts, changed
