@@ -93,7 +93,9 @@ def notices(u) -> list:
 async def test_a_posted_need_shows_the_best_matches_and_reaches_their_holders_once(bot):
     s = await posted(bot)
     assert "技术需求已发布" in s.posted.text and "一种低成本磷酸铁锂正极材料的制备方法" in s.posted.text
-    assert "已转给 3 位" in s.posted.text  # two offices and the inventor
+    # 福州大学's two office users (the one who confirmed the inventor's link, and 林主任), 闽江学院's
+    # office and the confirmed inventor
+    assert "已转给 4 位" in s.posted.text
     assert PROBLEM in s.notice.text and "福州新能科技有限公司" in s.notice.text and "联合攻关" in s.notice.text
     assert s.notice.labels == ["🙋 我们能帮忙", "🙅 不适合我们"]
     for holder in (s.inventor, s.mju):
@@ -102,7 +104,7 @@ async def test_a_posted_need_shows_the_best_matches_and_reaches_their_holders_on
     assert not notices(s.agri)  # its patents do not match
     assert "王经理" not in s.notice.text  # no contact before both agree
     (lst,) = await s.ent.send("/needs")
-    assert PROBLEM[:10] in lst.text and "已转给 3 位持有方" in lst.text and "征集中" in lst.text
+    assert PROBLEM[:10] in lst.text and "已转给 4 位持有方" in lst.text and "征集中" in lst.text
 
 
 async def test_we_can_help_opens_a_lead_only_when_the_enterprise_agrees(bot):
@@ -157,10 +159,12 @@ async def test_officers_see_needs_and_answers_in_stats_and_the_export(bot):
     replies = await officer.send("/export")
     xlsx = next(m for m in replies if m.document and m.document["file_name"].endswith(".xlsx"))
     wb = load_workbook(io.BytesIO(await officer.download(xlsx.document["file_id"])), read_only=True)
-    rows = list(wb["needs"].iter_rows(values_only=True))
-    assert rows[0][:3] == ("need_id", "enterprise", "problem") and len(rows) == 4  # one per holder told
-    helped = [r for r in rows[1:] if r[11] == "help"]
-    assert len(helped) == 1 and helped[0][12] == "accepted" and helped[0][9] == "福州大学"
+    width = 13  # the sheet's columns; a row's empty trailing cells are not stored
+    rows = [tuple(r) + (None,) * (width - len(r)) for r in wb["技术需求"].iter_rows(values_only=True)]
+    assert rows[0][:3] == ("需求编号", "企业", "技术难题") and len(rows) == 5  # one per holder told
+    helped = [r for r in rows[1:] if r[11] == "能帮忙"]
+    assert len(helped) == 1 and helped[0][12] == "双方同意" and helped[0][9] == "福州大学"
+    assert rows[1][5] == "联合攻关" and rows[1][7] == "征集中"  # the people's words, not codes
 
 
 async def test_an_edit_rematches_without_telling_anyone_twice_and_closing_stops_answers(bot):

@@ -99,7 +99,8 @@ class _PeoplesForm:
             "ratings_cooperation": opt["coop"], "cooperation_intents": opt["coop"], "improvement_needs": opt["needs"],
             "price_expectation": opt["price_range"], "txn_kinds": opt["tx_kind"], "kind": opt["tx_kind"],
             "product_filing_status": L.filing_status, "txn_filed": L.io_yes_no, "txn_industrialised": L.io_yes_no,
-            "industry": opt["industry"], "cooperation": opt.get("n_coop", {}), "budget": opt["price_range"]}
+            "industry": opt["industry"], "cooperation": opt.get("n_coop", {}), "budget": opt["price_range"],
+            "answer": L.io_need_answer, "lead": L.io_need_lead, "status": L.io_need_status}
 
     def value(self, column: str, v: Any) -> Any:
         if v is None or v == "":
