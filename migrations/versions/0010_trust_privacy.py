@@ -24,5 +24,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('privacy_notice_at')
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite drops a column in place (3.35+); batch mode would recreate ``users``, which every other
+        # table references, and the DROP TABLE fails under the enforced foreign keys
+        op.execute("ALTER TABLE users DROP COLUMN privacy_notice_at")
+    else:
+        op.drop_column('users', 'privacy_notice_at')
