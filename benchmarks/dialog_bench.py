@@ -513,6 +513,19 @@ class ErrorCollector(logging.Handler):
 # one configuration (runs in a child process)
 # ---------------------------------------------------------------------------------------------------
 
+async def confirmed_link(st, uid: int, patent_id: str, institution_id: int) -> bool:
+    """The set-up's inventor owns the patent as after an import naming the institution and the
+    office's confirmation of the inventor's link request (docs/OWNERSHIP.md)."""
+    from sqlalchemy import update
+
+    from bot.models import LinkStatus, Patent, utcnow
+
+    async with st.session() as s:
+        await s.execute(update(Patent).where(Patent.id == patent_id).values(institution_id=institution_id))
+        await st.request_link(s, uid, patent_id)
+        return await st.decide_link(s, uid, patent_id, None, LinkStatus.CONFIRMED, utcnow())
+
+
 async def run_config(cfg: dict) -> dict:
     from sqlalchemy import delete
 
@@ -540,7 +553,7 @@ async def run_config(cfg: dict) -> dict:
         sims = []
         for i, uid in enumerate(uids):
             await st.grant_role(uid, Role.INVENTOR, institution_id=inst)
-            if not await st.link_patent(uid, patent_ids[i], inst):
+            if not await confirmed_link(st, uid, patent_ids[i], inst):
                 raise RuntimeError(f"could not link {patent_ids[i]}")
             if not split:
                 sims.append(await h.user(uid))

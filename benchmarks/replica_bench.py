@@ -51,7 +51,7 @@ for p in (str(ROOT), str(HERE)):
 
 from broadcast_bench import _bulk_users  # noqa: E402
 from processes import BotProcess, program_env  # noqa: E402
-from dialog_bench import INSTITUTION, ROUND, pg_create_db, pg_drop_db, prepare_db  # noqa: E402
+from dialog_bench import INSTITUTION, ROUND, confirmed_link, pg_create_db, pg_drop_db, prepare_db  # noqa: E402
 
 from devtools.nginx import NginxFront  # noqa: E402
 from tests.shipped import free_port  # noqa: E402
@@ -166,7 +166,7 @@ async def dialog_section(pg_server: str, n: int, users: int, seconds: float) -> 
     uids = [FIRST_USER + i for i in range(users)]
     for i, uid in enumerate(uids):
         await st.grant_role(uid, Role.INVENTOR, institution_id=inst)
-        await st.link_patent(uid, patent_ids[i], inst)
+        await confirmed_link(st, uid, patent_ids[i], inst)
 
     async def reset(uid: int) -> None:
         async with st.session() as s:
