@@ -52,16 +52,21 @@ def playground(seeded_db, tmp_path):
 
 
 async def push_interest_request(url: str) -> None:
-    """Two other phones (over the emulator's HTTP API): the inventor links a patent, an enterprise
-    presses 🤝 on its card, and the bot pushes the request to the inventor."""
+    """Three other phones (over the emulator's HTTP API): the inventor asks to link a patent, the office
+    confirms, an enterprise presses 🤝 on its card, and the bot pushes the request to the inventor."""
     from devtools.client import SimUser
 
+    from tests.harness import office_confirms
+
     async with SimUser(url, 1001, "张老师", reply_timeout=15, quiet=0.5) as inventor, \
+            SimUser(url, 1005, "林老师", reply_timeout=15, quiet=0.5) as office, \
             SimUser(url, 1002, "王经理", reply_timeout=15, quiet=0.5) as enterprise:
         await inventor.send("/mypatents")
         await inventor.press("➕ 关联一件专利")
         await inventor.send("掘进机")
         await inventor.press("CN113914863A")
+        # the link is a request: 福州大学's office confirms it before requests reach the inventor
+        await office_confirms(office, "CN113914863A", inventor)
         await enterprise.send("近水平薄矿体 掘进机")
         await enterprise.press("1")
         sent = await enterprise.press("🤝 有意向")

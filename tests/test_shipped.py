@@ -245,15 +245,22 @@ async def test_webhook_without_a_secret_generates_one_and_keeps_it(seeded_db, tm
 # ---------------------------------------------------------------------------------------------------
 
 async def test_event_reminder_and_daily_digest_fire_on_a_shifted_clock(seeded_db, tmp_path, telegram):
+    from tests.test_freshness import cli_import, corpus_excerpt
+
     emu, phones = telegram
     data = seeded_data_dir(seeded_db, tmp_path / "data")
+    # the base library names the patent's holder: the operator imports it before the start
+    excerpt = tmp_path / "holder.csv"
+    corpus_excerpt(seeded_db, excerpt, "%近水平薄矿体%", institution="福州大学")
+    await asyncio.to_thread(cli_import, _polling_env(emu, data), excerpt)
     async with ShippedBot(_polling_env(emu, data, BOT_CLOCK_START="2030-09-01T10:00:00+08:00")):
         enterprise = await user_with_role(phones, 5001, "王经理", "enterprise 福州新能科技有限公司")
         await enterprise.press("专精特新中小企业")
         await enterprise.press("▫️ 高端装备制造")
         assert "企业信息已保存" in (await enterprise.press("✔️ 完成")).text
         inventor = await make_inventor(phones)
-        await link(inventor)
+        office = await user_with_role(phones, 6301, "林老师", "tto 福州大学")
+        await link(inventor, office=office)
         await full_assessment(inventor)
         await inventor.press("✅ 确认提交")
         officer = await user_with_role(phones, 6201, "市局", "officer 市场监管局")
