@@ -200,6 +200,10 @@ class Outbox:
             return
         self._stopping = False
         self._recovered_own = False
+        if self.sole:
+            # taking over from a leader that may have spent this second's budget a moment ago: a full
+            # bucket would add its burst to Telegram's 30/s, so the new leader starts empty
+            self.pacing.overall.empty(self.clock.monotonic())
         self._task = asyncio.create_task(self._run(), name=f"outbox-sender[{self.worker_id}]")
 
     async def stop(self, grace: float | None = None) -> None:
