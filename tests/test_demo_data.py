@@ -104,7 +104,8 @@ async def test_the_demo_data_on_postgresql(pg_url, tmp_path):
     """The same first start on PostgreSQL: the corpus, then the demo data, once."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {"DATA_DIR": str(tmp_path), "PLAYGROUND_PORT": str(port), "DATABASE_URL": pg_url}
+    env = {"DATA_DIR": str(tmp_path), "PLAYGROUND_PORT": str(port), "DATABASE_URL": pg_url,
+           "PLAYGROUND_DATABASE_URL_OK": "1"}  # the playground on PostgreSQL, asked for explicitly
     first = await ShippedBot(env, cwd=tmp_path).astart(timeout=400)  # loads and indexes the corpus first
     try:
         text = await stats_text(url)
