@@ -73,11 +73,6 @@ class TokenBucket:
             return 0.0
         return (n - self.tokens) / self.rate if self.rate > 0 else 3600.0
 
-    def empty(self, now: float) -> None:
-        """No tokens now; the refill starts from here."""
-        self.tokens = 0.0
-        self.ts = now
-
     def take(self, now: float, n: float = 1.0) -> None:
         self._refill(now)
         self.tokens -= n
