@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level if args.command in (None, "run", "playground") else "WARNING",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # the console already says "loading … / building …"; Alembic's per-plugin and per-revision lines
+    # (a screenful on a first start) are for its own debugging
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from bot.telegram.loop import run_loop
 
     cmd = args.command or "run"

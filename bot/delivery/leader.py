@@ -42,7 +42,7 @@ class Leadership:
                 await self._task
             self._task = None
         if self.leading:
-            await self._resign()
+            await self._resign(stopping=True)
 
     def _duties(self) -> list[Any]:
         s = self.services
@@ -81,9 +81,12 @@ class Leadership:
             if job is not None:
                 await job.start()
 
-    async def _resign(self) -> None:
+    async def _resign(self, *, stopping: bool = False) -> None:
         self.leading = False
-        log.warning("leadership: this process no longer leads; its duties stop")
+        if stopping:
+            log.info("leadership: handed over at stop")
+        else:
+            log.warning("leadership: this process no longer leads; its duties stop")
         s = self.services
         for job in (s.scheduler, s.digests, s.weekly, s.retention, s.expert_requests):
             if job is not None:
