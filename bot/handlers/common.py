@@ -110,6 +110,23 @@ async def show(update: Update, context: BotContext, template: str, keyboard: Inl
             await reply(update, context, template, keyboard=keyboard, **ctx)
 
 
+async def alert(update: Update, context: BotContext, template: str) -> None:
+    """Answer the pressed button with ``template`` as an alert the user must close."""
+    try:
+        await update.callback_query.answer(context.i18n.render(await user_lang(update, context), template),
+                                           show_alert=True)
+    except TelegramError:
+        pass
+
+
+async def drop_keyboard(update: Update) -> None:
+    """Take the buttons off the pressed message once its question is answered."""
+    try:
+        await update.callback_query.edit_message_reply_markup(None)
+    except TelegramError:  # the keyboard is cosmetic; the answer is recorded
+        pass
+
+
 async def on_error(update: object, context: BotContext) -> None:
     """Last line of defence: log, tell the user politely, never crash the handler loop."""
     log.error("error while handling an update", exc_info=context.error)

@@ -3,13 +3,13 @@ and the rating dialog's result, which completes the requests the expert accepted
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, Update
-from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.context import BotContext
 from bot.dialogs.ports import DialogChat, DialogResult, Reply
 from bot.dialogs.rating import RATING, columns_to_answers
-from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, user_lang
+from bot.handlers.common import (alert, button_handlers, current_user, drop_keyboard, reply, require,
+                                 sender_roles)
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
 from bot.services import expert_requests
@@ -29,19 +29,6 @@ def evaluation_buttons(roles: RoleSet | None, patent: PatentRow, labels) -> list
     return [[InlineKeyboardButton(labels.btn_evaluation_request, callback_data=RequestEvaluation(patent.id).pack())]]
 
 
-async def _toast(update: Update, context: BotContext, template: str) -> None:
-    try:
-        await update.callback_query.answer(context.i18n.render(await user_lang(update, context), template),
-                                           show_alert=True)
-    except TelegramError:
-        pass
-
-
-async def _drop_keyboard(update: Update) -> None:
-    try:
-        await update.callback_query.edit_message_reply_markup(None)
-    except TelegramError:  # cosmetic; the decision is recorded
-        pass
 
 
 async def request_evaluation(update: Update, context: BotContext) -> None:
@@ -49,13 +36,13 @@ async def request_evaluation(update: Update, context: BotContext) -> None:
     services = context.services
     patent = await services.storage.get_patent(pressed.patent_id) if pressed else None
     if patent is None:
-        await _toast(update, context, "expired_button")
+        await alert(update, context, "expired_button")
         return
     user = await current_user(update, context)
     result, invited = await expert_requests.request_evaluation(services, patent, user.id,
                                                                await sender_roles(update, context))
     if result is RequestResult.NOT_ALLOWED:
-        await _toast(update, context, "role_required_toast")
+        await alert(update, context, "role_required_toast")
         return
     await update.callback_query.answer()
     await reply(update, context, _REPLIES[result], patent=patent, invited=invited)
@@ -69,10 +56,10 @@ async def accept_evaluation(update: Update, context: BotContext) -> None:
     result, request = (await expert_requests.accept(context.services, pressed.request_id, user.id)
                        if pressed else (AcceptResult.NOT_INVITED, None))
     if result is AcceptResult.NOT_INVITED:  # forged, or another expert's invitation
-        await _toast(update, context, "expired_button")
+        await alert(update, context, "expired_button")
         return
     await update.callback_query.answer()
-    await _drop_keyboard(update)
+    await drop_keyboard(update)
     if result is AcceptResult.TAKEN:
         await reply(update, context, "evaluation_taken", request=request)
         return
@@ -88,10 +75,10 @@ async def decline_evaluation(update: Update, context: BotContext) -> None:
     pressed = DeclineEvaluation.parse(update.callback_query.data)
     user = await current_user(update, context)
     if pressed is None or not await expert_requests.decline(context.services, pressed.request_id, user.id):
-        await _toast(update, context, "expired_button")
+        await alert(update, context, "expired_button")
         return
     await update.callback_query.answer()
-    await _drop_keyboard(update)
+    await drop_keyboard(update)
     await reply(update, context, "evaluation_declined")
 
 

@@ -3,12 +3,12 @@ need put to them; the enterprise's consent to exchange contacts with a holder wh
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
 from bot.dialogs.ports import Answers
-from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, show, user_lang
+from bot.handlers.common import (alert, button_handlers, current_user, drop_keyboard, reply, require,
+                                 sender_roles, show, user_lang)
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import Role
 from bot.services import needs
@@ -25,19 +25,6 @@ def _enterprise_ids(roles: RoleSet | None) -> set[int]:
     return {g.enterprise_id for g in roles.grants if g.role == Role.ENTERPRISE.value and g.enterprise_id}
 
 
-async def _toast(update: Update, context: BotContext, template: str) -> None:
-    try:
-        await update.callback_query.answer(context.i18n.render(await user_lang(update, context), template),
-                                           show_alert=True)
-    except TelegramError:
-        pass
-
-
-async def _drop_keyboard(update: Update) -> None:
-    try:
-        await update.callback_query.edit_message_reply_markup(None)
-    except TelegramError:  # the keyboard is cosmetic; the answer is recorded
-        pass
 
 
 async def needs_command(update: Update, context: BotContext) -> None:
@@ -93,7 +80,7 @@ async def edit_need(update: Update, context: BotContext) -> None:
     pressed = EditNeed.parse(update.callback_query.data)
     need = await _own_open_need(update, context, pressed.need_id) if pressed else None
     if need is None:  # another enterprise's, closed, or forged
-        await _toast(update, context, "expired_button")
+        await alert(update, context, "expired_button")
         return
     await update.callback_query.answer()
     await start_dialog(update, context, "need", {"enterprise_id": need.enterprise_id, "need_id": need.id},
@@ -108,7 +95,7 @@ async def close_need(update: Update, context: BotContext) -> None:
     closed = await needs.close(context.services, pressed.need_id, _enterprise_ids(await sender_roles(update, context)),
                                user.id) if pressed else None
     if closed is None:
-        await _toast(update, context, "expired_button")
+        await alert(update, context, "expired_button")
         return
     await update.callback_query.answer()
     await _list(update, context)
@@ -119,19 +106,19 @@ async def answer_need(update: Update, context: BotContext) -> None:
     """Only a holder the need was put to may answer, once; anyone else's press changes nothing."""
     pressed = AnswerNeed.parse(update.callback_query.data)
     if pressed is None:
-        await _toast(update, context, "expired_button")
+        await alert(update, context, "expired_button")
         return
     user = await current_user(update, context)
     result, delivery = await needs.answer(context.services, pressed.need_id, user.id, pressed.answer == HELP)
     if result is AnswerResult.NOT_YOURS:
-        await _toast(update, context, "expired_button")
+        await alert(update, context, "expired_button")
         return
     if result is AnswerResult.ALREADY_ANSWERED:
-        await _toast(update, context, "need_answer_gone")
-        await _drop_keyboard(update)
+        await alert(update, context, "need_answer_gone")
+        await drop_keyboard(update)
         return
     await update.callback_query.answer()
-    await _drop_keyboard(update)
+    await drop_keyboard(update)
     await reply(update, context, "need_help_sent" if result is AnswerResult.HELPING else "need_passed",
                 delivery=delivery)
 
@@ -141,20 +128,20 @@ async def decide_lead(update: Update, context: BotContext) -> None:
         return
     pressed = DecideNeedLead.parse(update.callback_query.data)
     if pressed is None:
-        await _toast(update, context, "expired_button")
+        await alert(update, context, "expired_button")
         return
     accept = pressed.decision == ACCEPT
     user = await current_user(update, context)
     result, delivery = await needs.decide_lead(context.services, pressed.delivery_id, user,
                                                _enterprise_ids(await sender_roles(update, context)), accept)
     if result is ConsentResult.NOT_YOURS:
-        await _toast(update, context, "expired_button")
+        await alert(update, context, "expired_button")
         return
     await update.callback_query.answer()
     if pressed.source == FROM_LEADS:
         await _list(update, context)  # /needs redrawn in place, the offer now decided
     else:
-        await _drop_keyboard(update)
+        await drop_keyboard(update)
     if result is ConsentResult.ALREADY_DECIDED:
         await reply(update, context, "lead_gone")
         return
