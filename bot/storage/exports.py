@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from bot.models import AssessmentStatus, EnterpriseRating, Institution, Patent, SelfAssessment, Transaction
 from bot.storage.base import StorageBase
-from bot.storage.changes import KIND_PATENT, record_changes
 from bot.storage.ownership import not_by_declined_claim
 from bot.storage.patents import UpsertCounts
 
@@ -106,8 +105,6 @@ class ExportQueries(StorageBase):
         the institutions they name (with their county, and filling a missing county). Each record is
         the Patent columns plus ``institution`` (a name) and ``county``. Returns the counts and the
         added or changed ids (the search index refreshes them)."""
-        counts = UpsertCounts()
-        changed: list[str] = []
         counties: dict[str, str | None] = {}
         for r in records:
             if r.get("institution"):
@@ -126,28 +123,9 @@ class ExportQueries(StorageBase):
                 elif county and not inst.county:
                     inst.county = county
             await s.flush()
-            existing: dict[str, Patent] = {}
-            ids = [r["id"] for r in records]
-            for i in range(0, len(ids), 500):
-                for p in await s.scalars(select(Patent).where(Patent.id.in_(ids[i:i + 500]))):
-                    existing[p.id] = p
-            for n, r in enumerate(records):
-                values = {k: v for k, v in r.items() if k not in ("institution", "county")}
-                values["institution_id"] = institutions[r["institution"]].id if r.get("institution") else None
-                p = existing.get(r["id"])
-                if p is None:
-                    s.add(Patent(**values))
-                    counts.added += 1
-                    changed.append(r["id"])
-                elif p.content_hash != r["content_hash"]:
-                    for k, v in values.items():
-                        setattr(p, k, v)
-                    counts.updated += 1
-                    changed.append(r["id"])
-                else:
-                    counts.unchanged += 1
-                if n % 1000 == 999:
-                    await s.flush()
-            await record_changes(s, KIND_PATENT, changed)  # every running process's index follows this log
+            counts, changed = await self.upsert_patents_in(s, [
+                {**{k: v for k, v in r.items() if k not in ("institution", "county")},
+                 "institution_id": institutions[r["institution"]].id if r.get("institution") else None}
+                for r in records])
         self.display_cache.clear()
         return counts, changed

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import Institution, Patent
 from bot.storage.base import StorageBase
@@ -121,33 +122,41 @@ class PatentQueries(StorageBase):
 
         Returns the counts and the ids that were added or changed (the search index upserts them).
         """
+        async with self.session() as s:
+            counts, changed = await self.upsert_patents_in(s, list(records))
+        self.display_cache.clear()
+        return counts, changed
+
+    @staticmethod
+    async def upsert_patents_in(s: AsyncSession, recs: list[dict[str, Any]]) -> tuple[UpsertCounts, list[str]]:
+        """``upsert_patents`` in the caller's transaction, with the change log every process's index
+        follows written in it too. The caller clears ``display_cache`` once it has committed."""
         counts = UpsertCounts()
         changed: list[str] = []
-        recs = list(records)
-        async with self.session() as s:
-            existing = {}
-            for i in range(0, len(recs), 500):
-                chunk = [r["id"] for r in recs[i:i + 500]]
-                for p in await s.scalars(select(Patent).where(Patent.id.in_(chunk))):
-                    existing[p.id] = p
-            for r in recs:
-                p = existing.get(r["id"])
-                if p is None:
-                    p = Patent(**r)
-                    s.add(p)
-                    existing[p.id] = p
-                    counts.added += 1
-                    changed.append(p.id)
-                elif p.content_hash != r["content_hash"]:
-                    for k, v in r.items():
-                        setattr(p, k, v)
-                    counts.updated += 1
-                    changed.append(p.id)
-                else:
-                    counts.unchanged += 1
-            await s.flush()
-            await record_changes(s, KIND_PATENT, changed)  # every process's index follows this log
-        self.display_cache.clear()
+        existing = {}
+        for i in range(0, len(recs), 500):
+            chunk = [r["id"] for r in recs[i:i + 500]]
+            for p in await s.scalars(select(Patent).where(Patent.id.in_(chunk))):
+                existing[p.id] = p
+        for n, r in enumerate(recs):
+            p = existing.get(r["id"])
+            if p is None:
+                p = Patent(**r)
+                s.add(p)
+                existing[p.id] = p
+                counts.added += 1
+                changed.append(p.id)
+            elif p.content_hash != r["content_hash"]:
+                for k, v in r.items():
+                    setattr(p, k, v)
+                counts.updated += 1
+                changed.append(p.id)
+            else:
+                counts.unchanged += 1
+            if n % 1000 == 999:
+                await s.flush()
+        await s.flush()
+        await record_changes(s, KIND_PATENT, changed)  # every process's index follows this log
         return counts, changed
 
     async def pub_no_owners(self, pub_nos: Sequence[str]) -> dict[str, str]:
