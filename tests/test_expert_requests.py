@@ -9,7 +9,9 @@ import datetime as dt
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import select
 
+from bot.models import ExpertRequest
 from devtools.client import wait_until
 from tests.harness import ADMIN, clock_jump, invite_code, user_with_role as make_role
 from tests.test_assessment import link
@@ -113,16 +115,33 @@ async def test_declines_pass_the_request_on_at_once(bot):
     await s.experts[3].wait_for(INVITATION, timeout=10)
 
 
-async def test_an_expert_late_with_the_rating_is_reminded_once(bot):
+async def test_a_late_expert_is_reminded_once_then_the_request_passes_on(bot):
     s = await requested(bot)
     await s.experts[0].press("✅ 接受评估", message_id=s.invitations[0].message_id)
     job = bot.services.expert_requests
     await clock_jump(bot, NOW + dt.timedelta(hours=49), job)
-    await s.experts[0].wait_for("⏰ 提醒", timeout=10)
-    await clock_jump(bot, NOW + dt.timedelta(hours=98), job)
+    reminder = await s.experts[0].wait_for("⏰ 提醒", timeout=10)
+    assert "转给其他专家" in reminder.text
+    await clock_jump(bot, NOW + dt.timedelta(hours=60), job)  # within the period after the reminder
     assert await bot.services.outbox.drain(timeout=20)
-    await s.experts[0].refresh()
-    assert len(got(s.experts[0], "⏰ 提醒")) == 1
+    await s.experts[3].refresh()
+    assert not got(s.experts[3], INVITATION)
+    await clock_jump(bot, NOW + dt.timedelta(hours=98), job)
+    await s.experts[0].wait_for("已转给其他专家", timeout=10)
+    await s.ent.wait_for("请求已转给同领域的其他专家", timeout=10)
+    invitation = await s.experts[3].wait_for(INVITATION, timeout=10)
+    stale = await s.experts[0].press(callback_data=s.invitations[0].raw_buttons[0][0]["callback_data"],
+                                     message_id=s.invitations[0].message_id, stale=True)
+    assert "已由其他专家接受或已结束" in stale.text  # the released expert cannot take it back
+    await s.experts[3].press("✅ 接受评估", message_id=invitation.message_id)
+    async with bot.services.storage.session() as db:
+        assert (await db.scalars(select(ExpertRequest))).one().expert_id == s.experts[3].user_id
+    await clock_jump(bot, NOW + dt.timedelta(hours=99), job)
+    assert await bot.services.outbox.drain(timeout=20)
+    for e in (s.experts[0], s.experts[3]):
+        await e.refresh()
+    assert len(got(s.experts[0], "⏰ 提醒")) == 1 and len(got(s.experts[0], "已转给其他专家")) == 1
+    assert not got(s.experts[3], "⏰ 提醒")  # the new expert's own period has just begun
 
 
 

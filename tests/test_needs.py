@@ -122,6 +122,13 @@ async def test_we_can_help_opens_a_lead_only_when_the_enterprise_agrees(bot):
     again = await s.ent.press(callback_data=offer.raw_buttons[0][0]["callback_data"], message_id=offer.message_id,
                               stale=True)
     assert "已经处理过" in again.text
+    # both sides find the lead again in /leads, with the contact; an office it did not go to does not
+    (mine,) = await s.fzu.send("/leads")
+    assert "技术需求对接" in mine.text and "我方回应" in mine.text and "双方同意" in mine.text and "王经理" in mine.text
+    (theirs,) = await s.ent.send("/leads")
+    assert "福州大学 愿意帮忙" in theirs.text and "双方同意" in theirs.text and "林主任" in theirs.text
+    (other,) = await s.agri.send("/leads")
+    assert "技术需求对接" not in other.text and "王经理" not in other.text
 
 
 
@@ -156,6 +163,10 @@ async def test_officers_see_needs_and_answers_in_stats_and_the_export(bot):
     replies = await officer.send("/stats")
     text = " ".join(m.text for m in replies)
     assert "需求 1 条" in text and "有持有方回应能帮忙 1" in text and "双方同意对接 1" in text
+    # a county officer counts only the needs put to the county's institutions (none in 鼓楼区 here)
+    county = await make_role(bot, 5202, "鼓楼科技", "officer 科技局@鼓楼区")
+    text = " ".join(m.text for m in await county.send("/stats"))
+    assert "需求 0 条" in text and "双方同意对接 0" in text and "专家评估请求 0" in text
     replies = await officer.send("/export")
     xlsx = next(m for m in replies if m.document and m.document["file_name"].endswith(".xlsx"))
     wb = load_workbook(io.BytesIO(await officer.download(xlsx.document["file_id"])), read_only=True)

@@ -9,7 +9,6 @@ from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
 from bot.dialogs.rating import columns_to_answers
-from bot.dialogs.self_assessment import INDUSTRIES
 from bot.handlers.common import button_handlers, current_user, reply, require, sender_roles, show, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.handlers.expert_requests import evaluation_buttons
@@ -19,9 +18,11 @@ from bot.models import LeadStatus, Role
 from bot.services import leads, transactions
 from bot.services.leads import InterestResult, LeadDecision
 from bot.services.transactions import IndustrialisedResult
+from bot.services.open_licence import open_licence_candidates
 from bot.storage import PatentCardData
 from bot.telegram.callbacks import (ACCEPT, DECLINE, FROM_LEADS, DecideLead, FilingStatus, Interest, MarkIndustrialised,
                                     Rate, RecordTransaction)
+from bot.vocabulary import INDUSTRIES
 
 
 async def card_actions(update: Update, context: BotContext, card: PatentCardData, labels) -> list[list]:
@@ -142,8 +143,10 @@ async def _leads(update: Update, context: BotContext) -> None:
              InlineKeyboardButton(labels.btn_decline_n(n=i + 1),
                                   callback_data=DecideLead(DECLINE, lead.id, FROM_LEADS).pack())]
             for i, lead in enumerate(pending)]
+    ent = roles.first(Role.ENTERPRISE) if roles else None
+    need_leads = await context.services.storage.need_leads_for(user.id, ent.enterprise_id if ent else None)
     await show(update, context, "leads", InlineKeyboardMarkup(rows) if rows else None, pending=pending,
-               others=others, consented=consented, agency=agency, me=user.id)
+               others=others, consented=consented, agency=agency, me=user.id, need_leads=need_leads)
 
 
 async def txn_start(update: Update, context: BotContext) -> None:
@@ -227,11 +230,8 @@ def industry_resolver(context: BotContext) -> NameResolver:
 async def candidates_command(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.OFFICER, Role.ADMIN, Role.TECH_TRANSFER, Role.AGENCY):
         return
-    roles = await sender_roles(update, context)
-    # an office sees its own institution's candidates; officers, agencies and admins see all
-    mine = None if roles is None or roles.is_admin or roles.has(Role.OFFICER, Role.AGENCY) \
-        else roles.institutions(Role.TECH_TRANSFER)
-    rows, total = await context.services.storage.open_licence_candidates(context.services.clock().date(), mine)
+    rows, total = await open_licence_candidates(context.services.storage, await sender_roles(update, context),
+                                                context.services.clock().date())
     await reply(update, context, "candidates", rows=rows, total=total)
 
 

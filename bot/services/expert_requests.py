@@ -3,7 +3,7 @@ pool experts of the patent's industry field are invited a few at a time through 
 to accept rates the patent with the rating dialog; the requester and the institution's office get the
 result. A round nobody accepts within ``EXPERT_REQUEST_HOURS`` passes to the next experts, and the
 request expires when the pool is used up; an expert who accepted and has not rated by then is
-reminded once. The time-based part is ``ExpertRequestJob``, computed from the database on every pass.
+reminded once, and one period after the reminder the request passes to the next experts. The time-based part is ``ExpertRequestJob``, computed from the database on every pass.
 """
 from __future__ import annotations
 
@@ -161,7 +161,8 @@ async def after_rating(services: Any, expert_id: int, patent_id: str, answers: d
 
 
 async def run_due(services: Any) -> int:
-    """Pass on the rounds nobody accepted in time (or expire them), remind experts late with their rating."""
+    """Pass on the rounds nobody accepted in time (or expire them), remind experts late with their
+    rating, and pass on the requests of experts still late a period after the reminder."""
     st = services.storage
     now = services.clock()
     before = now - timeout(services)
@@ -170,10 +171,23 @@ async def run_due(services: Any) -> int:
         for r in await st.requests_waiting_since(s, before):
             await _pass_on(s, services, r)
             n += 1
+        for r in await st.overdue_accepted_requests(s, before):
+            # reminded once and still not rated a period later: the request goes to the next experts
+            view = await st.expert_request(r.id, session=s)
+            round_ = r.round
+            expert_id = st.release_expert_request(s, r)
+            await st.lapse_invitation(s, r.id, expert_id)
+            await push(s, services, expert_id, "evaluation_released", key=f"exreq:{r.id}:released:{round_}",
+                       request=view)
+            await push(s, services, r.requester_id, "evaluation_passed_on", key=f"exreq:{r.id}:passed:{round_}",
+                       request=view)
+            await _pass_on(s, services, r)
+            n += 1
         for r in await st.late_accepted_requests(s, before):
             r.reminded_at = now
             view = await st.expert_request(r.id, session=s)
-            await push(s, services, r.expert_id, "evaluation_reminder", key=f"exreq:{r.id}:remind", request=view)
+            await push(s, services, r.expert_id, "evaluation_reminder", key=f"exreq:{r.id}:remind:{r.round}",
+                       request=view, hours=services.settings.expert_request_hours)
             n += 1
     if n:
         wake(services)

@@ -44,8 +44,8 @@ class StatsReport:
     institutions: list[InstitutionStats]
     week_ago: dict[str, InstitutionStats]
     counties: list[CountyEvents]
-    # the needs board and expert evaluations on request: city-wide counts (bot/storage/needs.py NeedStats,
-    # and expert requests per state)
+    # the needs board and expert evaluations on request, in the same scope (bot/storage/needs.py
+    # NeedStats, and expert requests per state)
     needs: Any = None
     evaluations: dict[str, int] | None = None
 
@@ -81,8 +81,8 @@ async def build_report(storage: Any, scope: StatsScope, now: dt.datetime) -> Sta
     held = await storage.events_held_per_county(now.year, now)
     names = (await storage.department_county_names() | set(held)) if scope.everything else set(scope.counties)
     counties = sorted((CountyEvents(c, held.get(c, 0)) for c in names), key=lambda x: (x.held >= x.target, x.county))
-    return StatsReport(now, scope, current, before, counties, await storage.need_stats(),
-                       await storage.expert_request_counts())
+    return StatsReport(now, scope, current, before, counties, await storage.need_stats(inst_ids),
+                       await storage.expert_request_counts(inst_ids))
 
 
 def xlsx_bytes(report: StatsReport, labels: Any) -> bytes:

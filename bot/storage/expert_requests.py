@@ -162,6 +162,34 @@ class ExpertRequestQueries(StorageBase):
             ExpertRequest.reminded_at.is_(None)).order_by(ExpertRequest.id).with_for_update()))
 
     @staticmethod
+    async def overdue_accepted_requests(s: AsyncSession, before: dt.datetime) -> list[ExpertRequest]:
+        """Accepted, not rated, and reminded at or before ``before``: the expert has had a second
+        period since the reminder."""
+        return list(await s.scalars(select(ExpertRequest).where(
+            ExpertRequest.status == ExpertRequestStatus.ACCEPTED.value, ExpertRequest.reminded_at <= before)
+            .order_by(ExpertRequest.id).with_for_update()))
+
+    def release_expert_request(self, s: AsyncSession, r: ExpertRequest) -> int:
+        """Take an accepted request back from its expert (it waits for the next round again); their
+        invitation lapses, so the old accept button no longer works. Returns the expert's id."""
+        expert_id = r.expert_id
+        r.status = ExpertRequestStatus.REQUESTED.value
+        r.expert_id = None
+        r.accepted_at = None
+        r.reminded_at = None
+        s.add(r)
+        self.audit(s, None, "release_expert_request", "expert_request", str(r.id),
+                   {"status": ExpertRequestStatus.ACCEPTED.value, "expert": expert_id},
+                   {"status": ExpertRequestStatus.REQUESTED.value})
+        return expert_id
+
+    @staticmethod
+    async def lapse_invitation(s: AsyncSession, request_id: int, expert_id: int) -> None:
+        await s.execute(update(ExpertInvitation).where(ExpertInvitation.request_id == request_id,
+                                                       ExpertInvitation.expert_id == expert_id)
+                        .values(status=LAPSED))
+
+    @staticmethod
     async def accepted_requests_of(s: AsyncSession, patent_id: str, expert_id: int) -> list[int]:
         return list(await s.scalars(select(ExpertRequest.id).where(
             ExpertRequest.patent_id == patent_id, ExpertRequest.expert_id == expert_id,
@@ -185,9 +213,13 @@ class ExpertRequestQueries(StorageBase):
             RoleGrant.role == Role.TECH_TRANSFER.value, RoleGrant.institution_id == institution_id,
             RoleGrant.revoked_at.is_(None))))
 
-    async def expert_request_counts(self) -> dict[str, int]:
-        """Requests per state (requested / accepted / done / expired)."""
+    async def expert_request_counts(self, institution_ids: set[int] | None = None) -> dict[str, int]:
+        """Requests per state (requested / accepted / done / expired); given ``institution_ids``, only
+        requests about those institutions' patents."""
+        q = select(ExpertRequest.status, func.count()).group_by(ExpertRequest.status)
+        if institution_ids is not None:
+            q = (q.join(Patent, Patent.id == ExpertRequest.patent_id)
+                 .where(Patent.institution_id.in_(sorted(institution_ids))))
         async with self.session() as s:
-            counts = dict(list(await s.execute(select(ExpertRequest.status, func.count())
-                                               .group_by(ExpertRequest.status))))
+            counts = dict(list(await s.execute(q)))
         return {st.value: int(counts.get(st.value, 0)) for st in ExpertRequestStatus}

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import (Enterprise, Institution, InventorPatent, NeedDelivery, NeedStatus, Patent, Role, RoleGrant,
@@ -54,6 +54,14 @@ class DeliveryView:
     institution: str | None
     answer: str | None
     lead_status: str | None
+
+
+@dataclass(frozen=True)
+class NeedLead:
+    """A holder's offer of help on a need, with the need's author (the enterprise's contact)."""
+    delivery: DeliveryView
+    author_name: str
+    author_username: str | None
 
 
 @dataclass(frozen=True)
@@ -219,6 +227,26 @@ class NeedQueries(StorageBase):
                                        .order_by(NeedDelivery.answered_at, NeedDelivery.id).limit(limit)))
             return [v for i in ids if (v := await self.delivery(i, session=s)) is not None]
 
+    async def need_leads_for(self, user_id: int, enterprise_id: int | None, limit: int = 20) -> list[NeedLead]:
+        """The leads the needs board opened that concern this person: offers of help they made as a
+        holder, and offers made on their enterprise's needs; newest answer first."""
+        mine = NeedDelivery.user_id == user_id
+        if enterprise_id is not None:
+            ours = select(TechNeed.id).where(TechNeed.enterprise_id == enterprise_id)
+            mine = or_(mine, NeedDelivery.need_id.in_(ours))
+        async with self.session() as s:
+            ids = list(await s.scalars(select(NeedDelivery.id).where(mine, NeedDelivery.lead_status.is_not(None))
+                                       .order_by(NeedDelivery.answered_at.desc(), NeedDelivery.id.desc())
+                                       .limit(limit)))
+            out = []
+            for i in ids:
+                if (v := await self.delivery(i, session=s)) is None:
+                    continue
+                author = (await s.execute(select(User.first_name, User.username)
+                                          .where(User.id == v.need.author_id))).first()
+                out.append(NeedLead(v, author[0] if author else "", author[1] if author else None))
+            return out
+
     async def answer_delivery(self, s: AsyncSession, need_id: int, user_id: int, answer: str,
                               now: dt.datetime) -> int | None:
         """The holder's one answer to an open need put to them: the delivery's id, or None (not theirs,
@@ -252,16 +280,29 @@ class NeedQueries(StorageBase):
         return True
 
     # -- officers ---------------------------------------------------------------------------------
-    async def need_stats(self) -> NeedStats:
+    async def need_stats(self, institution_ids: set[int] | None = None) -> NeedStats:
+        """Counts over the whole board, or, given ``institution_ids`` (a county officer's scope), over
+        the needs put to holders of those institutions and those deliveries only."""
+        def scoped(q):
+            if institution_ids is None:
+                return q
+            return q.where(NeedDelivery.institution_id.in_(sorted(institution_ids)))
+
         async with self.session() as s:
-            posted = int(await s.scalar(select(func.count()).select_from(TechNeed)) or 0)
-            still_open = int(await s.scalar(select(func.count()).select_from(TechNeed)
-                                            .where(TechNeed.status == NeedStatus.OPEN.value)) or 0)
-            delivered = int(await s.scalar(select(func.count(func.distinct(NeedDelivery.need_id)))) or 0)
-            answered = int(await s.scalar(select(func.count(func.distinct(NeedDelivery.need_id)))
-                                          .where(NeedDelivery.answer == HELP)) or 0)
-            leads = int(await s.scalar(select(func.count()).select_from(NeedDelivery)
-                                       .where(NeedDelivery.lead_status == LEAD_ACCEPTED)) or 0)
+            if institution_ids is None:
+                needs = select(TechNeed.id, TechNeed.status)
+            else:
+                needs = (select(TechNeed.id, TechNeed.status).distinct()
+                         .join(NeedDelivery, NeedDelivery.need_id == TechNeed.id)
+                         .where(NeedDelivery.institution_id.in_(sorted(institution_ids))))
+            rows = list(await s.execute(needs))
+            posted = len(rows)
+            still_open = sum(1 for _id, status in rows if status == NeedStatus.OPEN.value)
+            delivered = int(await s.scalar(scoped(select(func.count(func.distinct(NeedDelivery.need_id))))) or 0)
+            answered = int(await s.scalar(scoped(select(func.count(func.distinct(NeedDelivery.need_id)))
+                                                 .where(NeedDelivery.answer == HELP))) or 0)
+            leads = int(await s.scalar(scoped(select(func.count()).select_from(NeedDelivery)
+                                              .where(NeedDelivery.lead_status == LEAD_ACCEPTED))) or 0)
         return NeedStats(posted, still_open, delivered, answered, leads)
 
     async def needs_for_export(self, institution_ids: set[int] | None) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import (Enterprise, EnterpriseRating, Institution, InventorPatent, Lead, LeadStatus, LinkStatus, Patent,
@@ -206,16 +206,21 @@ class RatingQueries(StorageBase):
             RoleGrant.revoked_at.is_(None))))
 
     async def open_licence_candidates(self, today: dt.date, institution_ids: set[int] | None = None,
-                                      limit: int = 20) -> tuple[list[tuple[PatentRow, str | None]], int]:
-        """Granted more than five years ago and not implemented (per the self-assessment, or no
-        transaction): candidates for an open licence (开放许可), oldest grant first, with the holding
-        institution's name; and how many there are in all. ``institution_ids``: only theirs."""
+                                      limit: int = 20, ended_markers: tuple[str, ...] = ()
+                                      ) -> tuple[list[tuple[PatentRow, str | None]], int]:
+        """Granted more than five years ago, not implemented (per the self-assessment, or no
+        transaction) and not ended (no legal status containing one of ``ended_markers``): candidates
+        for an open licence (开放许可), oldest grant first, with the holding institution's name; and how
+        many there are in all. ``institution_ids``: only theirs."""
         cutoff = today.replace(year=today.year - OPEN_LICENCE_AGE_YEARS)
         async with self.session() as s:
             implemented = select(SelfAssessment.patent_id).where(SelfAssessment.implemented.is_(True))
             traded = select(Transaction.patent_id)
             where = [Patent.grant_date.is_not(None), Patent.grant_date <= cutoff, Patent.id.not_in(implemented),
                      Patent.id.not_in(traded)]
+            if ended_markers:
+                where.append(or_(Patent.legal_status.is_(None), not_(or_(
+                    *(Patent.legal_status.icontains(m, autoescape=True) for m in ended_markers)))))
             if institution_ids is not None:
                 where.append(Patent.institution_id.in_(sorted(institution_ids)))
             total = int(await s.scalar(select(func.count()).select_from(Patent).where(*where)) or 0)
