@@ -99,6 +99,10 @@ async def test_deleteme_keeps_stats_and_the_audit_says_so(bot):
     assert "已删除或匿名化" in await _erase(inventor)
     after = (await officer.send("/stats"))[0].text
     assert "已盘点 1" in after and "福州大学" in after
+    # the card agrees with the figures: the assessment still speaks for the patent, without a name
+    await officer.send("CN113914863A")
+    card = await officer.press("1")
+    assert "发明人自评" in card.text and "尚无发明人自评" not in card.text and "张老师" not in card.text
     admin = bot.users.get(ADMIN) or await bot.user(ADMIN, "管理员")
     (audit,) = await admin.send(f"/audit {inventor.user_id}")
     assert "erase_personal_data" in audit.text and "张老师" not in audit.text

@@ -1,9 +1,8 @@
-"""The standard-format export's reads (a few set-based queries, limited to what the reader may see)
-and the import's all-or-nothing write."""
+"""The standard-format export's reads: a few set-based queries, limited to what the reader may see
+(the import's write is ``PatentQueries.import_patents``)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +10,7 @@ from sqlalchemy import select
 
 from bot.models import AssessmentStatus, EnterpriseRating, Institution, Patent, SelfAssessment, Transaction
 from bot.storage.base import StorageBase
-from bot.storage.ownership import not_by_declined_claim
-from bot.storage.patents import UpsertCounts
+from bot.storage.ownership import speaks_for_patent
 
 # an assessment is the inventor's own while a draft or back with them for changes; exports show only
 # what the inventor has handed to their office
@@ -63,7 +61,7 @@ class ExportQueries(StorageBase):
             assessments: dict[str, SelfAssessment] = {}
             shown = list(_SHOWN_STATUS_RANK)
             for a in await s.scalars(scoped(select(SelfAssessment).where(SelfAssessment.status.in_(shown),
-                                                                        not_by_declined_claim()))
+                                                                        speaks_for_patent()))
                                      .order_by(SelfAssessment.updated_at)):
                 prev = assessments.get(a.patent_id)
                 if prev is None or _SHOWN_STATUS_RANK[a.status] >= _SHOWN_STATUS_RANK[prev.status]:
@@ -99,33 +97,3 @@ class ExportQueries(StorageBase):
                 "transactions": [{"patent_id": t.patent_id, "kind": t.kind, "date": t.date, "filed": t.filed,
                                   "counterparty": t.counterparty, "industrialised": t.industrialised,
                                   "product_filing_status": t.product_filing_status} for t in txns]}
-
-    async def import_patents(self, records: Sequence[dict[str, Any]]) -> tuple[UpsertCounts, list[str]]:
-        """Insert new patents and update changed ones (by content_hash) in ONE transaction, creating
-        the institutions they name (with their county, and filling a missing county). Each record is
-        the Patent columns plus ``institution`` (a name) and ``county``. Returns the counts and the
-        added or changed ids (the search index refreshes them)."""
-        counties: dict[str, str | None] = {}
-        for r in records:
-            if r.get("institution"):
-                counties[r["institution"]] = counties.get(r["institution"]) or r.get("county")
-        async with self.session() as s:
-            institutions: dict[str, Institution] = {}
-            names = sorted(counties)
-            for i in range(0, len(names), 500):
-                for inst in await s.scalars(select(Institution).where(Institution.name.in_(names[i:i + 500]))):
-                    institutions[inst.name] = inst
-            for name, county in counties.items():
-                inst = institutions.get(name)
-                if inst is None:
-                    inst = institutions[name] = Institution(name=name, county=county)
-                    s.add(inst)
-                elif county and not inst.county:
-                    inst.county = county
-            await s.flush()
-            counts, changed = await self.upsert_patents_in(s, [
-                {**{k: v for k, v in r.items() if k not in ("institution", "county")},
-                 "institution_id": institutions[r["institution"]].id if r.get("institution") else None}
-                for r in records])
-        self.display_cache.clear()
-        return counts, changed

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.models import AssessmentStatus, Institution, Patent, SavedQuery, SelfAssessment
 from bot.storage.base import StorageBase
 from bot.storage.patents import PatentRow
-from bot.storage.ownership import by_confirmed_inventor
+from bot.storage.ownership import speaks_for_patent
 
 TRANSFERABLE_INTENTS = {"transfer", "license", "equity"}
 VISIBLE = (AssessmentStatus.SUBMITTED.value, AssessmentStatus.REVIEWED.value)
@@ -76,7 +76,7 @@ class LibraryQueries(StorageBase):
                 select(SelfAssessment.patent_id, SelfAssessment.industry_field, SelfAssessment.maturity,
                        SelfAssessment.prospect, SelfAssessment.intents, SelfAssessment.implemented,
                        SelfAssessment.status, SelfAssessment.updated_at)
-                .where(SelfAssessment.status.in_(VISIBLE), by_confirmed_inventor()))
+                .where(SelfAssessment.status.in_(VISIBLE), speaks_for_patent()))
             out: dict[str, tuple] = {}
             for pid, ind, mat, pro, intents, impl, status, updated in rows:
                 key = (status == AssessmentStatus.REVIEWED.value, updated)
@@ -127,7 +127,7 @@ class LibraryQueries(StorageBase):
                 return None
             patent, inst = row
             assessments = list(await s.scalars(select(SelfAssessment).where(
-                SelfAssessment.patent_id == patent_id, SelfAssessment.status.in_(VISIBLE), by_confirmed_inventor())))
+                SelfAssessment.patent_id == patent_id, SelfAssessment.status.in_(VISIBLE), speaks_for_patent())))
         best = max(assessments, key=lambda a: (a.status == AssessmentStatus.REVIEWED.value, a.updated_at),
                    default=None)
         cols = None

@@ -34,21 +34,15 @@ class LinkRequest:
     name_listed: bool
 
 
-def by_confirmed_inventor() -> ColumnElement[bool]:
-    """A condition on SelfAssessment: its inventor's link to the patent is confirmed. Only such an
-    assessment speaks for the patent (card, library, review); one left by a declined claim does not."""
-    return exists().where(InventorPatent.user_id == SelfAssessment.inventor_id,
-                          InventorPatent.patent_id == SelfAssessment.patent_id,
-                          InventorPatent.status == LinkStatus.CONFIRMED.value)
-
-
-def not_by_declined_claim() -> ColumnElement[bool]:
-    """A condition on SelfAssessment for counting (statistics, exports): leave out what an inventor whose
-    claim the office declined wrote. An assessment whose link row is gone (the inventor erased their
-    personal data) still counts, so the figures others rely on hold."""
+def speaks_for_patent() -> ColumnElement[bool]:
+    """A condition on SelfAssessment: it speaks for the patent (card, library, statistics, exports).
+    An assessment can only be written over a confirmed link, so this leaves out what a claim that is
+    not confirmed (pending, or declined, as migration 0009 left some old ones) wrote. An assessment
+    whose link row is gone because its inventor erased their personal data (/deleteme) still speaks:
+    the card, the library and the figures others rely on agree and hold."""
     return ~exists().where(InventorPatent.user_id == SelfAssessment.inventor_id,
                            InventorPatent.patent_id == SelfAssessment.patent_id,
-                           InventorPatent.status == LinkStatus.DECLINED.value)
+                           InventorPatent.status != LinkStatus.CONFIRMED.value)
 
 
 def name_listed(first_name: str | None, inventors: str | None) -> bool:

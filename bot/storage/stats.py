@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from bot.models import (AssessmentStatus, Department, EnterpriseRating, Event, Institution, Patent, SelfAssessment,
                         Transaction)
 from bot.storage.base import StorageBase
-from bot.storage.ownership import not_by_declined_claim
+from bot.storage.ownership import speaks_for_patent
 
 TRANSFERABLE = ("transfer", "license", "equity")
 
@@ -49,7 +49,7 @@ class StatsQueries(StorageBase):
                                    .join(Patent, Patent.id == SelfAssessment.patent_id)
                                    .where(SelfAssessment.status.in_([AssessmentStatus.SUBMITTED.value,
                                                                      AssessmentStatus.REVIEWED.value]),
-                                          SelfAssessment.submitted_at <= as_of, not_by_declined_claim()))
+                                          SelfAssessment.submitted_at <= as_of, speaks_for_patent()))
             for inst, pid, intents in rows:
                 assessed.setdefault(inst, set()).add(pid)
                 if set(intents or []) & set(TRANSFERABLE):
