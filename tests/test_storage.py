@@ -108,3 +108,22 @@ async def test_deadline_scopes_migrate_to_one_representation(storage):
         got = {d.key or d.title: d.departments for d in await s.scalars(select(Deadline))}
     assert got["plan2024_registration"] == ["市场监管", "科技", "工信", "国资"] and got["区局自定"] == ["12", "科技"]
     await storage.migrate()
+
+
+async def test_the_change_log_is_trimmed_but_its_newest_entry_and_ids_stay(storage):
+    from bot.models import PatentChange
+    from bot.storage.changes import KIND_PATENT, record_changes
+
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)
+    async with storage.session() as s:
+        await record_changes(s, KIND_PATENT, ["CN1", "CN2", "CN3"])
+    async with storage.session() as s:
+        for c in await s.scalars(select(PatentChange)):
+            c.created_at = old  # all three written days ago
+    newest = await storage.last_change_id()
+    assert await storage.prune_change_log(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)) == 2
+    assert [i for i, *_ in await storage.changes_after(0)] == [newest]  # the newest stays, however old
+    async with storage.session() as s:
+        await record_changes(s, KIND_PATENT, ["CN4"])
+    assert await storage.last_change_id() > newest  # ids keep growing: no follower misses one
+    assert await storage.prune_change_log(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)) == 1

@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+from bot.clock import utcnow
 from bot.delivery.jobs import PeriodicJob
 from bot.delivery.notify import push_document, wake
 from bot.storage.privacy import Pruned
@@ -15,6 +16,8 @@ from bot.storage.privacy import Pruned
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL = 6 * 3600.0  # seconds between pruning passes (a clock jump wakes it too)
+# the patent change log only has to outlive the slowest follower's poll (seconds); a day is ample
+CHANGE_LOG_KEEP = dt.timedelta(days=1)
 
 
 def _json_default(value: Any) -> Any:
@@ -51,17 +54,21 @@ async def erase_me(services: Any, user_id: int) -> dict[str, int]:
 
 class RetentionJob(PeriodicJob):
     """Prunes what is older than ``RETENTION_DAYS``: finished pushes (texts and files), saved searches,
-    audit before/after images. Undelivered pushes stay whatever their age."""
+    audit before/after images. Undelivered pushes stay whatever their age. Also trims the patent
+    change log (not personal data, but it grows with every edit) to its last ``CHANGE_LOG_KEEP``."""
 
     name = "retention-job"
 
     def __init__(self, services: Any, interval: float = RETENTION_INTERVAL) -> None:
         super().__init__(services, interval)
         self.last: Pruned | None = None
+        self.changes_pruned = 0
 
     async def tick(self) -> int:
         cutoff = self.services.clock() - dt.timedelta(days=self.services.settings.retention_days)
         self.last = await self.services.storage.prune_personal_data(cutoff)
+        # change-log rows are stamped by the wall clock and read by processes, whatever the program's clock
+        self.changes_pruned = await self.services.storage.prune_change_log(utcnow() - CHANGE_LOG_KEEP)
         if any((self.last.outbox, self.last.saved_queries, self.last.audit_images)):
             log.info("retention: pruned %s outbox rows, %s saved searches, %s audit images older than %s",
                      self.last.outbox, self.last.saved_queries, self.last.audit_images, cutoff.date())

@@ -4,9 +4,10 @@ commit together; on PostgreSQL the same transaction sends a NOTIFY that every bo
 for (delivered at commit, dropped on rollback). bot/search/freshness.py follows the log."""
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.models import PatentChange
@@ -45,3 +46,15 @@ class ChangeQueries(StorageBase):
             rows = await c.execute(select(_T.c.id, _T.c.kind, _T.c.patent_id)
                                    .where(_T.c.id > after_id).order_by(_T.c.id).limit(limit))
             return [(int(i), k, p) for i, k, p in rows]
+
+    async def prune_change_log(self, before: dt.datetime) -> int:
+        """Delete log entries written before ``before`` (wall clock, as the rows are stamped), always
+        keeping the newest: a loaded index starts from the newest id (bot/search/catalog.py), so only
+        followers more than the kept span behind could miss an entry, and SQLite, which hands out
+        max(id) + 1, never reuses an id a follower has already passed."""
+        async with self.session() as s:
+            newest = await s.scalar(select(func.max(_T.c.id)))
+            if newest is None:
+                return 0
+            res = await s.execute(delete(_T).where(_T.c.id < newest, _T.c.created_at < before))
+            return res.rowcount or 0
