@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ async def _cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:
     from bot.services.roles import Revoked, invite_code_of, revoke_grant, revoke_invite
     from bot.storage import open_storage
 
-    storage = await open_storage(settings.effective_database_url)
+    storage = await open_storage(settings.effective_database_url, pool_size=settings.db_pool_size)
     try:
         if args.what == "invite":
             found = await storage.invite_view(invite_code_of(args.code))
@@ -104,7 +104,7 @@ async def _cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from bot.io.importer import import_file
     from bot.storage import open_storage
 
-    storage = await open_storage(settings.effective_database_url)
+    storage = await open_storage(settings.effective_database_url, pool_size=settings.db_pool_size)
     catalog = PatentCatalog(storage, cache_dir=settings.data_dir / "cache")
     if catalog.has_cache():
         await catalog.load()  # so the import below updates the cached index incrementally
@@ -192,7 +192,7 @@ async def _cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
         print(re.sub(r"<[^>]+>", "", text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"),
               file=sys.stderr)
         return 2
-    storage = await open_storage(settings.effective_database_url)
+    storage = await open_storage(settings.effective_database_url, pool_size=settings.db_pool_size)
     try:
         code = await create_invite(storage, dt.datetime.now(dt.timezone.utc), None, role, scope, uses, days)
     finally:
@@ -244,7 +244,7 @@ async def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     from bot.services.stats import StatsScope, build_report, text_table
     from bot.storage import open_storage
 
-    storage = await open_storage(settings.effective_database_url)
+    storage = await open_storage(settings.effective_database_url, pool_size=settings.db_pool_size)
     try:
         scope = StatsScope(False, frozenset(args.county)) if args.county else StatsScope(True)
         report = await build_report(storage, scope, dt.datetime.now(dt.timezone.utc))
@@ -264,7 +264,7 @@ async def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
 async def _cmd_migrate(settings: Settings) -> int:
     from bot.storage import open_storage
 
-    storage = await open_storage(settings.effective_database_url)
+    storage = await open_storage(settings.effective_database_url, pool_size=settings.db_pool_size)
     await storage.close()
     print(f"schema up to date: {settings.effective_database_url.split('@')[-1]}")
     return 0
@@ -275,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     # readable by its own user only
     os.umask(0o077)
     args = _parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level if args.command in (None, "run", "playground") else "WARNING",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

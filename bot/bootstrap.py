@@ -101,6 +101,10 @@ async def ensure_seeded(storage: Storage, settings: Settings, say: Callable[[str
         say(f"  {report.added} patents loaded ({len(report.errors)} bad rows)")
 
 
+def _coordination(settings: Settings) -> Coordination:
+    return coordination_for(settings.effective_database_url, pool_size=settings.db_coordination_pool_size)
+
+
 async def open_services(settings: Settings, *, clock: Callable | None = None,
                         say: Callable[[str], None] = log.info,
                         coordination: Coordination | None = None) -> Services:
@@ -110,11 +114,11 @@ async def open_services(settings: Settings, *, clock: Callable | None = None,
     started together on an empty database take turns: one migrates and seeds, the others find it done."""
     own = coordination is None
     if own:
-        coordination = coordination_for(settings.effective_database_url)
+        coordination = _coordination(settings)
         await coordination.open()
     try:
         async with coordination.startup():
-            storage = await open_storage(settings.effective_database_url)
+            storage = await open_storage(settings.effective_database_url, pool_size=settings.db_pool_size)
             try:
                 await ensure_seeded(storage, settings, say)
             except BaseException:
@@ -139,7 +143,7 @@ async def load_index(services: Services, say: Callable[[str], None] = log.info) 
 
 async def open_coordination(settings: Settings) -> Coordination:
     """The link to the other processes on the same database; refuses a worker id already in use."""
-    coordination = coordination_for(settings.effective_database_url)
+    coordination = _coordination(settings)
     await coordination.open()
     worker_id = settings.outbox_worker_id
     if worker_id and not await coordination.claim_worker_id(worker_id):

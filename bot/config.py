@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -10,13 +11,30 @@ SHIPPED_CORPUS = PROJECT_ROOT / "data" / "patents.jsonl.gz"
 LOCALES_DIR = PROJECT_ROOT / "locales"
 
 
-def _int_set(raw: str) -> frozenset[int]:
+class ConfigError(ValueError):
+    """An environment variable the program cannot read; the message names it, for the operator."""
+
+
+def _int_set(name: str, raw: str) -> frozenset[int]:
     out = set()
     for part in raw.replace(";", ",").split(","):
         part = part.strip()
         if part:
-            out.add(int(part))
+            try:
+                out.add(int(part))
+            except ValueError:
+                raise ConfigError(f"{name}: {part!r} is not a Telegram user id (comma-separated numbers)") from None
     return frozenset(out)
+
+
+def _number(e: Any, name: str, default: str, kind: type = int, minimum: float | None = None) -> Any:
+    raw = e.get(name) or default  # set but empty: the default, as for every other setting
+    try:
+        value = kind(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError):
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {what} (default {default})") from None
+    return value if minimum is None else max(kind(minimum), value)
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,10 @@ class Settings:
     # pushes' texts and files, saved search texts and audit images older than this many days are pruned
     retention_days: int = 180
     expert_request_hours: float = 48.0  # an expert request unaccepted this long passes to the next experts
+    # PostgreSQL connections per process: SQLAlchemy's pool (this many, and as many again at peaks) and the
+    # coordination pool (per-chat turns, flood buckets); docs/DEPLOY.md has the sum for N workers
+    db_pool_size: int = 10
+    db_coordination_pool_size: int = 16
 
     @property
     def effective_file_url(self) -> str | None:
@@ -72,12 +94,12 @@ class Settings:
             bot_token=e.get("TELEGRAM_BOT_TOKEN") or None,
             webhook_url=e.get("WEBHOOK_URL") or None,
             webhook_listen=e.get("WEBHOOK_LISTEN", "0.0.0.0"),
-            webhook_port=int(e.get("WEBHOOK_PORT", "8443")),
+            webhook_port=_number(e, "WEBHOOK_PORT", "8443"),
             webhook_secret=e.get("WEBHOOK_SECRET") or None,
             data_dir=data_dir,
             database_url=e.get("DATABASE_URL") or None,
-            admin_ids=_int_set(e.get("ADMIN_IDS", "")),
-            playground_port=int(e.get("PLAYGROUND_PORT", "8080")),
+            admin_ids=_int_set("ADMIN_IDS", e.get("ADMIN_IDS", "")),
+            playground_port=_number(e, "PLAYGROUND_PORT", "8080"),
             playground_host=e.get("PLAYGROUND_HOST", "127.0.0.1"),
             bot_api_base_url=e.get("BOT_API_BASE_URL") or None,
             bot_api_file_url=e.get("BOT_API_FILE_URL") or None,
@@ -85,13 +107,15 @@ class Settings:
             default_language=e.get("DEFAULT_LANGUAGE", "zh"),
             seed_corpus=e.get("SEED_CORPUS", "1") not in ("0", "false", "no"),
             log_level=e.get("LOG_LEVEL", "INFO"),
-            flood_rate=float(e.get("FLOOD_RATE", "3")),
-            flood_burst=int(e.get("FLOOD_BURST", "8")),
+            flood_rate=_number(e, "FLOOD_RATE", "3", float),
+            flood_burst=_number(e, "FLOOD_BURST", "8"),
             outbox_worker_id=e.get("OUTBOX_WORKER_ID") or None,
             outbox_trace_file=e.get("OUTBOX_TRACE_FILE") or None,
-            polling_timeout=int(e.get("POLLING_TIMEOUT", "10")),
+            polling_timeout=_number(e, "POLLING_TIMEOUT", "10"),
             clock_start=e.get("BOT_CLOCK_START") or None,
             playground_database_ok=e.get("PLAYGROUND_DATABASE_URL_OK", "") in ("1", "true", "yes"),
-            retention_days=max(1, int(e.get("RETENTION_DAYS", "180"))),
-            expert_request_hours=float(e.get("EXPERT_REQUEST_HOURS", "48")),
+            retention_days=_number(e, "RETENTION_DAYS", "180", int, 1),
+            expert_request_hours=_number(e, "EXPERT_REQUEST_HOURS", "48", float),
+            db_pool_size=_number(e, "DB_POOL_SIZE", "10", int, 1),
+            db_coordination_pool_size=_number(e, "DB_COORDINATION_POOL_SIZE", "16", int, 2),
         )

@@ -285,6 +285,16 @@ async def test_a_shifted_clock_is_refused_against_telegram(tmp_path):
     assert "BOT_CLOCK_START" in out.stderr and "Traceback" not in out.stderr + out.stdout
 
 
+@pytest.mark.parametrize("name, value", [("DB_POOL_SIZE", "ten"), ("ADMIN_IDS", "123,@admin"),
+                                         ("FLOOD_RATE", "fast"), ("RETENTION_DAYS", "half a year")])
+def test_an_unreadable_setting_is_named_not_a_traceback(tmp_path, name, value):
+    bot = ShippedBot({"DATA_DIR": str(tmp_path), name: value})
+    out = subprocess.run(bot.args, env=bot.env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert name in out.stderr and value.split(",")[-1] in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout and not list(tmp_path.iterdir())  # nothing written
+
+
 def test_export_from_the_command_line_says_where_the_files_are(seeded_db, tmp_path):
     data = seeded_data_dir(seeded_db, tmp_path / "data")
     bot = ShippedBot({"DATA_DIR": str(data)}, ("export", "--out", "exports"), cwd=tmp_path)

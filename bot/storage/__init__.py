@@ -37,8 +37,8 @@ class Storage(PatentQueries, UserQueries, RoleQueries, AssessmentQueries, Owners
     pass
 
 
-async def open_storage(url: str) -> Storage:
-    storage = Storage(url)
+async def open_storage(url: str, *, pool_size: int = 10) -> Storage:
+    storage = Storage(url, pool_size=pool_size)
     for attempt in range(5):  # a database that is still starting up is not a reason to die
         try:
             await storage.migrate()

@@ -68,7 +68,7 @@ def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
 
 
 class StorageBase:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -79,7 +79,7 @@ class StorageBase:
                 if parsed.get_driver_name() == "aiosqlite" and not parsed.query:
                     kwargs["async_creator"] = inline_creator(parsed.database)
         else:
-            kwargs.update(pool_size=10, max_overflow=10)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

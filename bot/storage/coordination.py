@@ -258,5 +258,7 @@ RETURNING allowed, (NOT allowed AND noticed_at = now()) AS notice
 """
 
 
-def coordination_for(url: str) -> Coordination:
-    return PgCoordination(url) if make_url(url).get_backend_name() == "postgresql" else Coordination()
+def coordination_for(url: str, *, pool_size: int = 16) -> Coordination:
+    if make_url(url).get_backend_name() == "postgresql":
+        return PgCoordination(url, pool_size=pool_size)
+    return Coordination()
