@@ -2,6 +2,7 @@
 limited to what the sender may see (bot/services/exports.py)."""
 from __future__ import annotations
 
+import asyncio
 import io
 
 from telegram import InputFile, Update
@@ -23,7 +24,9 @@ async def export_command(update: Update, context: BotContext) -> None:
         await reply(update, context, "role_required", roles=[Role.OFFICER.value, Role.TECH_TRANSFER.value])
         return
     lang = context.i18n.lang(await user_lang(update, context))
-    files = build_export(await services.storage.export_data(scope), lang)
+    data = await services.storage.export_data(scope)
+    # openpyxl takes about a second for a few thousand rows: off the event loop, other chats go on
+    files = await asyncio.to_thread(build_export, data, lang)
     csv_name, xlsx_name = export_names(services.clock())
     chat_id = update.effective_chat.id
     await reply(update, context, "export_ready", files=files)

@@ -1,6 +1,7 @@
 """/stats (officers scoped to their department's county; admins: all) and /audit (admins)."""
 from __future__ import annotations
 
+import asyncio
 import io
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
@@ -11,7 +12,7 @@ from bot.handlers.common import button_handlers, reply, require, sender_roles, u
 from bot.models import Role
 from bot.services.audit_view import describe, user_ids_in
 from bot.services.stats import build_report, scope_of, text_table, xlsx_bytes
-from bot.services.stats_chart import chart_png
+from bot.services.stats_chart import chart_png_off_loop
 from bot.telegram.callbacks import StatsXlsx
 
 AUDIT_LIMIT = 15
@@ -37,7 +38,7 @@ async def stats_command(update: Update, context: BotContext) -> None:
     kb = InlineKeyboardMarkup([[InlineKeyboardButton(labels.btn_stats_xlsx, callback_data=StatsXlsx().pack())]])
     await reply(update, context, "stats", report=report, table=text_table(report, labels), keyboard=kb)
     if report.institutions:
-        png = chart_png(report, labels)
+        png = await chart_png_off_loop(report, labels)
         await context.bot.send_photo(update.effective_chat.id, InputFile(io.BytesIO(png), filename="stats.png"))
 
 
@@ -50,8 +51,8 @@ async def stats_xlsx(update: Update, context: BotContext) -> None:
         return
     labels = context.i18n.label_module(await user_lang(update, context))
     name = f"stats-{report.now.date().isoformat()}.xlsx"
-    await context.bot.send_document(update.effective_chat.id, InputFile(io.BytesIO(xlsx_bytes(report, labels)),
-                                                                       filename=name))
+    data = await asyncio.to_thread(xlsx_bytes, report, labels)
+    await context.bot.send_document(update.effective_chat.id, InputFile(io.BytesIO(data), filename=name))
 
 
 async def audit_command(update: Update, context: BotContext) -> None:

@@ -6,7 +6,9 @@ so Chinese renders on a fresh install with no system font.
 """
 from __future__ import annotations
 
+import asyncio
 import io
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ TOP_INSTITUTIONS = 12
 NAME_CHARS = 14
 INVENTORY_COLOUR, RATING_COLOUR = "#2f6fb0", "#e08a1e"
 MET_COLOUR, SHORT_COLOUR = "#3c9a4e", "#c8553d"
+# matplotlib's settings (rc_context) are process-wide: one chart is drawn at a time
+_DRAWING = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -129,7 +133,7 @@ def draw_chart(report: Any, labels: Any) -> tuple[Any, bytes]:
     import matplotlib
 
     out = io.BytesIO()
-    with matplotlib.rc_context(_rc()):
+    with _DRAWING, matplotlib.rc_context(_rc()):
         fig = chart_figure(report, labels)
         fig.savefig(out, format="png")
     return fig, out.getvalue()
@@ -137,3 +141,9 @@ def draw_chart(report: Any, labels: Any) -> tuple[Any, bytes]:
 
 def chart_png(report: Any, labels: Any) -> bytes:
     return draw_chart(report, labels)[1]
+
+
+async def chart_png_off_loop(report: Any, labels: Any) -> bytes:
+    """The PNG drawn in a worker thread: drawing takes a few hundred ms of CPU that would otherwise
+    hold up every other chat's update on the event loop."""
+    return await asyncio.to_thread(chart_png, report, labels)
