@@ -23,9 +23,9 @@ from sqlalchemy import select
 
 from bot.dialogs.enterprise_profile import ENTERPRISE_KINDS
 from bot.dialogs.rating import COOPERATION, NEEDS
-from bot.dialogs.self_assessment import PAYMENT_KINDS, PRICE_RANGES, LICENCE_KINDS, suggest_industry
 from bot.models import (AssessmentStatus, AuditLog, Department, Enterprise, EnterpriseRating, Event, Institution,
                         InventorPatent, Lead, LinkStatus, Patent, Role, RoleGrant, SelfAssessment, Transaction, User)
+from bot.vocabulary import LICENCE_KINDS, PAYMENT_KINDS, PRICE_RANGES, suggest_industry
 
 DATA_FILE = Path(__file__).with_name("demo_data.json")
 SEED = 20240701

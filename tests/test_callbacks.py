@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.dialogs.self_assessment import INDUSTRIES
 from bot.handlers.search import FILTER_VALUES
 from bot.telegram import callbacks as cb
 from bot.telegram.menus import COMMANDS
+from bot.vocabulary import INDUSTRIES
 
 BIG = 2**31 - 1  # the largest id of an INTEGER primary key (PostgreSQL)
 LONGEST_PATENT_ID = "P" * 48  # bot/io/importer.ID_RE

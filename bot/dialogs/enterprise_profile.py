@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from bot.dialogs.engine import Dialog
 from bot.dialogs.ports import DialogResult, DialogSave, Reply
-from bot.dialogs.self_assessment import INDUSTRIES
 from bot.dialogs.steps import Choice, Multi
 from bot.models import Role
+from bot.vocabulary import INDUSTRIES
 
 ENTERPRISE_KINDS = ("ip_demo", "specialised", "high_tech", "state_owned", "other")
 

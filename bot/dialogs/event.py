@@ -14,11 +14,11 @@ from typing import NamedTuple
 from bot.dialogs.engine import Dialog
 from bot.dialogs.hooks import dialog_now, load_clock
 from bot.dialogs.ports import DialogSave
-from bot.dialogs.self_assessment import INDUSTRIES
 from bot.dialogs.steps import Choice, Invalid, Multi, Review, Text
 from bot.models import Role
 from bot.services.calendar import fmt_local, parse_local
 from bot.services.events import ELIGIBILITY, EVENT_KINDS, PUBLISH_TOPICS, publish
+from bot.vocabulary import INDUSTRIES
 
 MAX_CAPACITY = 100_000
 MAX_AHEAD = dt.timedelta(days=2 * 366)

@@ -7,11 +7,11 @@ from __future__ import annotations
 from bot.dialogs.engine import Dialog
 from bot.dialogs.hooks import dialog_now, load_clock
 from bot.dialogs.ports import DialogResult, DialogSave, Reply
-from bot.dialogs.self_assessment import INDUSTRIES
 from bot.dialogs.steps import Choice, Invalid, Review, Text
 from bot.models import Role
 from bot.services import needs
 from bot.services.calendar import local_today, parse_date
+from bot.vocabulary import INDUSTRIES
 
 MAX_AHEAD_DAYS = 3 * 366
 

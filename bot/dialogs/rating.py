@@ -12,9 +12,9 @@ from bot.delivery.notify import push, wake
 from bot.dialogs.engine import Dialog
 from bot.dialogs.hooks import load_patent
 from bot.dialogs.ports import Answers, DialogResult, DialogSave, Reply
-from bot.dialogs.self_assessment import PRICE_RANGES
 from bot.dialogs.steps import Choice, Multi, Review, Text
 from bot.models import Role
+from bot.vocabulary import PRICE_RANGES
 
 NEEDS = ("process", "cost", "performance", "scale_up", "certification", "equipment", "none")
 COOPERATION = ("transfer", "license", "joint_rd", "contract_rd", "none")

@@ -5,11 +5,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
-from bot.dialogs.self_assessment import columns_to_answers, suggest_industry
+from bot.dialogs.self_assessment import columns_to_answers
 from bot.handlers.common import button_handlers, current_user, reply, require, user_lang
 from bot.handlers.dialog_chat import start_dialog
 from bot.models import AssessmentStatus, LinkStatus, Role
 from bot.telegram.callbacks import AssessPatent, LinkPatent, MyPatents
+from bot.vocabulary import suggest_industry
 
 MY_PATENTS_SHOWN = 20
 

@@ -10,13 +10,13 @@ from telegram.error import BadRequest
 from telegram.ext import Application, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.dialogs.self_assessment import INDUSTRIES, INTENTS
 from bot.handlers.common import button_handlers, current_user, reply, user_lang, via_this_bot
 from bot.storage import PatentCardData
 from bot.storage.patents import PATENT_TYPES
 from bot.search import text as search_text_analysis
 from bot.telegram.callbacks import (ClearFilters, PatentCard, RunCorrection, SavedSearchButton, SearchFilters,
                                     SearchPage, SetFilter)
+from bot.vocabulary import INDUSTRIES, INTENTS
 
 C = TypeVar("C", bound=SavedSearchButton)
 

@@ -11,7 +11,6 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler
 
 from bot.context import BotContext
-from bot.dialogs.self_assessment import INDUSTRIES
 from bot.services.events import COUNTIES, EVENT_KINDS
 from bot.handlers.common import button_handlers, current_user, sender_roles, show, user_lang
 from bot.handlers.events import _toast
@@ -19,6 +18,7 @@ from bot.models import Role
 from bot.telegram.callbacks import SubscriptionsPage, Unsubscribe
 from bot.services.subscriptions import UnsubscribeResult, may_hold, topic_name, unsubscribe
 from bot.storage.subscriptions import COUNTY, DEADLINES, DEPARTMENT, EVENT_KIND, EVENT_REMINDERS, INDUSTRY
+from bot.vocabulary import INDUSTRIES
 
 async def _items(update: Update, context: BotContext, page: str) -> list[tuple[str, str, str]]:
     """(code, topic kind, topic value) of one page for this user."""

@@ -183,3 +183,32 @@ class PatentQueries(StorageBase):
                     out[n] = inst.id
         return out
 
+    async def import_patents(self, records: Sequence[dict[str, Any]]) -> tuple[UpsertCounts, list[str]]:
+        """Insert new patents and update changed ones (by content_hash) in ONE transaction, creating
+        the institutions they name (with their county, and filling a missing county). Each record is
+        the Patent columns plus ``institution`` (a name) and ``county``. Returns the counts and the
+        added or changed ids (the search index refreshes them)."""
+        counties: dict[str, str | None] = {}
+        for r in records:
+            if r.get("institution"):
+                counties[r["institution"]] = counties.get(r["institution"]) or r.get("county")
+        async with self.session() as s:
+            institutions: dict[str, Institution] = {}
+            names = sorted(counties)
+            for i in range(0, len(names), 500):
+                for inst in await s.scalars(select(Institution).where(Institution.name.in_(names[i:i + 500]))):
+                    institutions[inst.name] = inst
+            for name, county in counties.items():
+                inst = institutions.get(name)
+                if inst is None:
+                    inst = institutions[name] = Institution(name=name, county=county)
+                    s.add(inst)
+                elif county and not inst.county:
+                    inst.county = county
+            await s.flush()
+            counts, changed = await self.upsert_patents_in(s, [
+                {**{k: v for k, v in r.items() if k not in ("institution", "county")},
+                 "institution_id": institutions[r["institution"]].id if r.get("institution") else None}
+                for r in records])
+        self.display_cache.clear()
+        return counts, changed

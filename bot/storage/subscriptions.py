@@ -5,7 +5,7 @@ A topic is ``(topic_kind, topic_value)``:
 * ``department`` / department id — notices of events organised by that department
 * ``county`` / county name (``""`` = city level) — events held in that county
 * ``event_kind`` / matchmaking | roadshow | deal
-* ``industry`` / an industry field key (bot/dialogs/self_assessment.INDUSTRIES)
+* ``industry`` / an industry field key (bot/vocabulary.INDUSTRIES)
 * ``deadlines`` / ``""`` — deadline reminders of the plan's task table and officers' own deadlines
 * ``event_reminders`` / ``""`` — 1-day / 1-hour reminders of events one signed up for (created on signup)
 
