@@ -45,6 +45,13 @@ async def test_transposed_and_near_sound_typos_are_corrected(bot):
     assert any(MINING in c for c in patent_buttons(msg))
 
 
+async def test_a_typed_characters_rare_reading_counts(bot):
+    # an input method lists 提 under shi as well as ti: "马提体" stands for 马氏体 (martensite)
+    u = await bot.user(6106)
+    (msg,) = await u.send("马提体")
+    assert "您是不是要找：马氏体？" in msg.text and "没有找到" not in msg.text
+
+
 async def test_correct_query_gets_no_suggestion(bot):
     u = await bot.user(6104)
     (msg,) = await u.send("掘进机")

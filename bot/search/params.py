@@ -21,6 +21,7 @@ class Params:
     abbrev_weight: float = 0.0   # compound variants (锂电池 <-> 锂离子电池): same first/last char,
     abbrev_max_variants: int = 4 # query chars in order, 2 chars more or fewer; 0 = off
     pinyin: bool = True          # typos by sound / order and pinyin input (bot/search/pinyin.py)
+    py_typed_heteronyms: bool = True  # a typed character's rare readings count too (体: ti, ben)
     py_rare_df: int = 2          # a CJK term found in at most this many docs gets sound/order variants
     py_max_variants: int = 3
     py_tries: int = 8            # candidates counted in the postings, best bigram bound first

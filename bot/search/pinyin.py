@@ -59,6 +59,16 @@ def readings(ch: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r for i, r in enumerate(rs) if i == 0 or (ch, r) in used))
 
 
+@lru_cache(maxsize=100_000)
+def typed_readings(ch: str) -> tuple[str, ...]:
+    """Every toneless reading of a character a user typed: an input method lists a character under
+    each of its readings, rare ones too (体 under ben as well as ti), so a mistyped character may
+    stand for a word read any of those ways."""
+    from pypinyin import Style, pinyin
+    got = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")
+    return tuple(dict.fromkeys(r for r in (got[0] if got else []) if r.isascii() and r.isalpha()))
+
+
 def fuzzy_key(syllable: str) -> str:
     """The key near syllables share: z/zh, c/ch, s/sh, n/l, h/f and an/ang, en/eng, in/ing merged."""
     s = syllable
@@ -186,7 +196,7 @@ class PinyinMixin:
 
     def _homophones_of(self, ch: str, near: bool) -> list[str]:
         out: dict[str, None] = {}
-        for r in readings(ch):
+        for r in (typed_readings(ch) if self.params.py_typed_heteronyms else readings(ch)):
             if near:
                 for c in self._py_fuzzy.get(fuzzy_key(r), ()):
                     out[c] = None
