@@ -14,6 +14,7 @@ from bot.models import Role
 from bot.vocabulary import (CONTACT_PREFS, INDUSTRIES, INTENTS, LICENCE_KINDS, PAYMENT_KINDS, PRICE_RANGES,
                             SCENARIOS, YES_NO)
 
+
 def _industries(extra: Extra) -> list[str]:
     suggested = extra.get("suggested_industry")
     # the suggestion comes first so "confirm" is one tap

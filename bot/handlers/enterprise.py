@@ -17,8 +17,8 @@ from bot.search.names import NameResolver, resolver_of_industries
 from bot.models import LeadStatus, Role
 from bot.services import leads, transactions
 from bot.services.leads import InterestResult, LeadDecision
-from bot.services.transactions import IndustrialisedResult
 from bot.services.open_licence import open_licence_candidates
+from bot.services.transactions import IndustrialisedResult
 from bot.storage import PatentCardData
 from bot.telegram.callbacks import (ACCEPT, DECLINE, FROM_LEADS, DecideLead, FilingStatus, Interest, MarkIndustrialised,
                                     Rate, RecordTransaction)

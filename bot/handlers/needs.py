@@ -25,8 +25,6 @@ def _enterprise_ids(roles: RoleSet | None) -> set[int]:
     return {g.enterprise_id for g in roles.grants if g.role == Role.ENTERPRISE.value and g.enterprise_id}
 
 
-
-
 async def needs_command(update: Update, context: BotContext) -> None:
     if not await require(update, context, Role.ENTERPRISE):
         return

@@ -49,24 +49,21 @@ def _phrase_readings() -> frozenset[tuple[str, str]]:
 
 
 @lru_cache(maxsize=100_000)
-def readings(ch: str) -> tuple[str, ...]:
-    """Toneless readings of one CJK character, ``ü`` spelled ``v``: its first reading, and its other
-    readings that some word uses (巷: xiang, hang)."""
-    from pypinyin import Style, pinyin
-    got = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")
-    rs = [r for r in (got[0] if got else []) if r.isascii() and r.isalpha()]
-    used = _phrase_readings()
-    return tuple(dict.fromkeys(r for i, r in enumerate(rs) if i == 0 or (ch, r) in used))
-
-
-@lru_cache(maxsize=100_000)
 def typed_readings(ch: str) -> tuple[str, ...]:
-    """Every toneless reading of a character a user typed: an input method lists a character under
-    each of its readings, rare ones too (体 under ben as well as ti), so a mistyped character may
-    stand for a word read any of those ways."""
+    """Every toneless reading of one CJK character, ``ü`` spelled ``v``, the first one first. An input
+    method lists a character under each of them, rare ones too (体 under ben as well as ti), so a
+    mistyped character may stand for a word read any of those ways."""
     from pypinyin import Style, pinyin
     got = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")
     return tuple(dict.fromkeys(r for r in (got[0] if got else []) if r.isascii() and r.isalpha()))
+
+
+@lru_cache(maxsize=100_000)
+def readings(ch: str) -> tuple[str, ...]:
+    """The readings a corpus character is indexed by: its first reading, and its other readings that
+    some word uses (巷: xiang, hang)."""
+    used = _phrase_readings()
+    return tuple(r for i, r in enumerate(typed_readings(ch)) if i == 0 or (ch, r) in used)
 
 
 def fuzzy_key(syllable: str) -> str:

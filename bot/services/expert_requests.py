@@ -3,7 +3,8 @@ pool experts of the patent's industry field are invited a few at a time through 
 to accept rates the patent with the rating dialog; the requester and the institution's office get the
 result. A round nobody accepts within ``EXPERT_REQUEST_HOURS`` passes to the next experts, and the
 request expires when the pool is used up; an expert who accepted and has not rated by then is
-reminded once, and one period after the reminder the request passes to the next experts. The time-based part is ``ExpertRequestJob``, computed from the database on every pass.
+reminded once, and one period after the reminder the request passes to the next experts. The
+time-based part is ``ExpertRequestJob``, computed from the database on every pass.
 """
 from __future__ import annotations
 
@@ -175,8 +176,7 @@ async def run_due(services: Any) -> int:
             # reminded once and still not rated a period later: the request goes to the next experts
             view = await st.expert_request(r.id, session=s)
             round_ = r.round
-            expert_id = st.release_expert_request(s, r)
-            await st.lapse_invitation(s, r.id, expert_id)
+            expert_id = await st.release_expert_request(s, r)
             await push(s, services, expert_id, "evaluation_released", key=f"exreq:{r.id}:released:{round_}",
                        request=view)
             await push(s, services, r.requester_id, "evaluation_passed_on", key=f"exreq:{r.id}:passed:{round_}",

@@ -16,9 +16,3 @@ def ended_markers() -> tuple[str, ...]:
     """Substrings whose presence in a legal status means the right has ended."""
     return tuple(json.loads(VOCABULARY.read_text(encoding="utf-8"))["ended"])
 
-
-def has_ended(status: str | None) -> bool:
-    """True when ``status`` says the patent right has ended; unknown or empty status: False (a patent
-    is not hidden for missing data)."""
-    text = (status or "").casefold()
-    return any(m.casefold() in text for m in ended_markers())

@@ -169,7 +169,7 @@ class ExpertRequestQueries(StorageBase):
             ExpertRequest.status == ExpertRequestStatus.ACCEPTED.value, ExpertRequest.reminded_at <= before)
             .order_by(ExpertRequest.id).with_for_update()))
 
-    def release_expert_request(self, s: AsyncSession, r: ExpertRequest) -> int:
+    async def release_expert_request(self, s: AsyncSession, r: ExpertRequest) -> int:
         """Take an accepted request back from its expert (it waits for the next round again); their
         invitation lapses, so the old accept button no longer works. Returns the expert's id."""
         expert_id = r.expert_id
@@ -177,17 +177,13 @@ class ExpertRequestQueries(StorageBase):
         r.expert_id = None
         r.accepted_at = None
         r.reminded_at = None
-        s.add(r)
+        await s.execute(update(ExpertInvitation).where(ExpertInvitation.request_id == r.id,
+                                                       ExpertInvitation.expert_id == expert_id)
+                        .values(status=LAPSED))
         self.audit(s, None, "release_expert_request", "expert_request", str(r.id),
                    {"status": ExpertRequestStatus.ACCEPTED.value, "expert": expert_id},
                    {"status": ExpertRequestStatus.REQUESTED.value})
         return expert_id
-
-    @staticmethod
-    async def lapse_invitation(s: AsyncSession, request_id: int, expert_id: int) -> None:
-        await s.execute(update(ExpertInvitation).where(ExpertInvitation.request_id == request_id,
-                                                       ExpertInvitation.expert_id == expert_id)
-                        .values(status=LAPSED))
 
     @staticmethod
     async def accepted_requests_of(s: AsyncSession, patent_id: str, expert_id: int) -> list[int]:

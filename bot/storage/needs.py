@@ -238,14 +238,11 @@ class NeedQueries(StorageBase):
             ids = list(await s.scalars(select(NeedDelivery.id).where(mine, NeedDelivery.lead_status.is_not(None))
                                        .order_by(NeedDelivery.answered_at.desc(), NeedDelivery.id.desc())
                                        .limit(limit)))
-            out = []
-            for i in ids:
-                if (v := await self.delivery(i, session=s)) is None:
-                    continue
-                author = (await s.execute(select(User.first_name, User.username)
-                                          .where(User.id == v.need.author_id))).first()
-                out.append(NeedLead(v, author[0] if author else "", author[1] if author else None))
-            return out
+            views = [v for i in ids if (v := await self.delivery(i, session=s)) is not None]
+            authors = {uid: (name, username) for uid, name, username in await s.execute(
+                select(User.id, User.first_name, User.username)
+                .where(User.id.in_(sorted({v.need.author_id for v in views}))))}
+            return [NeedLead(v, *authors.get(v.need.author_id, ("", None))) for v in views]
 
     async def answer_delivery(self, s: AsyncSession, need_id: int, user_id: int, answer: str,
                               now: dt.datetime) -> int | None:
@@ -283,27 +280,21 @@ class NeedQueries(StorageBase):
     async def need_stats(self, institution_ids: set[int] | None = None) -> NeedStats:
         """Counts over the whole board, or, given ``institution_ids`` (a county officer's scope), over
         the needs put to holders of those institutions and those deliveries only."""
-        def scoped(q):
-            if institution_ids is None:
-                return q
-            return q.where(NeedDelivery.institution_id.in_(sorted(institution_ids)))
-
+        needs = select(TechNeed.status)
+        deliveries = select(NeedDelivery)
+        if institution_ids is not None:
+            deliveries = deliveries.where(NeedDelivery.institution_id.in_(sorted(institution_ids)))
+            needs = needs.where(TechNeed.id.in_(deliveries.with_only_columns(NeedDelivery.need_id)))
+        needs, d = needs.subquery(), deliveries.subquery()
         async with self.session() as s:
-            if institution_ids is None:
-                needs = select(TechNeed.id, TechNeed.status)
-            else:
-                needs = (select(TechNeed.id, TechNeed.status).distinct()
-                         .join(NeedDelivery, NeedDelivery.need_id == TechNeed.id)
-                         .where(NeedDelivery.institution_id.in_(sorted(institution_ids))))
-            rows = list(await s.execute(needs))
-            posted = len(rows)
-            still_open = sum(1 for _id, status in rows if status == NeedStatus.OPEN.value)
-            delivered = int(await s.scalar(scoped(select(func.count(func.distinct(NeedDelivery.need_id))))) or 0)
-            answered = int(await s.scalar(scoped(select(func.count(func.distinct(NeedDelivery.need_id)))
-                                                 .where(NeedDelivery.answer == HELP))) or 0)
-            leads = int(await s.scalar(scoped(select(func.count()).select_from(NeedDelivery)
-                                              .where(NeedDelivery.lead_status == LEAD_ACCEPTED))) or 0)
-        return NeedStats(posted, still_open, delivered, answered, leads)
+            posted, still_open = (await s.execute(select(
+                func.count(), func.count().filter(needs.c.status == NeedStatus.OPEN.value))
+                .select_from(needs))).one()
+            delivered, answered, leads = (await s.execute(select(
+                func.count(func.distinct(d.c.need_id)),
+                func.count(func.distinct(d.c.need_id)).filter(d.c.answer == HELP),
+                func.count().filter(d.c.lead_status == LEAD_ACCEPTED)).select_from(d))).one()
+        return NeedStats(int(posted), int(still_open), int(delivered), int(answered), int(leads))
 
     async def needs_for_export(self, institution_ids: set[int] | None) -> list[dict[str, Any]]:
         """One row per need and holder it went to (a need not put to anyone: one row without a holder);
